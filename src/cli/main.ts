@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+/** The `tandem` command: a thin layer that parses arguments and calls the library. */
+import { createRequire } from "node:module";
+import { Command, CommanderError } from "commander";
+import { isUserError } from "../core/errors.js";
+import { registerClassify } from "./classify.js";
+import { registerCompare } from "./compare.js";
+import { registerData } from "./data.js";
+import { registerEvaluate } from "./evaluate.js";
+
+const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command("tandem")
+    .description("Cost-effective text classification: small fine-tuned encoders and large language models, in tandem.")
+    .version(version)
+    .exitOverride()
+    // Usage mistakes print as one line, like every other error.
+    .configureOutput({ outputError: (text, write) => write(`tandem: ${text.trim().replace(/\n+/g, " ")} (see --help)\n`) });
+  registerEvaluate(program);
+  registerCompare(program);
+  registerClassify(program);
+  registerData(program);
+  const inherit = (command: Command) => {
+    for (const sub of command.commands) {
+      sub.exitOverride().configureOutput(program.configureOutput());
+      inherit(sub);
+    }
+  };
+  inherit(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version "errors" are normal exits; usage mistakes exit 2 like other user errors.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (isUserError(error)) {
+      process.stderr.write(`tandem: error: ${error.describe()}\n`);
+      return error.exitCode;
+    }
+    throw error;
+  }
+}
+
+// Pipes closed early (e.g. `| head`) are not errors.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`tandem: internal error (please report): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

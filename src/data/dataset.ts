@@ -1,0 +1,120 @@
+/**
+ * A labelled (or unlabelled) text dataset read from CSV/TSV/JSONL or SST trees, with column roles
+ * resolved from explicit names or guessed from common ones.
+ */
+import { openSync, readSync, closeSync } from "node:fs";
+import { UserError } from "../core/errors.js";
+import { cellText, readTable, type TableFormat } from "./readers.js";
+import { requireLabel, type LabelScheme } from "./labels.js";
+import { looksLikeSstTrees, readSstFile, type SstLabels, type SstLevel } from "./sst.js";
+
+export const TEXT_COLUMN_GUESSES = ["sentence", "text", "review", "content", "body", "document", "utterance"];
+export const LABEL_COLUMN_GUESSES = ["label", "classification", "star", "stars", "rating", "gold", "sentiment", "class"];
+export const SOURCE_COLUMN_GUESSES = ["source", "dataset", "origin"];
+
+export interface ColumnChoice {
+  text?: string;
+  label?: string;
+  source?: string;
+}
+
+export interface Example {
+  text: string;
+  label?: string;
+  source?: string;
+  /** 1-based line in the file the example came from. */
+  line: number;
+  /** Every cell of the row, for writing the row back out unchanged. */
+  row: Record<string, unknown>;
+}
+
+export interface Dataset {
+  file: string;
+  columns: string[];
+  textColumn: string;
+  labelColumn?: string;
+  sourceColumn?: string;
+  examples: Example[];
+}
+
+export interface LoadOptions {
+  columns?: ColumnChoice;
+  format?: TableFormat | "sst";
+  /** When given, labels are normalised to it and unknown labels are errors. */
+  scheme?: LabelScheme;
+  /** A missing label column is an error (default true). */
+  requireLabels?: boolean;
+  sstLevel?: SstLevel;
+  sstLabels?: SstLabels;
+}
+
+/** Picks a column by explicit name (must exist) or the first common name present (case-insensitive). */
+export function resolveColumn(
+  columns: string[],
+  explicit: string | undefined,
+  guesses: string[],
+  role: string,
+  file: string,
+  required: boolean,
+): string | undefined {
+  if (explicit !== undefined) {
+    if (!columns.includes(explicit)) {
+      throw new UserError(`no column "${explicit}" for the ${role} (columns: ${columns.join(", ")})`, { file });
+    }
+    return explicit;
+  }
+  for (const guess of guesses) {
+    const found = columns.find((column) => column.toLowerCase() === guess);
+    if (found !== undefined) return found;
+  }
+  if (required) {
+    throw new UserError(
+      `cannot tell which column holds the ${role} (columns: ${columns.join(", ")}); name it with --${role === "text" ? "text" : role}-col`,
+      { file },
+    );
+  }
+  return undefined;
+}
+
+function peek(file: string): string {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch {
+    return "";
+  }
+  const buffer = Buffer.alloc(64);
+  const n = readSync(fd, buffer, 0, 64, 0);
+  closeSync(fd);
+  return buffer.subarray(0, n).toString("utf8");
+}
+
+export async function loadDataset(file: string, options: LoadOptions = {}): Promise<Dataset> {
+  const requireLabels = options.requireLabels ?? true;
+  const isSst = options.format === "sst" || (options.format === undefined && file.endsWith(".txt") && looksLikeSstTrees(peek(file)));
+  if (isSst) {
+    const examples = readSstFile(file, { level: options.sstLevel, labels: options.sstLabels }).map((example) => {
+      const label = options.scheme ? requireLabel(options.scheme, example.label, { file, line: example.line }) : example.label;
+      return { text: example.text, label, line: example.line, row: { sentence: example.text, label } };
+    });
+    return { file, columns: ["sentence", "label"], textColumn: "sentence", labelColumn: "label", examples };
+  }
+  const table = await readTable(file, { format: options.format === "sst" ? undefined : options.format });
+  const columns = table.columns;
+  const textColumn = resolveColumn(columns, options.columns?.text, TEXT_COLUMN_GUESSES, "text", file, true) as string;
+  const labelColumn = resolveColumn(columns, options.columns?.label, LABEL_COLUMN_GUESSES, "label", file, requireLabels);
+  const sourceColumn = resolveColumn(columns, options.columns?.source, SOURCE_COLUMN_GUESSES, "source", file, false);
+  if (table.records.length === 0) throw new UserError("the file has a header but no rows", { file });
+  const examples: Example[] = table.records.map((record) => {
+    const text = cellText(record.values[textColumn]);
+    let label: string | undefined;
+    if (labelColumn !== undefined) {
+      const raw = cellText(record.values[labelColumn]);
+      if (raw.trim() === "") throw new UserError("empty label", { file, line: record.line, column: labelColumn });
+      label = options.scheme ? requireLabel(options.scheme, raw, { file, line: record.line, column: labelColumn }) : raw.trim();
+    }
+    const source = sourceColumn !== undefined ? cellText(record.values[sourceColumn]) : undefined;
+    return { text, label, source, line: record.line, row: record.values };
+  });
+  return { file, columns, textColumn, labelColumn, sourceColumn, examples };
+}

@@ -1,0 +1,36 @@
+// Shared test helpers: temporary files, the shared data folder, and running the built CLI.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+export const SHARED = resolve(ROOT, "..", "shared");
+
+let folder: string | undefined;
+export function tempDir(): string {
+  return (folder ??= mkdtempSync(join(tmpdir(), "tandem-test-")));
+}
+
+export function tempFile(name: string, content: string | Uint8Array): string {
+  const file = join(tempDir(), name);
+  writeFileSync(file, content);
+  return file;
+}
+
+export interface CliResult {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built `tandem` (dist/, made by `npm test`'s build step). */
+export function runCli(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): CliResult {
+  const result = spawnSync(process.execPath, [join(ROOT, "dist", "cli", "main.js"), ...args], {
+    cwd: options.cwd ?? ROOT,
+    encoding: "utf8",
+    env: { ...process.env, ...options.env },
+  });
+  return { status: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
