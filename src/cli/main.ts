@@ -6,6 +6,7 @@ import { isUserError } from "../core/errors.js";
 import { registerClassify } from "./classify.js";
 import { registerCompare } from "./compare.js";
 import { registerData } from "./data.js";
+import { registerEncoderCommands } from "./encoders.js";
 import { registerEvaluate } from "./evaluate.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerEvaluate(program);
   registerCompare(program);
   registerClassify(program);
+  registerEncoderCommands(program);
   registerData(program);
   const inherit = (command: Command) => {
     for (const sub of command.commands) {

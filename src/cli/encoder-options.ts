@@ -1,0 +1,43 @@
+/** Options shared by the commands that run an encoder (classify, embed, bench encoder). */
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import { UserError } from "../core/errors.js";
+import { resolveModelDir } from "../encoders/hub.js";
+import { EncoderModel } from "../encoders/model.js";
+import { parseInteger } from "./options.js";
+
+export interface EncoderCliOptions {
+  model?: string;
+  batchSize: number;
+  maxLength: number;
+  threads?: number;
+  device: string;
+  bucketing: boolean;
+}
+
+/** The bundled starter model, shipped in the repository (models/starter). */
+export const STARTER_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "models", "starter");
+
+export function withEncoderOptions(command: Command): Command {
+  return command
+    .option("--model <dir|org/name>", "encoder model: a folder in Hugging Face layout (config.json, tokenizer.json or vocab.txt, onnx/model.onnx) or a hub id (downloaded once); default: the bundled starter model")
+    .option("--batch-size <n>", "texts per batch", parseInteger("--batch-size", 1), 32)
+    .option("--max-length <n>", "longest input in tokens; longer texts are truncated (and counted)", parseInteger("--max-length", 2), 512)
+    .option("--threads <n>", "ONNX Runtime threads (default: all cores)", parseInteger("--threads", 1))
+    .option("--device <ep>", "execution provider: cpu, or cuda / dml / coreml where ONNX Runtime has it", "cpu")
+    .option("--no-bucketing", "keep the input order in batches instead of grouping texts of similar length");
+}
+
+export async function loadEncoderFromCli(options: EncoderCliOptions): Promise<EncoderModel> {
+  let spec = options.model;
+  if (spec === undefined) {
+    if (!existsSync(join(STARTER_MODEL, "config.json"))) {
+      throw new UserError("no --model given and the bundled starter model (models/starter) is not in this checkout");
+    }
+    spec = STARTER_MODEL;
+  }
+  const dir = await resolveModelDir(spec, { onDownload: (file) => process.stderr.write(`downloading ${spec}/${file}\n`) });
+  return EncoderModel.load(dir, { threads: options.threads, executionProvider: options.device });
+}

@@ -1,0 +1,97 @@
+/**
+ * Batched inference: length bucketing (sort by text length, batch, restore the original order),
+ * dynamic padding to each batch's longest sequence, truncation counted, and the next batch tokenized
+ * while ONNX Runtime computes the current one (session.run works off the main thread).
+ */
+import { softmaxRows } from "./head.js";
+import type { EncoderModel } from "./model.js";
+
+export interface InferenceOptions {
+  batchSize?: number;
+  /** Longest sequence in tokens, special tokens included (capped at the model's positions). */
+  maxLength?: number;
+  /** Sort by length before batching (default true). */
+  bucketing?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface InferenceResult {
+  /** rows × width, in the order of the input texts. */
+  values: Float32Array;
+  width: number;
+  /** Texts cut at maxLength. */
+  truncated: number;
+  /** Tokens fed to the model (padding excluded). */
+  tokens: number;
+  seconds: number;
+}
+
+/** Batches of item indices; with bucketing, items of similar length share a batch. */
+export function planBatches(lengths: readonly number[], batchSize: number, bucketing: boolean): number[][] {
+  const order = lengths.map((_, i) => i);
+  if (bucketing) order.sort((a, b) => (lengths[a] as number) - (lengths[b] as number) || a - b);
+  const batches: number[][] = [];
+  for (let start = 0; start < order.length; start += batchSize) batches.push(order.slice(start, start + batchSize));
+  return batches;
+}
+
+export async function runEncoder(model: EncoderModel, texts: readonly string[], options: InferenceOptions = {}): Promise<InferenceResult> {
+  const started = performance.now();
+  const batchSize = Math.max(1, options.batchSize ?? 32);
+  const maxLength = Math.min(options.maxLength ?? 512, model.maxPositions);
+  // Character length orders texts almost as token length does, and needs no tokenization up front.
+  const batches = planBatches(texts.map((text) => text.length), batchSize, options.bucketing ?? true);
+  let truncated = 0;
+  let tokens = 0;
+  const prepare = (batch: number[]) => {
+    const ids = batch.map((i) => {
+      const encoded = model.tokenizer.encode(texts[i] as string, maxLength);
+      if (encoded.truncated) truncated++;
+      tokens += encoded.ids.length;
+      return encoded.ids;
+    });
+    return model.feeds(ids);
+  };
+  let values: Float32Array | undefined;
+  let width = 0;
+  let done = 0;
+  let next = batches.length > 0 ? prepare(batches[0] as number[]) : undefined;
+  for (let b = 0; b < batches.length; b++) {
+    const batch = batches[b] as number[];
+    const running = model.run(next!, batch.length);
+    next = b + 1 < batches.length ? prepare(batches[b + 1] as number[]) : undefined;
+    const output = await running;
+    if (!values) {
+      width = output.width;
+      values = new Float32Array(texts.length * width);
+    }
+    batch.forEach((item, row) => values!.set(output.values.subarray(row * width, (row + 1) * width), item * width));
+    done += batch.length;
+    options.onProgress?.(done, texts.length);
+  }
+  return { values: values ?? new Float32Array(0), width, truncated, tokens, seconds: (performance.now() - started) / 1000 };
+}
+
+export interface Classification {
+  labels: string[];
+  /** Predicted label per text. */
+  predictions: string[];
+  /** rows × labels.length softmax probabilities. */
+  probabilities: Float32Array;
+  truncated: number;
+  seconds: number;
+}
+
+export async function classifyWithEncoder(model: EncoderModel, texts: readonly string[], options: InferenceOptions = {}): Promise<Classification> {
+  if (model.kind === "embedding") throw new Error("an embedding model has no labels to predict");
+  const result = await runEncoder(model, texts, options);
+  const k = result.width;
+  const probabilities = softmaxRows(result.values, texts.length, k);
+  const labels = model.labels.length === k ? model.labels : Array.from({ length: k }, (_, i) => `LABEL_${i}`);
+  const predictions = texts.map((_, row) => {
+    let best = 0;
+    for (let c = 1; c < k; c++) if ((probabilities[row * k + c] as number) > (probabilities[row * k + best] as number)) best = c;
+    return labels[best] as string;
+  });
+  return { labels, predictions, probabilities, truncated: result.truncated, seconds: result.seconds };
+}

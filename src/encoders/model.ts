@@ -1,0 +1,174 @@
+/**
+ * An encoder model on ONNX Runtime. Three kinds, told apart by the files:
+ * - "classifier": the graph outputs `logits` (a complete sequence classifier);
+ * - "backbone+head": the graph outputs `last_hidden_state` and the research head's weights are in
+ *   head.safetensors or model.safetensors (pooling and head run in TypeScript, see head.ts);
+ * - "embedding": a backbone without a head; vectors are pooled (and optionally L2-normalised).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { UserError } from "../core/errors.js";
+import {
+  headForward,
+  headWeightsFromTensors,
+  parseActivation,
+  parsePooling,
+  pool,
+  softmaxRows,
+  type HeadConfig,
+  type HeadWeights,
+  type Pooling,
+} from "./head.js";
+import { readSafetensors } from "./safetensors.js";
+import { loadTokenizer, type TextTokenizer } from "./tokenizer.js";
+
+export type EncoderKind = "classifier" | "backbone+head" | "embedding";
+
+export interface SessionOptions {
+  /** Threads for one operator (ONNX Runtime's intra-op pool); default: all cores. */
+  threads?: number;
+  /** "cpu" (default), "cuda", "dml", "coreml", ... as the installed ONNX Runtime supports. */
+  executionProvider?: string;
+}
+
+export interface EncoderOutput {
+  /** [rows, numLabels] for classifiers, [rows, dim] vectors for embedding models. */
+  values: Float32Array;
+  width: number;
+}
+
+export class EncoderModel {
+  private constructor(
+    readonly dir: string,
+    readonly kind: EncoderKind,
+    readonly labels: string[],
+    readonly tokenizer: TextTokenizer,
+    readonly session: ort.InferenceSession,
+    readonly maxPositions: number,
+    readonly pooling: Pooling,
+    readonly normalize: boolean,
+    private readonly head?: { config: HeadConfig; weights: HeadWeights },
+  ) {}
+
+  static async load(dir: string, options: SessionOptions = {}): Promise<EncoderModel> {
+    const configFile = join(dir, "config.json");
+    if (!existsSync(configFile)) throw new UserError("no config.json in the model folder", { file: dir });
+    let config: Record<string, unknown>;
+    try {
+      config = JSON.parse(readFileSync(configFile, "utf8"));
+    } catch (error) {
+      throw new UserError(`cannot read config.json (${(error as Error).message})`, { file: configFile });
+    }
+    const graph = [join(dir, "onnx", "model.onnx"), join(dir, "model.onnx")].find(existsSync);
+    if (!graph) throw new UserError("no ONNX graph: expected onnx/model.onnx or model.onnx", { file: dir });
+    const tokenizer = loadTokenizer(dir);
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(graph, {
+        intraOpNumThreads: options.threads ?? 0,
+        interOpNumThreads: 1,
+        executionProviders: [options.executionProvider ?? "cpu"],
+        graphOptimizationLevel: "all",
+      });
+    } catch (error) {
+      throw new UserError(`ONNX Runtime cannot load the graph: ${(error as Error).message}`, { file: graph });
+    }
+    const outputs = session.outputNames;
+    const pooling = typeof config.pooling === "string" ? parsePooling(config.pooling) : "mean";
+    const maxPositions = Number(config.max_position_embeddings ?? 512);
+    const labels = labelsFromConfig(config);
+    if (outputs.includes("logits")) {
+      return new EncoderModel(dir, "classifier", labels, tokenizer, session, maxPositions, pooling, false);
+    }
+    if (!outputs.includes("last_hidden_state")) {
+      throw new UserError(`the graph outputs ${outputs.join(", ")}; tandem needs "logits" or "last_hidden_state"`, { file: graph });
+    }
+    const headFile = [join(dir, "head.safetensors"), join(dir, "model.safetensors")].find(existsSync);
+    const hasHeadConfig = config.hidden_dim !== undefined && config.num_layers !== undefined;
+    if (headFile && hasHeadConfig) {
+      const headConfig: HeadConfig = {
+        pooling,
+        inputDim: Number(config.hidden_size),
+        hiddenDim: Number(config.hidden_dim),
+        activation: parseActivation(String(config.hidden_activation ?? "relu")),
+        numLayers: Number(config.num_layers),
+        numLabels: labels.length,
+        dropoutRate: Number(config.dropout_rate ?? 0),
+      };
+      if (!Number.isFinite(headConfig.inputDim)) throw new UserError("config.json has no hidden_size", { file: configFile });
+      const tensors = readSafetensors(headFile, (name) => name.includes("classifier."));
+      const weights = headWeightsFromTensors(tensors, headConfig, headFile);
+      return new EncoderModel(dir, "backbone+head", labels, tokenizer, session, maxPositions, pooling, false, { config: headConfig, weights });
+    }
+    return new EncoderModel(dir, "embedding", [], tokenizer, session, maxPositions, pooling, config.normalize !== false);
+  }
+
+  /**
+   * Feeds for a batch of token id lists: padded to the longest (or to `padTo`, for fixed-padding
+   * comparisons), int64, with the mask and token types the graph asks for.
+   */
+  feeds(batch: number[][], padTo = 1): { feeds: Record<string, ort.Tensor>; seq: number; mask: BigInt64Array } {
+    const seq = Math.max(padTo, ...batch.map((ids) => ids.length));
+    const rows = batch.length;
+    const ids = new BigInt64Array(rows * seq).fill(BigInt(this.tokenizer.padId));
+    const mask = new BigInt64Array(rows * seq);
+    batch.forEach((tokens, r) => {
+      for (let s = 0; s < tokens.length; s++) {
+        ids[r * seq + s] = BigInt(tokens[s] as number);
+        mask[r * seq + s] = 1n;
+      }
+    });
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of this.session.inputNames) {
+      if (name === "input_ids") feeds[name] = new ort.Tensor("int64", ids, [rows, seq]);
+      else if (name === "attention_mask") feeds[name] = new ort.Tensor("int64", mask, [rows, seq]);
+      else if (name === "token_type_ids") feeds[name] = new ort.Tensor("int64", new BigInt64Array(rows * seq), [rows, seq]);
+      else throw new UserError(`the graph wants an input "${name}" that tandem does not know how to fill`, { file: this.dir });
+    }
+    return { feeds, seq, mask };
+  }
+
+  /** Runs one prepared batch: logits for classifiers, vectors for embedding models. */
+  async run(prepared: { feeds: Record<string, ort.Tensor>; seq: number; mask: BigInt64Array }, rows: number): Promise<EncoderOutput> {
+    const result = await this.session.run(prepared.feeds);
+    if (this.kind === "classifier") {
+      const logits = result.logits as ort.Tensor;
+      return { values: logits.data as Float32Array, width: Number(logits.dims[1]) };
+    }
+    const hidden = result.last_hidden_state as ort.Tensor;
+    const dim = Number(hidden.dims[2]);
+    const pooled = pool(hidden.data as Float32Array, prepared.mask, rows, prepared.seq, dim, this.pooling);
+    if (this.kind === "backbone+head") {
+      const head = this.head!;
+      return { values: headForward(pooled, rows, head.config, head.weights), width: head.config.numLabels };
+    }
+    if (this.normalize) {
+      for (let r = 0; r < rows; r++) {
+        let norm = 0;
+        for (let d = 0; d < dim; d++) norm += (pooled[r * dim + d] as number) ** 2;
+        norm = Math.sqrt(norm) || 1;
+        for (let d = 0; d < dim; d++) pooled[r * dim + d] = (pooled[r * dim + d] as number) / norm;
+      }
+    }
+    return { values: pooled, width: dim };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/** id2label in index order; generic names when the config has none. */
+export function labelsFromConfig(config: Record<string, unknown>): string[] {
+  const id2label = config.id2label as Record<string, string> | undefined;
+  if (id2label && Object.keys(id2label).length > 0) {
+    const entries = Object.entries(id2label).map(([id, label]) => [Number(id), String(label)] as const);
+    entries.sort((a, b) => a[0] - b[0]);
+    return entries.map(([, label]) => label);
+  }
+  const count = Number(config.num_labels ?? 0);
+  return Array.from({ length: count }, (_, i) => `LABEL_${i}`);
+}
+
+export { softmaxRows };
