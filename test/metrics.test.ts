@@ -160,3 +160,13 @@ test("binary metrics for a chosen positive label, re-decided at a probability th
   const at07 = binaryMetrics(gold, thresholdPredictions(probabilities, 2, 1, 0.7), 1, "pos", 0.7);
   assert.deepEqual([at07.tp, at07.fp, at07.fn, at07.tn], [1, 1, 2, 1]);
 });
+
+test("rows without probabilities are left out of ROC AUC, and counted", () => {
+  const gold = ["neg", "pos", "pos", "neg", "pos"];
+  const pred = ["neg", "pos", "", "neg", "pos"];
+  const probabilities = Float64Array.from([0.9, 0.1, 0.2, 0.8, NaN, NaN, 0.6, 0.4, 0.3, 0.7]);
+  const result = evaluate({ gold, pred, probabilities, labels: ["neg", "pos"] });
+  assert.equal(result.overall.roc_auc_rows, 4);
+  assert.equal(result.overall.roc_auc, binaryRocAuc([0, 1, 0, 1], [0.1, 0.8, 0.4, 0.7]));
+  assert.equal(result.overall.accuracy, 0.8, "the empty prediction counts as wrong");
+});

@@ -8,6 +8,7 @@ import { registerCompare } from "./compare.js";
 import { registerData } from "./data.js";
 import { registerEncoderCommands } from "./encoders.js";
 import { registerEvaluate } from "./evaluate.js";
+import { registerPrompt } from "./llm.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerClassify(program);
   registerEncoderCommands(program);
+  registerPrompt(program);
   registerData(program);
   const inherit = (command: Command) => {
     for (const sub of command.commands) {
@@ -36,7 +38,7 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<number> {
   try {
     await buildProgram().parseAsync(argv);
-    return 0;
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version "errors" are normal exits; usage mistakes exit 2 like other user errors.

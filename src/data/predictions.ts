@@ -102,7 +102,8 @@ export function parseProbabilityCell(value: unknown): number[] | undefined {
 
 /**
  * The n × k probability matrix in label order. A single number in a binary task is the probability
- * of the second label (scikit-learn's positive class). Vectors must have k entries in [0, 1] summing to 1 ± tolerance.
+ * of the second label (scikit-learn's positive class). Vectors must have k entries in [0, 1] summing to
+ * 1 ± tolerance. An empty cell (no answer, e.g. an unparseable LLM reply) is a row of NaN.
  */
 export function probabilityMatrix(predictions: PredictionFile, k: number, labels: readonly string[], tolerance = 1e-3): Float64Array {
   const cells = predictions.probabilityCells;
@@ -119,6 +120,10 @@ export function probabilityMatrix(predictions: PredictionFile, k: number, labels
   cells.forEach((row, i) => {
     const where = { file: predictions.file, line: predictions.lines[i], column: columnNames.join(",") };
     let vector: number[] | undefined;
+    if (row.every((cell) => cell === undefined || cell === null || (typeof cell === "string" && cell.trim() === ""))) {
+      matrix.fill(Number.NaN, i * k, (i + 1) * k);
+      return;
+    }
     if (perClassColumns) {
       vector = row.map((cell) => {
         const parsed = parseProbabilityCell(cell);

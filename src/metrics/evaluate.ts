@@ -20,7 +20,7 @@ import { binaryRocAuc, ovrRocAuc } from "./roc.js";
 export interface EvaluateInput {
   gold: readonly string[];
   pred: readonly string[];
-  /** n × k probabilities, row-major, columns in label order. */
+  /** n × k probabilities, row-major, columns in label order; a row of NaN means "none" (left out of ROC AUC). */
   probabilities?: Float64Array;
   /** Slice key per item (e.g. the source column). */
   by?: readonly string[];
@@ -41,6 +41,8 @@ export interface EvaluateInput {
 export type EvaluationReport = ClassificationReport & {
   confusion_matrix?: number[][];
   roc_auc?: number | null;
+  /** Rows the ROC AUC was computed on, when some rows had no probabilities. */
+  roc_auc_rows?: number;
   roc_auc_per_class?: Record<string, number | null>;
   fbeta?: FBetaScores[];
   binary?: BinaryMetrics;
@@ -79,12 +81,21 @@ function evaluateSubset(input: EvaluateInput, encoded: EncodedPairs, indices: In
     const all = input.probabilities;
     probabilities = indices ? new Float64Array(n * K) : all;
     if (indices) for (let t = 0; t < n; t++) probabilities.set(all.subarray(rowOf(t) * K, rowOf(t) * K + K), t * K);
+    // Rows without probabilities (no answer) are left out of ROC AUC, and the count is reported.
+    const scored: number[] = [];
+    for (let t = 0; t < n; t++) if (!Number.isNaN(probabilities[t * K] as number)) scored.push(t);
+    const aucGold = scored.length === n ? gold : Int32Array.from(scored, (t) => gold[t] as number);
+    const aucProbabilities = scored.length === n ? probabilities : new Float64Array(scored.length * K);
+    if (scored.length !== n) {
+      scored.forEach((t, j) => aucProbabilities.set(probabilities!.subarray(t * K, t * K + K), j * K));
+      report.roc_auc_rows = scored.length;
+    }
     if (K === 2) {
-      const isPositive = Uint8Array.from(gold, (g) => (g === 1 ? 1 : 0));
-      const scores = Float64Array.from({ length: n }, (_, t) => probabilities![t * 2 + 1] as number);
+      const isPositive = Uint8Array.from(aucGold, (g) => (g === 1 ? 1 : 0));
+      const scores = Float64Array.from({ length: scored.length }, (_, j) => aucProbabilities[j * 2 + 1] as number);
       report.roc_auc = nullIfNaN(binaryRocAuc(isPositive, scores));
     } else {
-      const auc = ovrRocAuc(gold, probabilities, K);
+      const auc = ovrRocAuc(aucGold, aucProbabilities, K);
       report.roc_auc = nullIfNaN(auc.macro);
       report.roc_auc_per_class = Object.fromEntries(labels.map((label, c) => [label, nullIfNaN(auc.perClass[c] as number)]));
     }

@@ -69,7 +69,7 @@ function classLabelsOf(report: EvaluationReport): string[] {
 function formatExtras(report: EvaluationReport, digits: number): string {
   let out = "";
   if (report.roc_auc !== undefined) {
-    out += `ROC AUC${report.roc_auc_per_class ? " (one-vs-rest, macro)" : ""}: ${report.roc_auc === null ? "undefined (one class only)" : formatFixed(report.roc_auc, 4)}\n`;
+    out += `ROC AUC${report.roc_auc_per_class ? " (one-vs-rest, macro)" : ""}: ${report.roc_auc === null ? "undefined (one class only)" : formatFixed(report.roc_auc, 4)}${report.roc_auc_rows !== undefined ? ` (over the ${report.roc_auc_rows} rows with probabilities)` : ""}\n`;
     if (report.roc_auc_per_class) {
       out += Object.entries(report.roc_auc_per_class)
         .map(([label, auc]) => `  ${label}: ${auc === null ? "undefined" : formatFixed(auc, 4)}`)

@@ -1,0 +1,111 @@
+/**
+ * Choosing demonstrations for prompts: the k most similar labelled examples (cosine similarity of
+ * embeddings when vectors are given, else lexical BM25), k class-balanced examples, or k fixed ones.
+ * Pure: vectors are passed in.
+ */
+import { Random } from "../../core/random.js";
+
+export interface LabelledExample {
+  text: string;
+  label: string;
+}
+
+const tokenize = (text: string) => text.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
+
+/** Okapi BM25 over a fixed pool (k1 = 1.2, b = 0.75). */
+export class Bm25Index {
+  private readonly docs: Array<Map<string, number>>;
+  private readonly lengths: number[];
+  private readonly idf = new Map<string, number>();
+  private readonly averageLength: number;
+
+  constructor(texts: readonly string[], private readonly k1 = 1.2, private readonly b = 0.75) {
+    this.docs = texts.map((text) => {
+      const counts = new Map<string, number>();
+      for (const token of tokenize(text)) counts.set(token, (counts.get(token) ?? 0) + 1);
+      return counts;
+    });
+    this.lengths = texts.map((text) => tokenize(text).length);
+    this.averageLength = this.lengths.reduce((a, b) => a + b, 0) / Math.max(1, texts.length);
+    const documentFrequency = new Map<string, number>();
+    for (const doc of this.docs) for (const token of doc.keys()) documentFrequency.set(token, (documentFrequency.get(token) ?? 0) + 1);
+    const n = texts.length;
+    for (const [token, df] of documentFrequency) this.idf.set(token, Math.log(1 + (n - df + 0.5) / (df + 0.5)));
+  }
+
+  scores(query: string): Float64Array {
+    const scores = new Float64Array(this.docs.length);
+    const terms = [...new Set(tokenize(query))];
+    this.docs.forEach((doc, i) => {
+      let score = 0;
+      for (const term of terms) {
+        const tf = doc.get(term);
+        if (!tf) continue;
+        const norm = this.k1 * (1 - this.b + (this.b * (this.lengths[i] as number)) / (this.averageLength || 1));
+        score += (this.idf.get(term) as number) * ((tf * (this.k1 + 1)) / (tf + norm));
+      }
+      scores[i] = score;
+    });
+    return scores;
+  }
+}
+
+function topK(scores: ArrayLike<number>, k: number, exclude?: (i: number) => boolean): number[] {
+  const order = Array.from({ length: scores.length }, (_, i) => i).filter((i) => !exclude?.(i));
+  order.sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
+  return order.slice(0, k);
+}
+
+/** Indices of the k pool items nearest to each query: by cosine of vectors, or BM25 without vectors. */
+export function nearestExamples(
+  pool: readonly LabelledExample[],
+  queries: readonly string[],
+  k: number,
+  vectors?: { pool: Float32Array; queries: Float32Array; dim: number },
+): number[][] {
+  // A query identical to a pool text is its own answer: never show it as a demonstration.
+  const sameText = (query: string) => (i: number) => (pool[i] as LabelledExample).text === query;
+  if (vectors) {
+    const { dim } = vectors;
+    const norms = (data: Float32Array, rows: number) =>
+      Float64Array.from({ length: rows }, (_, r) => Math.sqrt(data.subarray(r * dim, (r + 1) * dim).reduce((s, v) => s + v * v, 0)) || 1);
+    const poolNorms = norms(vectors.pool, pool.length);
+    return queries.map((query, q) => {
+      const qv = vectors.queries.subarray(q * dim, (q + 1) * dim);
+      const qn = Math.sqrt(qv.reduce((s, v) => s + v * v, 0)) || 1;
+      const scores = Float64Array.from({ length: pool.length }, (_, i) => {
+        let dot = 0;
+        for (let d = 0; d < dim; d++) dot += (qv[d] as number) * (vectors.pool[i * dim + d] as number);
+        return dot / (qn * (poolNorms[i] as number));
+      });
+      return topK(scores, k, sameText(query));
+    });
+  }
+  const index = new Bm25Index(pool.map((example) => example.text));
+  return queries.map((query) => topK(index.scores(query), k, sameText(query)));
+}
+
+/** k examples taken round-robin over the labels (seeded), e.g. k = 6 with 3 labels → 2 each. */
+export function balancedExamples(pool: readonly LabelledExample[], labels: readonly string[], k: number, seed: number): number[] {
+  const random = new Random(seed);
+  const byLabel = labels.map((label) => random.shuffle(pool.map((e, i) => (e.label === label ? i : -1)).filter((i) => i >= 0)));
+  const chosen: number[] = [];
+  for (let round = 0; chosen.length < k; round++) {
+    let added = false;
+    for (const members of byLabel) {
+      if (chosen.length >= k) break;
+      const next = members[round];
+      if (next !== undefined) {
+        chosen.push(next);
+        added = true;
+      }
+    }
+    if (!added) break;
+  }
+  return chosen;
+}
+
+/** k fixed examples (seeded), the same for every item. */
+export function fixedExamples(pool: readonly LabelledExample[], k: number, seed: number): number[] {
+  return new Random(seed).shuffle(pool.map((_, i) => i)).slice(0, k);
+}

@@ -1,0 +1,177 @@
+/**
+ * Classifying many items with an LLM: prompts rendered by a program, calls throttled (concurrency,
+ * RPM, TPM) and retried, answers cached as they arrive, parsed into labels (unparseable ones kept and
+ * counted), probabilities from log-probabilities, cost from usage, and a budget that stops dispatching
+ * before it would be exceeded.
+ */
+import { cacheKey, type ResponseCache } from "./cache.js";
+import { backoffDelay, RateLimiter, Semaphore, withRetries } from "./limiter.js";
+import { labelProbabilities } from "./logprobs.js";
+import { parseAnswer } from "./parse.js";
+import { costOf, type PriceLookup } from "./pricing.js";
+import { countChatTokens } from "./tokens.js";
+import { ProviderError, type ChatMessage, type ChatModel, type ChatRequest, type ChatResponse } from "./types.js";
+
+export type ItemStatus = "ok" | "unparseable" | "error" | "skipped";
+
+export interface LlmItemResult {
+  index: number;
+  /** The label, or "" when the answer was unparseable, the call failed, or the budget stopped the run. */
+  label: string;
+  status: ItemStatus;
+  raw: string;
+  probabilities?: number[];
+  inputTokens: number;
+  outputTokens: number;
+  costUsd: number;
+  /** Answered from the cache (nothing paid in this run). */
+  cached: boolean;
+  error?: string;
+  latencyMs: number;
+}
+
+export interface LlmRunOptions {
+  model: ChatModel;
+  labels: readonly string[];
+  /** The messages for item i. */
+  messages: (index: number) => ChatMessage[];
+  count: number;
+  temperature?: number;
+  maxTokens?: number;
+  logprobs?: boolean;
+  topLogprobs?: number;
+  structured?: boolean;
+  timeoutMs?: number;
+  concurrency?: number;
+  rpm?: number;
+  tpm?: number;
+  maxRetries?: number;
+  /** Base of the exponential backoff (ms). */
+  retryBaseMs?: number;
+  cache?: ResponseCache;
+  prices: PriceLookup;
+  /** Stop dispatching new (uncached) calls once spending could pass this. */
+  maxCostUsd?: number;
+  onResult?: (result: LlmItemResult, totals: LlmTotals) => void;
+  onRetry?: (index: number, error: ProviderError, attempt: number, delayMs: number) => void;
+  /** Aborts calls in flight (their answers are lost). */
+  signal?: AbortSignal;
+  /** Stops dispatching: calls in flight finish and are cached, the rest are marked "skipped". */
+  stop?: AbortSignal;
+}
+
+export interface LlmTotals {
+  done: number;
+  spentUsd: number;
+  cachedUsd: number;
+  inputTokens: number;
+  outputTokens: number;
+  unparseable: number;
+  errors: number;
+  skipped: number;
+  retries: number;
+}
+
+export interface LlmRun {
+  results: LlmItemResult[];
+  totals: LlmTotals;
+  stoppedForBudget: boolean;
+}
+
+export function buildRequest(options: LlmRunOptions, messages: ChatMessage[]): ChatRequest {
+  return {
+    messages,
+    labels: options.labels,
+    temperature: options.temperature ?? 0,
+    maxTokens: options.maxTokens ?? (options.structured ? 20 : 10),
+    logprobs: Boolean(options.logprobs && options.model.supportsLogprobs),
+    topLogprobs: Math.min(20, options.topLogprobs ?? 5),
+    structured: Boolean(options.structured && options.model.supportsStructured),
+    timeoutMs: options.timeoutMs ?? 60_000,
+  };
+}
+
+/** Label, status and probabilities of one response. */
+export function interpret(response: ChatResponse, labels: readonly string[]): Pick<LlmItemResult, "label" | "status" | "probabilities" | "error"> {
+  const parsed = parseAnswer(response.text, labels);
+  if (parsed.label === null) return { label: "", status: "unparseable", error: parsed.reason };
+  return { label: parsed.label, status: "ok", probabilities: labelProbabilities(response.logprobs, parsed.offset, labels) };
+}
+
+export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
+  const semaphore = new Semaphore(Math.max(1, options.concurrency ?? 8));
+  const limiter = options.rpm || options.tpm ? new RateLimiter({ rpm: options.rpm, tpm: options.tpm }) : undefined;
+  const results: LlmItemResult[] = new Array(options.count);
+  const totals: LlmTotals = { done: 0, spentUsd: 0, cachedUsd: 0, inputTokens: 0, outputTokens: 0, unparseable: 0, errors: 0, skipped: 0, retries: 0 };
+  let committed = 0; // spending plus the worst case of calls in flight
+  let stoppedForBudget = false;
+  const needTokenCounts = Boolean(options.tpm || options.maxCostUsd !== undefined);
+
+  const finish = (result: LlmItemResult) => {
+    results[result.index] = result;
+    totals.done++;
+    totals.inputTokens += result.inputTokens;
+    totals.outputTokens += result.outputTokens;
+    if (result.cached) totals.cachedUsd += result.costUsd;
+    else totals.spentUsd += result.costUsd;
+    if (result.status === "unparseable") totals.unparseable++;
+    if (result.status === "error") totals.errors++;
+    if (result.status === "skipped") totals.skipped++;
+    options.onResult?.(result, totals);
+  };
+
+  const one = async (index: number): Promise<void> => {
+    const request = buildRequest(options, options.messages(index));
+    const key = cacheKey(options.model.provider, options.model.model, request);
+    const hit = options.cache?.get(key);
+    if (hit) {
+      finish({ index, ...interpret(hit.response, options.labels), raw: hit.response.text, inputTokens: hit.response.usage.inputTokens, outputTokens: hit.response.usage.outputTokens, costUsd: hit.costUsd, cached: true, latencyMs: 0 });
+      return;
+    }
+    const promptTokens = needTokenCounts ? countChatTokens(request.messages, options.model.model) : 0;
+    const worstCase = costOf({ inputTokens: promptTokens, cachedInputTokens: 0, outputTokens: request.maxTokens }, options.prices);
+    if (options.stop?.aborted) {
+      finish({ index, label: "", status: "skipped", raw: "", inputTokens: 0, outputTokens: 0, costUsd: 0, cached: false, error: "interrupted", latencyMs: 0 });
+      return;
+    }
+    if (stoppedForBudget || (options.maxCostUsd !== undefined && committed + worstCase > options.maxCostUsd)) {
+      stoppedForBudget = true;
+      finish({ index, label: "", status: "skipped", raw: "", inputTokens: 0, outputTokens: 0, costUsd: 0, cached: false, error: "budget (--max-cost) reached", latencyMs: 0 });
+      return;
+    }
+    committed += worstCase;
+    const started = performance.now();
+    try {
+      const response = await withRetries(
+        async () => {
+          await limiter?.acquire(promptTokens + request.maxTokens, options.signal);
+          return options.model.complete(request, options.signal);
+        },
+        {
+          maxRetries: options.maxRetries ?? 6,
+          baseDelayMs: options.retryBaseMs ?? 500,
+          maxDelayMs: 60_000,
+          signal: options.signal,
+          onRetry: (error, attempt, delay) => {
+            totals.retries++;
+            options.onRetry?.(index, error, attempt, delay);
+          },
+        },
+      );
+      const costUsd = costOf(response.usage, options.prices);
+      committed += costUsd - worstCase;
+      options.cache?.put(key, options.model.provider, options.model.model, response, costUsd);
+      finish({ index, ...interpret(response, options.labels), raw: response.text, inputTokens: response.usage.inputTokens, outputTokens: response.usage.outputTokens, costUsd, cached: false, latencyMs: performance.now() - started });
+    } catch (error) {
+      committed -= worstCase;
+      if (options.signal?.aborted) throw error;
+      const message = error instanceof Error ? error.message : String(error);
+      finish({ index, label: "", status: "error", raw: "", inputTokens: 0, outputTokens: 0, costUsd: 0, cached: false, error: message, latencyMs: performance.now() - started });
+    }
+  };
+
+  await Promise.all(Array.from({ length: options.count }, (_, index) => semaphore.run(() => one(index))));
+  return { results, totals, stoppedForBudget };
+}
+
+export { backoffDelay };

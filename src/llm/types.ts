@@ -1,0 +1,80 @@
+/** The small interface every LLM provider implements, and the shapes that cross it. */
+
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface ChatRequest {
+  messages: ChatMessage[];
+  /** The answer must be one of these (JSON-schema enum or grammar where the provider supports it). */
+  labels: readonly string[];
+  temperature: number;
+  maxTokens: number;
+  /** Ask for token log-probabilities (top `topLogprobs` alternatives per token). */
+  logprobs: boolean;
+  topLogprobs: number;
+  /** Ask for JSON {"label": <one of labels>} through the provider's structured output. */
+  structured: boolean;
+  timeoutMs: number;
+}
+
+export interface TokenLogprob {
+  token: string;
+  logprob: number;
+  top: Array<{ token: string; logprob: number }>;
+}
+
+export interface Usage {
+  inputTokens: number;
+  cachedInputTokens: number;
+  outputTokens: number;
+}
+
+export interface ChatResponse {
+  text: string;
+  usage: Usage;
+  logprobs?: TokenLogprob[];
+  /** The model that answered, as the provider names it. */
+  model: string;
+}
+
+export interface ChatModel {
+  /** "openai", "anthropic", "compat", "local". */
+  provider: string;
+  /** The model id sent to the provider. */
+  model: string;
+  /** The spec the user wrote (e.g. "openai:gpt-4o-mini"), for caches and reports. */
+  spec: string;
+  supportsLogprobs: boolean;
+  supportsStructured: boolean;
+  complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResponse>;
+  close?(): Promise<void>;
+}
+
+/**
+ * A failed call, classified for the retry loop: `retryable` for rate limits, server errors, timeouts,
+ * network failures and malformed responses; `retryAfterMs` when the provider said how long to wait.
+ */
+export class ProviderError extends Error {
+  constructor(
+    message: string,
+    readonly retryable: boolean,
+    readonly status?: number,
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+    this.name = "ProviderError";
+  }
+}
+
+/** Milliseconds from Retry-After / retry-after-ms headers (seconds or an HTTP date). */
+export function retryAfterFromHeaders(get: (name: string) => string | null | undefined, now = Date.now()): number | undefined {
+  const ms = get("retry-after-ms");
+  if (ms && Number.isFinite(Number(ms))) return Math.max(0, Number(ms));
+  const value = get("retry-after");
+  if (!value) return undefined;
+  if (Number.isFinite(Number(value))) return Math.max(0, Number(value) * 1000);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
