@@ -253,3 +253,31 @@ test("CLI: --estimate prints tokens and dollars; prompt render shows the message
   assert.equal(noKey.status, 2);
   assert.match(noKey.stderr, /needs OPENAI_API_KEY: set it in the environment or in a \.env file/);
 });
+
+test("local GGUF through node-llama-cpp: the JSON-schema grammar forces a valid label", async (t) => {
+  const name = "node-llama-cpp";
+  const installed = await import(name).then(() => true, () => false);
+  if (!installed) {
+    // CI installs the optional package, so there the test must run.
+    assert.ok(!process.env.CI, "CI must install node-llama-cpp (see .ci/run)");
+    t.skip("node-llama-cpp is not installed (npm install node-llama-cpp)");
+    return;
+  }
+  const model = await createChatModel(`local:${join(SHARED, "models/gguf/llama-2-tiny-random.gguf")}`);
+  try {
+    const run = await runLlm({
+      model, labels: LABELS, count: 4, structured: true, maxTokens: 20,
+      messages: (i) => renderProgram("zero-shot", LABELS, { text: texts[i]! }, SENTIMENT),
+      prices: lookupPrice(DEFAULT_PRICES, "local", "tiny"),
+    });
+    // Random weights write gibberish; the grammar still makes every answer {"label": <a label>}.
+    for (const result of run.results) {
+      assert.equal(result.status, "ok", result.raw);
+      assert.ok(LABELS.includes(result.label));
+      assert.match(result.raw, /^\{\s*"label"\s*:\s*"(negative|neutral|positive)"\s*\}$/);
+    }
+    assert.equal(run.totals.spentUsd, 0);
+  } finally {
+    await model.close?.();
+  }
+});

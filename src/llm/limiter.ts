@@ -12,20 +12,25 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
   });
 
+/**
+ * A per-minute budget paced smoothly: refilled continuously, holding at most one second's worth and
+ * starting empty, so a run never bursts far past the provider's limit.
+ */
 class TokenBucket {
-  private available: number;
+  private available = 0;
   private updated = performance.now();
+  private readonly capacity: number;
 
   constructor(private readonly perMinute: number) {
-    this.available = perMinute;
+    this.capacity = Math.max(1, perMinute / 60);
   }
 
-  /** Milliseconds until `amount` is available (0 = take it now). */
+  /** Milliseconds until `amount` is available (0 = take it now). A request larger than the bucket waits for a full one. */
   wait(amount: number): number {
     const now = performance.now();
-    this.available = Math.min(this.perMinute, this.available + ((now - this.updated) * this.perMinute) / 60_000);
+    this.available = Math.min(this.capacity, this.available + ((now - this.updated) * this.perMinute) / 60_000);
     this.updated = now;
-    const needed = Math.min(amount, this.perMinute);
+    const needed = Math.min(amount, this.capacity);
     if (this.available >= needed) {
       this.available -= needed;
       return 0;
