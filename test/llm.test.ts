@@ -281,3 +281,36 @@ test("local GGUF through node-llama-cpp: the JSON-schema grammar forces a valid 
     await model.close?.();
   }
 });
+
+test("Batch API mode: upload, create, poll, download and merge at half price; a rerun reuses the answers", async () => {
+  const server = await startMockServer({});
+  try {
+    const input = tempFile("batch-in.csv", readFileSync(join(SHARED, "data/sentiment-merged/val_all.csv"), "utf8").split("\n").slice(0, 21).join("\n") + "\n");
+    const out = join(tempDir(), "batch-out.csv");
+    const args = ["classify", "--strategy", "llm", "--model", `compat:${server.url}#gpt-4o-mini`, "-i", input, "-o", out, "--db", join(tempDir(), "batch.db"), "--batch", "--poll-seconds", "0.05"];
+    const first = await runCliAsync(args);
+    assert.equal(first.status, 0, first.stderr);
+    assert.match(first.stderr, /batch batch_1: in_progress[\s\S]*batch batch_1: completed \(20\/20 done, 0 failed\)\nbatch: 20 answers for \$0\.000\d+ \(batch price\)/);
+    assert.equal(server.batchesCompleted, 1);
+    const uploaded = [...server.files.values()].find((f) => f.record.purpose === "batch")!;
+    const lines = uploaded.content.trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(lines.length, 20);
+    assert.deepEqual(Object.keys(lines[0]), ["custom_id", "method", "url", "body"]);
+    assert.equal(lines[0].url, "/v1/chat/completions");
+    const rows = readFileSync(out, "utf8").trim().split("\n").slice(1);
+    assert.equal(rows.length, 20);
+    // Half price: each row's cost is half of what its usage costs at gpt-4o-mini's normal rates.
+    for (const row of rows) {
+      const cells = row.split(",");
+      const [inputTokens, outputTokens, cost] = [Number(cells.at(-4)), Number(cells.at(-3)), Number(cells.at(-2))];
+      assert.ok(Math.abs(cost - (inputTokens * 0.15 + outputTokens * 0.6) / 1e6 / 2) < 1e-8, row);
+    }
+    const requests = server.requests;
+    const again = await runCliAsync(args);
+    assert.equal(again.status, 0, again.stderr);
+    assert.equal(server.requests, requests, "a rerun makes no call at all");
+    assert.match(again.stderr, /estimate: 0 calls \(20 already cached\)/);
+  } finally {
+    await server.close();
+  }
+});

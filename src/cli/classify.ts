@@ -12,6 +12,9 @@ import type { Strategy } from "../strategies/strategy.js";
 import { loadEncoderFromCli, withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
 import { estimateRun, formatEstimate, formatRunSummary, formatUsd, setupLlm, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { runLlm } from "../llm/runner.js";
+import { fillCacheWithBatch } from "../llm/batch.js";
+import { openAiClientFor } from "../llm/openai-client.js";
+import { openStore } from "../core/store.js";
 import { parseFormat, parseNumber } from "./options.js";
 import { progressBar } from "./progress.js";
 
@@ -153,6 +156,21 @@ async function classifyWithLlm(dataset: Awaited<ReturnType<typeof loadDataset>>,
   process.on("SIGTERM", onSignal);
   let run;
   try {
+    if (options.batch) {
+      const { client } = openAiClientFor(setup.model.spec);
+      const batchPrices = setup.prices;
+      const filled = await fillCacheWithBatch(setup.runOptions, {
+        client,
+        db: openStore(options.db),
+        cache: setup.cache,
+        prices: batchPrices,
+        pollSeconds: options.pollSeconds,
+        signal: stop.signal,
+        onProgress: (p) => process.stderr.write(`batch ${p.batchId}: ${p.status} (${p.completed}/${p.total} done, ${p.failed} failed)\n`),
+      });
+      if (filled.added > 0) process.stderr.write(`batch: ${filled.added} answers for ${formatUsd(filled.costUsd)} (batch price); they are read from the cache below\n`);
+      if (filled.failed > 0) process.stderr.write(`${filled.failed} batch requests failed; they are sent one by one now\n`);
+    }
     run = await runLlm({
       ...setup.runOptions,
       signal: hard.signal,

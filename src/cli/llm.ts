@@ -49,6 +49,8 @@ export interface LlmCliOptions {
   pricing?: string;
   db?: string;
   estimate?: boolean;
+  batch?: boolean;
+  pollSeconds: number;
 }
 
 export function withLlmOptions(command: Command): Command {
@@ -77,7 +79,9 @@ export function withLlmOptions(command: Command): Command {
     .option("--max-cost <dollars>", "stop cleanly before spending more than this (finished rows are kept)", parseNumber("--max-cost", 0))
     .option("--pricing <file>", "prices to use instead of / on top of the built-in table (JSON or YAML)")
     .option("--db <file>", "state database holding the response cache (default .tandem/tandem.db, or TANDEM_DB)")
-    .option("--estimate", "print the token and cost estimate and stop");
+    .option("--estimate", "print the token and cost estimate and stop")
+    .option("--batch", "OpenAI Batch API: half price, answers within 24 h; resumable (run the same command again to keep waiting)")
+    .option("--poll-seconds <n>", "with --batch: seconds between status checks", parseNumber("--poll-seconds", 0.01), 30);
 }
 
 export interface LlmSetup {
