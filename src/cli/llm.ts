@@ -166,7 +166,9 @@ export async function setupLlm(dataset: Dataset, options: LlmCliOptions): Promis
   const prices = lookupPrice(loadPriceTable(options.pricing), model.provider, model.model);
   const cache = new ResponseCache(openStore(options.db));
   const messages = planPrompts(plan);
-  const structured = options.structured === "on" || (options.structured === "auto" && model.provider !== "compat" && model.supportsStructured);
+  // Fine-tuned models answer as they were trained (a bare label), so "auto" leaves structured output off for them.
+  const fineTuned = model.model.startsWith("ft:");
+  const structured = options.structured === "on" || (options.structured === "auto" && model.provider !== "compat" && model.supportsStructured && !fineTuned);
   const logprobs = options.logprobs === "on" || (options.logprobs === "auto" && model.supportsLogprobs);
   return {
     model,

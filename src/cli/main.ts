@@ -8,6 +8,7 @@ import { registerCompare } from "./compare.js";
 import { registerData } from "./data.js";
 import { registerEncoderCommands } from "./encoders.js";
 import { registerEvaluate } from "./evaluate.js";
+import { registerFinetune } from "./finetune.js";
 import { registerPrompt } from "./llm.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerClassify(program);
   registerEncoderCommands(program);
   registerPrompt(program);
+  registerFinetune(program);
   registerData(program);
   const inherit = (command: Command) => {
     for (const sub of command.commands) {

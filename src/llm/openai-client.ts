@@ -8,10 +8,10 @@ export function openAiClientFor(spec: string): { client: OpenAI; model: string }
   const parsed = parseModelSpec(spec);
   loadDotEnv();
   if (parsed.provider === "openai") {
-    return { client: new OpenAI({ apiKey: requireSecret("OPENAI_API_KEY", `model ${spec}`), baseURL: process.env.OPENAI_BASE_URL, maxRetries: 4 }), model: parsed.model };
+    return { client: new OpenAI({ apiKey: requireSecret("OPENAI_API_KEY", `model ${spec}`), baseURL: process.env.OPENAI_BASE_URL, maxRetries: 2 }), model: parsed.model };
   }
   if (parsed.provider === "compat") {
-    return { client: new OpenAI({ apiKey: process.env.OPENAI_COMPAT_API_KEY || "not-needed", baseURL: parsed.baseURL, maxRetries: 4 }), model: parsed.model };
+    return { client: new OpenAI({ apiKey: process.env.OPENAI_COMPAT_API_KEY || "not-needed", baseURL: parsed.baseURL, maxRetries: 2 }), model: parsed.model };
   }
   throw new UserError(`${spec}: this needs an OpenAI or OpenAI-compatible provider (openai:MODEL or compat:URL#MODEL)`);
 }
