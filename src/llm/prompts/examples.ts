@@ -12,48 +12,59 @@ export interface LabelledExample {
 
 const tokenize = (text: string) => text.toLowerCase().match(/[\p{L}\p{N}']+/gu) ?? [];
 
-/** Okapi BM25 over a fixed pool (k1 = 1.2, b = 0.75). */
+/** Okapi BM25 over a fixed pool (k1 = 1.2, b = 0.75), with an inverted index so a query touches only documents sharing a term. */
 export class Bm25Index {
-  private readonly docs: Array<Map<string, number>>;
+  private readonly postings = new Map<string, Array<[number, number]>>();
   private readonly lengths: number[];
   private readonly idf = new Map<string, number>();
   private readonly averageLength: number;
 
   constructor(texts: readonly string[], private readonly k1 = 1.2, private readonly b = 0.75) {
-    this.docs = texts.map((text) => {
+    this.lengths = [];
+    texts.forEach((text, doc) => {
+      const tokens = tokenize(text);
+      this.lengths.push(tokens.length);
       const counts = new Map<string, number>();
-      for (const token of tokenize(text)) counts.set(token, (counts.get(token) ?? 0) + 1);
-      return counts;
+      for (const token of tokens) counts.set(token, (counts.get(token) ?? 0) + 1);
+      for (const [token, tf] of counts) {
+        let list = this.postings.get(token);
+        if (!list) this.postings.set(token, (list = []));
+        list.push([doc, tf]);
+      }
     });
-    this.lengths = texts.map((text) => tokenize(text).length);
     this.averageLength = this.lengths.reduce((a, b) => a + b, 0) / Math.max(1, texts.length);
-    const documentFrequency = new Map<string, number>();
-    for (const doc of this.docs) for (const token of doc.keys()) documentFrequency.set(token, (documentFrequency.get(token) ?? 0) + 1);
     const n = texts.length;
-    for (const [token, df] of documentFrequency) this.idf.set(token, Math.log(1 + (n - df + 0.5) / (df + 0.5)));
+    for (const [token, list] of this.postings) this.idf.set(token, Math.log(1 + (n - list.length + 0.5) / (list.length + 0.5)));
   }
 
   scores(query: string): Float64Array {
-    const scores = new Float64Array(this.docs.length);
-    const terms = [...new Set(tokenize(query))];
-    this.docs.forEach((doc, i) => {
-      let score = 0;
-      for (const term of terms) {
-        const tf = doc.get(term);
-        if (!tf) continue;
-        const norm = this.k1 * (1 - this.b + (this.b * (this.lengths[i] as number)) / (this.averageLength || 1));
-        score += (this.idf.get(term) as number) * ((tf * (this.k1 + 1)) / (tf + norm));
+    const scores = new Float64Array(this.lengths.length);
+    for (const term of new Set(tokenize(query))) {
+      const list = this.postings.get(term);
+      if (!list) continue;
+      const idf = this.idf.get(term) as number;
+      for (const [doc, tf] of list) {
+        const norm = this.k1 * (1 - this.b + (this.b * (this.lengths[doc] as number)) / (this.averageLength || 1));
+        scores[doc] += idf * ((tf * (this.k1 + 1)) / (tf + norm));
       }
-      scores[i] = score;
-    });
+    }
     return scores;
   }
 }
 
+/** The k highest scores (ties to the lower index), by one scan: k is small, pools are not. */
 function topK(scores: ArrayLike<number>, k: number, exclude?: (i: number) => boolean): number[] {
-  const order = Array.from({ length: scores.length }, (_, i) => i).filter((i) => !exclude?.(i));
-  order.sort((a, b) => (scores[b] as number) - (scores[a] as number) || a - b);
-  return order.slice(0, k);
+  const best: number[] = [];
+  for (let i = 0; i < scores.length; i++) {
+    const score = scores[i] as number;
+    if (best.length === k && score <= (scores[best[k - 1] as number] as number)) continue;
+    if (exclude?.(i)) continue;
+    let at = best.length;
+    while (at > 0 && (scores[best[at - 1] as number] as number) < score) at--;
+    best.splice(at, 0, i);
+    if (best.length > k) best.pop();
+  }
+  return best;
 }
 
 /** Indices of the k pool items nearest to each query: by cosine of vectors, or BM25 without vectors. */
