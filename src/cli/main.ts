@@ -10,6 +10,7 @@ import { registerEncoderCommands } from "./encoders.js";
 import { registerEvaluate } from "./evaluate.js";
 import { registerFinetune } from "./finetune.js";
 import { registerPrompt } from "./llm.js";
+import { registerTune } from "./tune.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerEncoderCommands(program);
   registerPrompt(program);
   registerFinetune(program);
+  registerTune(program);
   registerData(program);
   const inherit = (command: Command) => {
     for (const sub of command.commands) {

@@ -1,0 +1,62 @@
+// Strategies and their combinations: the cascade what-if, τ choice, the live cascade, `tandem tune cascade`.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cascadeCurve, cascadeStrategy, chooseTau } from "../src/strategies/cascade.js";
+import type { Strategy } from "../src/strategies/strategy.js";
+import { runCli, tempFile } from "./helpers.js";
+
+const INPUT = {
+  gold: ["a", "b", "a", "b"],
+  encoderPred: ["a", "a", "a", "b"],
+  encoderConfidence: [0.9, 0.6, 0.8, 0.95],
+  llmPred: ["b", "b", "a", "a"],
+};
+
+test("the cascade curve: macro F1, accuracy and LLM share per τ, worked by hand", () => {
+  const [none, some, more, all] = cascadeCurve(INPUT, [0, 0.7, 0.85, 1]);
+  // τ = 0: the encoder alone. a: tp 2, predicted 3, true 2 → F1 0.8; b: tp 1, predicted 1, true 2 → 2/3.
+  assert.ok(Math.abs(none!.macro_f1 - (0.8 + 2 / 3) / 2) < 1e-12);
+  assert.deepEqual([none!.accuracy, none!.llm_share, none!.llm_calls], [0.75, 0, 0]);
+  assert.deepEqual([some!.macro_f1, some!.accuracy, some!.llm_share], [1, 1, 0.25]);
+  assert.deepEqual([more!.macro_f1, more!.llm_share], [1, 0.5]);
+  assert.deepEqual([all!.macro_f1, all!.accuracy, all!.llm_share], [0.5, 0.5, 1]);
+  const points = cascadeCurve(INPUT, [0, 0.7, 0.85, 1]);
+  assert.equal(chooseTau(points, { targetF1: 0.9 }).best.tau, 0.7);
+  assert.equal(chooseTau(points, { maxLlmShare: 0.1 }).best.tau, 0);
+  assert.equal(chooseTau(points).best.tau, 0.7, "best F1, ties to the lower LLM share");
+  assert.match(chooseTau(points, { targetF1: 1.1 }).rule, /no τ reaches/);
+});
+
+test("a live cascade asks the LLM only about the uncertain items and adds up the cost", async () => {
+  const asked: string[] = [];
+  const encoder: Strategy = {
+    name: "enc", labels: ["a", "b"],
+    classify: async (texts) => texts.map((t) => ({ label: "a", probabilities: t.startsWith("sure") ? [0.95, 0.05] : [0.55, 0.45], costUsd: 0 })),
+  };
+  const llm: Strategy = {
+    name: "llm", labels: ["a", "b"],
+    classify: async (texts) => (asked.push(...texts), texts.map(() => ({ label: "b", costUsd: 0.01 }))),
+  };
+  const result = await cascadeStrategy(encoder, llm, 0.8).classify(["sure 1", "maybe", "sure 2", "unsure"]);
+  assert.deepEqual(asked, ["maybe", "unsure"]);
+  assert.deepEqual(result.map((r) => r.label), ["a", "b", "a", "b"]);
+  assert.equal(result.reduce((sum, r) => sum + (r.costUsd ?? 0), 0), 0.02);
+});
+
+test("tandem tune cascade: the JSON contract, from two prediction files", () => {
+  const encoder = tempFile("cascade-enc.csv", 'label,prediction,probabilities\na,a,"[0.9,0.1]"\nb,a,"[0.6,0.4]"\na,a,"[0.8,0.2]"\nb,b,"[0.05,0.95]"\n');
+  const llm = tempFile("cascade-llm.csv", "label,prediction\na,b\nb,b\na,a\nb,a\n");
+  const result = runCli(["tune", "cascade", "--encoder", encoder, "--encoder-pred", "prediction", "--encoder-probs", "probabilities", "--llm", llm, "--llm-pred", "prediction", "--gold", "label", "--taus", "0,0.7,0.85,1", "--format", "json"]);
+  assert.equal(result.status, 0, result.stderr);
+  const parsed = JSON.parse(result.stdout);
+  assert.deepEqual(parsed.points.map((p: { tau: number; llm_share: number }) => [p.tau, p.llm_share]), [[0, 0], [0.7, 0.25], [0.85, 0.5], [1, 1]]);
+  assert.deepEqual(Object.keys(parsed.points[0]).slice(0, 4), ["tau", "macro_f1", "accuracy", "llm_share"]);
+  assert.equal(parsed.best.tau, 0.7);
+  assert.equal(parsed.best.macro_f1, 1);
+  const text = runCli(["tune", "cascade", "--encoder", encoder, "--llm", llm, "--target-f1", "0.7"]);
+  assert.match(text.stdout, /chosen τ = 0 \(lowest LLM share with macro F1 ≥ 0\.7\)/);
+  const shifted = tempFile("cascade-shifted.csv", "label,prediction\nb,b\nb,b\na,a\nb,a\n");
+  const bad = runCli(["tune", "cascade", "--encoder", encoder, "--llm", shifted]);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /cascade-shifted\.csv, line 2, column "label": gold labels differ/);
+});
