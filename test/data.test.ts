@@ -52,6 +52,7 @@ test("bad tables are errors naming the file and line", async () => {
   await rejects(readTable(tempFile("ragged.csv", "a,b\n1,2\n3\n")), /ragged\.csv, line 3: ragged row: expected 2 fields/, 3);
   await rejects(readTable(tempFile("open.csv", 'a,b\n1,"never closed\n')), /quoted field is never closed/);
   await rejects(readTable(tempFile("dup.csv", "a,a\n1,2\n")), /names column "a" twice/);
+  await rejects(readTable(tempFile("inner.csv", 'a,b\n1,2\nfoo,bar "x"\n')), /inner\.csv, line 3: a quote appears inside an unquoted field/, 3);
   await rejects(readTable(tempFile("bad.jsonl", '{"a":1}\n{"a":\n')), /bad\.jsonl, line 2: invalid JSON/, 2);
   await rejects(readTable(tempFile("array.jsonl", "[1,2]\n")), /must be a JSON object/);
   const latin1 = Buffer.concat([Buffer.from("a,b\nok,1\ncaf"), Buffer.from([0xe9]), Buffer.from(",2\n")]);

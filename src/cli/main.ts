@@ -8,6 +8,7 @@ import { registerCompare } from "./compare.js";
 import { registerData } from "./data.js";
 import { registerEncoderCommands } from "./encoders.js";
 import { registerEvaluate } from "./evaluate.js";
+import { registerExperiments } from "./experiments.js";
 import { registerFinetune } from "./finetune.js";
 import { registerPrompt } from "./llm.js";
 import { registerTune } from "./tune.js";
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerPrompt(program);
   registerFinetune(program);
   registerTune(program);
+  registerExperiments(program);
   registerData(program);
   const inherit = (command: Command) => {
     for (const sub of command.commands) {

@@ -146,7 +146,8 @@ async function* streamDelimited(
 function translateCsvError(error: unknown, file: string, expected?: number): unknown {
   if (error instanceof UserError) return error;
   const csvError = error as { code?: string; lines?: number; record?: unknown[]; message?: string };
-  if (typeof csvError.code !== "string" || !csvError.code.startsWith("CSV_")) return error;
+  // csv-parse's codes mostly start with CSV_, but not all (INVALID_OPENING_QUOTE).
+  if (typeof csvError.code !== "string" || !/^[A-Z_]+$/.test(csvError.code) || typeof csvError.lines !== "number") return error;
   const line = csvError.lines;
   switch (csvError.code) {
     case "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH":
@@ -156,6 +157,8 @@ function translateCsvError(error: unknown, file: string, expected?: number): unk
       );
     case "CSV_QUOTE_NOT_CLOSED":
       return new UserError("a quoted field is never closed (missing closing double quote)", { file, line });
+    case "INVALID_OPENING_QUOTE":
+      return new UserError('a quote appears inside an unquoted field; quote the whole field and double the quotes inside ("")', { file, line });
     case "CSV_INVALID_CLOSING_QUOTE":
       return new UserError('a closing quote is followed by text; quotes inside a field must be doubled ("")', { file, line });
     default:

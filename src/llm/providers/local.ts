@@ -10,20 +10,23 @@ import type { ChatModel, ChatRequest, ChatResponse } from "../types.js";
 // The few parts of node-llama-cpp used here, typed locally so that compiling needs no optional package.
 interface LlamaModule {
   getLlama(options: { gpu: false | "auto"; build: "never" | "auto" }): Promise<Llama>;
-  LlamaChatSession: new (options: { contextSequence: unknown; systemPrompt?: string }) => LlamaSession;
+  LlamaChatSession: new (options: { contextSequence: LlamaSequence; systemPrompt?: string; autoDisposeSequence?: boolean }) => LlamaSession;
 }
 interface Llama {
   loadModel(options: { modelPath: string }): Promise<LlamaModel>;
   createGrammarForJsonSchema(schema: unknown): Promise<unknown>;
 }
+interface LlamaSequence {
+  clearHistory(): Promise<void>;
+}
 interface LlamaModel {
-  createContext(options: { contextSize: number }): Promise<{ getSequence(): unknown; dispose(): Promise<void> }>;
+  createContext(options: { contextSize: number }): Promise<{ getSequence(): LlamaSequence; dispose(): Promise<void> }>;
   tokenize(text: string): unknown[];
   dispose(): Promise<void>;
 }
 interface LlamaSession {
   prompt(text: string, options: { grammar?: unknown; maxTokens?: number; temperature?: number }): Promise<string>;
-  dispose?(): void;
+  dispose(options?: { disposeSequence?: boolean }): void;
 }
 
 export async function importLlama(): Promise<LlamaModule> {
@@ -41,7 +44,10 @@ export async function localChatModel(options: { spec: string; path: string; gpu?
   const llama = await llamaCpp.getLlama({ gpu: options.gpu ? "auto" : false, build: "never" });
   const model = await llama.loadModel({ modelPath: options.path });
   const grammars = new Map<string, unknown>();
-  // One context, used one request at a time: llama.cpp's sequence is not shared between prompts.
+  // One context and sequence, made once and used one request at a time (each item starts from an
+  // empty history): creating a context per item costs far more than the item itself.
+  const context = await model.createContext({ contextSize: options.contextSize ?? 2048 });
+  const sequence = context.getSequence();
   let queue: Promise<unknown> = Promise.resolve();
   return {
     provider: "local",
@@ -59,11 +65,10 @@ export async function localChatModel(options: { spec: string; path: string; gpu?
             required: ["label"],
           }));
         }
-        const context = await model.createContext({ contextSize: options.contextSize ?? 2048 });
+        const system = request.messages.filter((m) => m.role === "system").map((m) => m.content).join("\n\n");
+        const user = request.messages.filter((m) => m.role !== "system").map((m) => m.content).join("\n\n");
+        const session = new llamaCpp.LlamaChatSession({ contextSequence: sequence, systemPrompt: system || undefined, autoDisposeSequence: false });
         try {
-          const system = request.messages.filter((m) => m.role === "system").map((m) => m.content).join("\n\n");
-          const user = request.messages.filter((m) => m.role !== "system").map((m) => m.content).join("\n\n");
-          const session = new llamaCpp.LlamaChatSession({ contextSequence: context.getSequence(), systemPrompt: system || undefined });
           const text = await session.prompt(user, {
             grammar: request.structured ? grammars.get(key) : undefined,
             maxTokens: request.maxTokens,
@@ -75,7 +80,8 @@ export async function localChatModel(options: { spec: string; path: string; gpu?
             model: options.path,
           };
         } finally {
-          await context.dispose();
+          session.dispose({ disposeSequence: false });
+          await sequence.clearHistory();
         }
       };
       const result = queue.then(run, run);
@@ -83,6 +89,7 @@ export async function localChatModel(options: { spec: string; path: string; gpu?
       return result;
     },
     async close() {
+      await context.dispose();
       await model.dispose();
     },
   };

@@ -1,0 +1,201 @@
+/** `tandem run`, `tandem runs`, `tandem report` and `tandem demo`. */
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import { UserError } from "../core/errors.js";
+import { openStore } from "../core/store.js";
+import { TableWriter } from "../data/writers.js";
+import { compareRun, type RunComparison } from "../experiments/compare.js";
+import { loadExperiment, type ExperimentConfig, type StrategyConfig } from "../experiments/config.js";
+import { formatComparisonMarkdown, formatComparisonText, renderHtml } from "../experiments/report.js";
+import { loadRun, runExperiment, type ExperimentRun } from "../experiments/runner.js";
+import { listRuns } from "../experiments/store.js";
+import { sortLabels } from "../metrics/labels.js";
+import { loadDataset } from "../data/dataset.js";
+import { ResponseCache } from "../llm/cache.js";
+import { DEFAULT_PRICES, lookupPrice } from "../llm/pricing.js";
+import { defaultWording, renderProgram } from "../llm/prompts/programs.js";
+import { createChatModel } from "../llm/providers/index.js";
+import { runLlm } from "../llm/runner.js";
+import { STARTER_MODEL } from "./encoder-options.js";
+import { parseFormat, parseInteger, printJson } from "./options.js";
+import { progressBar, type ProgressReporter } from "./progress.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+function writeReports(run: ExperimentRun, comparison: RunComparison, options: { html?: string; md?: string }): void {
+  if (options.html) {
+    mkdirSync(dirname(resolve(options.html)), { recursive: true });
+    writeFileSync(options.html, renderHtml(run, comparison));
+    process.stderr.write(`HTML report → ${options.html}\n`);
+  }
+  if (options.md) {
+    mkdirSync(dirname(resolve(options.md)), { recursive: true });
+    writeFileSync(options.md, formatComparisonMarkdown(comparison));
+    process.stderr.write(`Markdown report → ${options.md}\n`);
+  }
+}
+
+async function execute(config: ExperimentConfig, options: { db?: string; iterations: number }): Promise<{ run: ExperimentRun; comparison: RunComparison }> {
+  const db = openStore(options.db);
+  let bar: ProgressReporter | undefined;
+  let current = "";
+  const run = await runExperiment(config, {
+    db,
+    log: (message) => {
+      bar?.stop();
+      bar = undefined;
+      process.stderr.write(message + "\n");
+    },
+    progress: (strategy, done, total) => {
+      if (strategy !== current) {
+        bar?.stop();
+        bar = progressBar(total, strategy);
+        current = strategy;
+      }
+      bar?.update(done);
+    },
+  });
+  bar?.stop();
+  return { run, comparison: compareRun(run, { iterations: options.iterations }) };
+}
+
+export function registerExperiments(program: Command): void {
+  program
+    .command("run")
+    .description("Run an experiment file: every strategy on one dataset, evaluated overall and per slice, stored in the run store; prints the comparison table.")
+    .argument("<experiment>", "YAML experiment file (see examples/paper-grid.yaml)")
+    .option("--db <file>", "state database (default .tandem/tandem.db)")
+    .option("--html <file>", "also write the HTML report")
+    .option("--md <file>", "also write the Markdown report")
+    .option("--iterations <n>", "bootstrap resamples for the significance tests", parseInteger("--iterations", 100), 10_000)
+    .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
+    .action(async (file: string, options: { db?: string; html?: string; md?: string; iterations: number; format: string }) => {
+      const { run, comparison } = await execute(loadExperiment(file), options);
+      if (options.format === "json") printJson(comparison);
+      else process.stdout.write(`run ${run.id}\n\n${formatComparisonText(comparison)}`);
+      writeReports(run, comparison, options);
+    });
+
+  const runs = program.command("runs").description("Stored experiment runs: list, show, compare, export.");
+  runs
+    .command("list")
+    .description("Runs in the state database, newest first.")
+    .option("--db <file>", "state database (default .tandem/tandem.db)")
+    .action((options: { db?: string }) => {
+      const rows = listRuns(openStore(options.db));
+      if (rows.length === 0) return void process.stdout.write("no runs yet (tandem run FILE, or tandem demo)\n");
+      for (const row of rows) process.stdout.write(`${row.id}  ${row.status.padEnd(7)}  ${String(row.rows).padStart(6)} rows  ${row.created_at}\n`);
+    });
+  for (const [name, description] of [["show", "The comparison table of a run."], ["compare", "The comparison of a run as JSON: metrics, costs, significance against the baseline, pairwise McNemar p-values."]] as const) {
+    runs
+      .command(name)
+      .description(description)
+      .argument("<run>", "run id (see tandem runs list)")
+      .option("--db <file>", "state database (default .tandem/tandem.db)")
+      .option("--iterations <n>", "bootstrap resamples", parseInteger("--iterations", 100), 10_000)
+      .action((id: string, options: { db?: string; iterations: number }) => {
+        const run = loadRun(openStore(options.db), id);
+        const comparison = compareRun(run, { iterations: options.iterations });
+        if (name === "compare") printJson(comparison);
+        else process.stdout.write(`run ${run.id}\n\n${formatComparisonText(comparison)}`);
+      });
+  }
+  runs
+    .command("export")
+    .description("Every row's gold label and each strategy's prediction and probabilities (readable by tandem evaluate and tune cascade).")
+    .argument("<run>", "run id")
+    .requiredOption("-o, --out <file>", "CSV, TSV or JSONL")
+    .option("--db <file>", "state database (default .tandem/tandem.db)")
+    .action((id: string, options: { out: string; db?: string }) => {
+      const run = loadRun(openStore(options.db), id);
+      const sorted = sortLabels(run.labels);
+      const columns = ["row", "label", ...(run.slices ? ["slice"] : []), ...run.outcomes.flatMap((o) => [`${o.name}`, `${o.name}_probabilities`])];
+      const writer = new TableWriter(options.out, columns);
+      run.gold.forEach((gold, i) => {
+        const row: Record<string, unknown> = { row: i + 1, label: gold, slice: run.slices?.[i] };
+        for (const o of run.outcomes) {
+          const p = o.predictions[i]!;
+          row[o.name] = p.label;
+          row[`${o.name}_probabilities`] = p.probabilities ? sorted.map((l) => p.probabilities![run.labels.indexOf(l)]) : undefined;
+        }
+        writer.write(row);
+      });
+      writer.close();
+      process.stderr.write(`${run.gold.length} rows × ${run.outcomes.length} strategies → ${options.out}\n`);
+    });
+
+  program
+    .command("report")
+    .description("Write the HTML report (self-contained, charts drawn by Vega-Lite) and/or the Markdown report of a stored run.")
+    .argument("<run>", "run id (see tandem runs list)")
+    .option("--html <file>", "HTML report")
+    .option("--md <file>", "Markdown report")
+    .option("--db <file>", "state database (default .tandem/tandem.db)")
+    .option("--iterations <n>", "bootstrap resamples", parseInteger("--iterations", 100), 10_000)
+    .action((id: string, options: { html?: string; md?: string; db?: string; iterations: number }) => {
+      if (!options.html && !options.md) throw new UserError("say where to write the report: --html FILE and/or --md FILE");
+      const run = loadRun(openStore(options.db), id);
+      writeReports(run, compareRun(run, { iterations: options.iterations }), options);
+    });
+
+  program
+    .command("demo")
+    .description("The offline main job: a bundled sample of the Sentiment Merged test split through every strategy that needs no key, the comparison table, and the HTML report.")
+    .option("--out <dir>", "folder for the reports", "tandem-demo")
+    .option("--db <file>", "state database (default: OUT/tandem.db)")
+    .option("--iterations <n>", "bootstrap resamples", parseInteger("--iterations", 100), 10_000)
+    .action(async (options: { out: string; db?: string; iterations: number }) => {
+      const started = performance.now();
+      const config = demoConfig();
+      process.stderr.write(`tandem demo: ${config.strategies.map((s) => s.name).join(", ")} on ${config.dataset.file}\n`);
+      const { run, comparison } = await execute(config, { db: options.db ?? join(options.out, "tandem.db"), iterations: options.iterations });
+      process.stdout.write(`\n${formatComparisonText(comparison)}`);
+      writeReports(run, comparison, { html: join(options.out, "report.html"), md: join(options.out, "report.md") });
+      process.stdout.write("\n" + (await localLlmGlimpse(options.db ?? join(options.out, "tandem.db"))));
+      process.stdout.write(
+        `\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s. Add an LLM: export OPENAI_API_KEY=... (or start a local server) and run \`npx tandem run examples/paper-grid.yaml\` after filling in the model ids.\n`,
+      );
+    });
+}
+
+/** What the demo can run here: the lexicon always, the bundled starter encoder when present. */
+function demoConfig(): ExperimentConfig {
+  const strategies: StrategyConfig[] = [
+    { name: "lexicon", type: "lexicon" },
+    { name: "lexicon-wide-neutral", type: "lexicon", neutralThreshold: 0.5 },
+  ];
+  if (existsSync(join(STARTER_MODEL, "config.json"))) strategies.push({ name: "starter-encoder", type: "encoder", model: STARTER_MODEL });
+  strategies.push({ name: "vote", type: "ensemble", members: strategies.map((s) => s.name), method: "average" });
+  return {
+    name: "tandem-demo",
+    file: "demo",
+    dataset: { file: join(ROOT, "data", "samples", "merged-test-300.csv"), slices: "source", scheme: "neg_neu_pos" },
+    baseline: "lexicon",
+    replicates: 1,
+    seed: 42,
+    strategies,
+  };
+}
+
+/** The local-model path on a few rows, when node-llama-cpp and the tiny GGUF are here (random weights: the labels are noise, the grammar is the point). */
+async function localLlmGlimpse(db: string): Promise<string> {
+  const gguf = process.env.TANDEM_DEMO_GGUF ?? resolve(ROOT, "..", "shared", "models", "gguf", "llama-2-tiny-random.gguf");
+  const hasLlama = await import("node-llama-cpp" as string).then(() => true, () => false);
+  if (!hasLlama || !existsSync(gguf)) return "local LLM: skipped (npm install node-llama-cpp, and a GGUF model, to run local:/path/model.gguf)\n";
+  const dataset = await loadDataset(join(ROOT, "data", "samples", "merged-test-300.csv"));
+  const rows = dataset.examples.slice(0, 5);
+  const model = await createChatModel(`local:${gguf}`);
+  try {
+    const labels = ["negative", "neutral", "positive"];
+    const run = await runLlm({
+      model, labels, count: rows.length, structured: true, maxTokens: 20, cache: new ResponseCache(openStore(db)),
+      messages: (i) => renderProgram("minimal", labels, { text: rows[i]!.text }, defaultWording("sentiment")),
+      prices: lookupPrice(DEFAULT_PRICES, "local", gguf),
+    });
+    return `local LLM path (${gguf.split("/").pop()}, random weights, JSON-schema grammar): ` + run.results.map((r) => `${r.status === "ok" ? r.label : r.status}`).join(", ") + " — every answer is a label\n";
+  } finally {
+    await model.close?.();
+  }
+}

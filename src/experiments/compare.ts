@@ -1,0 +1,117 @@
+/**
+ * The paper-style comparison of a run: macro F1 and accuracy overall and per slice, cost (inference and
+ * training), tokens, cost per macro-F1 point, throughput, and significance of each strategy against the
+ * baseline (McNemar exact + paired bootstrap), with Holm's correction over the comparisons. Pure.
+ */
+import type { ClassScores } from "../metrics/report.js";
+import { compareClassifiers } from "../stats/compare.js";
+import { mcnemar } from "../stats/mcnemar.js";
+import type { ExperimentRun } from "./runner.js";
+
+export interface ComparisonRow {
+  strategy: string;
+  type: string;
+  macro_f1: number;
+  accuracy: number;
+  slices: Record<string, number>;
+  inference_cost_usd: number;
+  training_cost_usd: number;
+  tokens: number;
+  /** Total dollars per macro-F1 point (null when the strategy is free). */
+  cost_per_f1_point: number | null;
+  items_per_second: number;
+  llm_share?: number;
+  vs_baseline?: { difference: number; ci: [number, number]; p_bootstrap: number; p_mcnemar: number; p_holm: number; significant: boolean };
+  pareto: boolean;
+  note?: string;
+}
+
+export interface RunComparison {
+  run: string;
+  rows: number;
+  baseline?: string;
+  correction: string;
+  table: ComparisonRow[];
+  /** Exact McNemar p-values between every pair of strategies. */
+  pairwise: Record<string, Record<string, number>>;
+}
+
+/** Holm–Bonferroni adjusted p-values (step-down, monotone), in the input order. */
+export function holm(pValues: number[]): number[] {
+  const order = pValues.map((p, i) => ({ p, i })).sort((a, b) => a.p - b.p);
+  const adjusted = new Array<number>(pValues.length);
+  let running = 0;
+  order.forEach(({ p, i }, rank) => {
+    running = Math.max(running, Math.min(1, (pValues.length - rank) * p));
+    adjusted[i] = running;
+  });
+  return adjusted;
+}
+
+export function compareRun(run: ExperimentRun, options: { iterations?: number; seed?: number; alpha?: number } = {}): RunComparison {
+  const alpha = options.alpha ?? 0.05;
+  const baseline = run.config.baseline ?? run.outcomes[0]?.name;
+  const base = run.outcomes.find((o) => o.name === baseline);
+  const table: ComparisonRow[] = run.outcomes.map((o) => {
+    const macro = (o.evaluation.overall["macro avg"] as ClassScores)["f1-score"];
+    const total = o.costUsd + o.trainingCostUsd;
+    return {
+      strategy: o.name,
+      type: o.type,
+      macro_f1: macro,
+      accuracy: o.evaluation.overall.accuracy as number,
+      slices: Object.fromEntries(Object.entries(o.evaluation.by ?? {}).map(([k, r]) => [k, (r["macro avg"] as ClassScores)["f1-score"]])),
+      inference_cost_usd: o.costUsd,
+      training_cost_usd: o.trainingCostUsd,
+      tokens: o.tokens,
+      cost_per_f1_point: total > 0 ? total / (macro * 100) : null,
+      items_per_second: o.seconds > 0 ? run.gold.length / o.seconds : Infinity,
+      llm_share: o.llmShare,
+      pareto: false,
+      note: o.note,
+    };
+  });
+  // Pareto-optimal: no other strategy is at least as good on both F1 and cost and better on one.
+  for (const row of table) {
+    const cost = row.inference_cost_usd + row.training_cost_usd;
+    row.pareto = !table.some((other) => {
+      const otherCost = other.inference_cost_usd + other.training_cost_usd;
+      return other !== row && other.macro_f1 >= row.macro_f1 && otherCost <= cost && (other.macro_f1 > row.macro_f1 || otherCost < cost);
+    });
+  }
+  if (base) {
+    const others = run.outcomes.filter((o) => o !== base);
+    const results = others.map((o) =>
+      compareClassifiers({ gold: run.gold, predA: base.predictions.map((p) => p.label), predB: o.predictions.map((p) => p.label), labels: run.labels, iterations: options.iterations ?? 10_000, seed: options.seed ?? 42 }),
+    );
+    const adjusted = holm(results.map((r) => r.mcnemar.p_value));
+    others.forEach((o, j) => {
+      const r = results[j]!;
+      table.find((row) => row.strategy === o.name)!.vs_baseline = {
+        difference: r.difference,
+        ci: r.bootstrap.ci,
+        p_bootstrap: r.bootstrap.p_value,
+        p_mcnemar: r.mcnemar.p_value,
+        p_holm: adjusted[j]!,
+        significant: adjusted[j]! < alpha,
+      };
+    });
+  }
+  const pairwise: Record<string, Record<string, number>> = {};
+  for (const a of run.outcomes) {
+    pairwise[a.name] = {};
+    for (const b of run.outcomes) {
+      const correctA = a.predictions.map((p, i) => (p.label === run.gold[i] ? 1 : 0));
+      const correctB = b.predictions.map((p, i) => (p.label === run.gold[i] ? 1 : 0));
+      pairwise[a.name]![b.name] = a === b ? 1 : mcnemar(correctA, correctB).p_value;
+    }
+  }
+  return {
+    run: run.id,
+    rows: run.gold.length,
+    baseline: base?.name,
+    correction: `Holm–Bonferroni over ${Math.max(0, run.outcomes.length - 1)} comparisons with the baseline (McNemar exact p-values), α = ${alpha}`,
+    table,
+    pairwise,
+  };
+}

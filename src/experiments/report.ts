@@ -1,0 +1,150 @@
+/**
+ * Reports of a run: a text table for the terminal, Markdown for pull requests, and one self-contained
+ * HTML page whose charts are drawn by Vega-Lite (the libraries are inlined: no network needed to view
+ * it): F1 per slice, the F1-vs-cost frontier with Pareto-optimal strategies marked, confusion-matrix
+ * heat maps, the cascade routing curve and the significance matrix.
+ */
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { formatFixed } from "../metrics/format.js";
+import type { RunComparison, ComparisonRow } from "./compare.js";
+import type { ExperimentRun } from "./runner.js";
+
+const pct = (v: number) => formatFixed(v * 100, 2);
+const money = (v: number) => (v === 0 ? "0" : v >= 1 ? `$${v.toFixed(2)}` : v >= 0.01 ? `$${v.toFixed(4)}` : `$${v.toFixed(6)}`);
+const pValue = (p: number) => (p < 1e-4 ? p.toExponential(1) : formatFixed(p, 4));
+
+function columns(c: RunComparison): { slices: string[] } {
+  return { slices: [...new Set(c.table.flatMap((row) => Object.keys(row.slices)))] };
+}
+
+function vsBaseline(row: ComparisonRow): string {
+  const v = row.vs_baseline;
+  if (!v) return "baseline";
+  return `${v.difference >= 0 ? "+" : ""}${pct(v.difference)} [${pct(v.ci[0])}, ${pct(v.ci[1])}] p=${pValue(v.p_holm)}${v.significant ? " *" : ""}`;
+}
+
+export function formatComparisonText(c: RunComparison): string {
+  const { slices } = columns(c);
+  const name = Math.max(8, ...c.table.map((r) => r.strategy.length)) + 2;
+  const head = ["strategy".padEnd(name), "macro F1", "acc", ...slices.map((s) => s.slice(0, 12).padStart(12)), "cost", "$/F1 pt", "items/s", "vs baseline (Δ F1, 95% CI, Holm p)"];
+  let out = head.join("  ") + "\n";
+  for (const row of c.table) {
+    out += [
+      (row.strategy + (row.pareto ? " ◆" : "")).padEnd(name),
+      pct(row.macro_f1).padStart(8),
+      pct(row.accuracy).padStart(5),
+      ...slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!)).padStart(12)),
+      money(row.inference_cost_usd + row.training_cost_usd).padStart(4),
+      (row.cost_per_f1_point === null ? "–" : money(row.cost_per_f1_point)).padStart(7),
+      (Number.isFinite(row.items_per_second) ? row.items_per_second.toFixed(0) : "∞").padStart(7),
+      vsBaseline(row),
+    ].join("  ") + "\n";
+  }
+  out += `\n${c.rows} rows; ◆ Pareto-optimal on macro F1 vs cost; * significant after ${c.correction}.\n`;
+  return out;
+}
+
+export function formatComparisonMarkdown(c: RunComparison): string {
+  const { slices } = columns(c);
+  let out = `### Run ${c.run} (${c.rows} rows)\n\n| strategy | macro F1 (%) | accuracy (%) | ${slices.map((s) => `${s} F1 (%)`).join(" | ")}${slices.length ? " | " : ""}inference cost | training cost | tokens | $ per F1 point | items/s | vs ${c.baseline ?? "baseline"} |\n|---|---:|---:|${slices.map(() => "---:|").join("")}---:|---:|---:|---:|---:|---|\n`;
+  for (const row of c.table) {
+    out += `| ${row.strategy}${row.pareto ? " ◆" : ""} | ${pct(row.macro_f1)} | ${pct(row.accuracy)} | ${slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!))).join(" | ")}${slices.length ? " | " : ""}${money(row.inference_cost_usd)} | ${money(row.training_cost_usd)} | ${row.tokens} | ${row.cost_per_f1_point === null ? "–" : money(row.cost_per_f1_point)} | ${Number.isFinite(row.items_per_second) ? row.items_per_second.toFixed(0) : "∞"} | ${vsBaseline(row)} |\n`;
+  }
+  out += `\n◆ Pareto-optimal on macro F1 vs cost. Significance: ${c.correction}; the interval is the paired bootstrap's 95% interval of the macro-F1 difference (points).\n`;
+  return out;
+}
+
+function packageFile(name: string, file: string): string {
+  const require = createRequire(import.meta.url);
+  let dir = dirname(require.resolve(name));
+  while (!dir.endsWith(`node_modules/${name}`) && dirname(dir) !== dir) dir = dirname(dir);
+  return join(dir, file);
+}
+
+/** The Vega-Lite specifications of the report's charts, by element id. */
+export function chartSpecs(run: ExperimentRun, c: RunComparison): Record<string, unknown> {
+  const specs: Record<string, unknown> = {};
+  const schema = "https://vega.github.io/schema/vega-lite/v6.json";
+  const sliceRows = c.table.flatMap((row) => [{ strategy: row.strategy, slice: "all", f1: row.macro_f1 * 100 }, ...Object.entries(row.slices).map(([slice, f1]) => ({ strategy: row.strategy, slice, f1: f1 * 100 }))]);
+  specs["f1-per-slice"] = {
+    $schema: schema, title: "Macro F1 per slice", data: { values: sliceRows }, width: { step: 14 },
+    mark: "bar", encoding: { x: { field: "strategy", type: "nominal", title: null }, xOffset: { field: "slice" }, y: { field: "f1", type: "quantitative", title: "macro F1 (%)" }, color: { field: "slice", type: "nominal" }, tooltip: [{ field: "strategy" }, { field: "slice" }, { field: "f1", format: ".2f" }] },
+  };
+  const frontier = c.table.map((row) => ({ strategy: row.strategy, cost: row.inference_cost_usd + row.training_cost_usd, f1: row.macro_f1 * 100, pareto: row.pareto ? "Pareto-optimal" : "dominated" }));
+  specs["cost-frontier"] = {
+    $schema: schema, title: "Macro F1 against cost", data: { values: frontier }, width: 420, height: 280,
+    layer: [
+      { transform: [{ filter: "datum.pareto === 'Pareto-optimal'" }], mark: { type: "line", strokeDash: [4, 3], color: "#888" }, encoding: { x: { field: "cost", type: "quantitative" }, y: { field: "f1", type: "quantitative" }, order: { field: "cost" } } },
+      { mark: { type: "point", filled: true, size: 90 }, encoding: { x: { field: "cost", type: "quantitative", title: "cost (US$, inference + training)" }, y: { field: "f1", type: "quantitative", title: "macro F1 (%)", scale: { zero: false } }, shape: { field: "pareto", type: "nominal", title: null }, color: { field: "pareto", type: "nominal", title: null }, tooltip: [{ field: "strategy" }, { field: "cost", format: "$.6f" }, { field: "f1", format: ".2f" }] } },
+      { mark: { type: "text", dx: 6, align: "left" }, encoding: { x: { field: "cost", type: "quantitative" }, y: { field: "f1", type: "quantitative" }, text: { field: "strategy" } } },
+    ],
+  };
+  const cells = run.outcomes.flatMap((o) => {
+    const matrix = o.evaluation.overall.confusion_matrix ?? [];
+    const labels = Object.keys(o.evaluation.overall).filter((k) => typeof o.evaluation.overall[k] === "object" && !k.endsWith(" avg") && !["confusion_matrix", "roc_auc_per_class", "fbeta", "binary", "ordinal"].includes(k));
+    return matrix.flatMap((row, g) => row.map((count, p) => ({ strategy: o.name, gold: labels[g], predicted: labels[p], count })));
+  });
+  specs["confusion"] = {
+    $schema: schema, title: "Confusion matrices (rows: gold, columns: predicted)", data: { values: cells },
+    facet: { field: "strategy", type: "nominal", title: null }, columns: 3,
+    spec: { width: 150, height: 150, layer: [
+      { mark: "rect", encoding: { x: { field: "predicted", type: "nominal" }, y: { field: "gold", type: "nominal" }, color: { field: "count", type: "quantitative", scale: { scheme: "blues" }, legend: null } } },
+      { mark: { type: "text", fontSize: 11 }, encoding: { x: { field: "predicted", type: "nominal" }, y: { field: "gold", type: "nominal" }, text: { field: "count" }, color: { condition: { test: "datum.count > 0", value: "black" }, value: "#999" } } },
+    ] },
+  };
+  const curves = run.outcomes.filter((o) => o.curve).flatMap((o) => o.curve!.flatMap((p) => [
+    { cascade: o.name, tau: p.tau, share: p.llm_share * 100, value: p.macro_f1 * 100, metric: "macro F1" },
+    { cascade: o.name, tau: p.tau, share: p.llm_share * 100, value: p.accuracy * 100, metric: "accuracy" },
+  ]));
+  if (curves.length > 0) {
+    specs["cascade-curve"] = {
+      $schema: schema, title: "Cascade routing: quality against the share of items sent to the LLM", data: { values: curves }, width: 420, height: 260,
+      mark: { type: "line", point: true },
+      encoding: { x: { field: "share", type: "quantitative", title: "items sent to the LLM (%)" }, y: { field: "value", type: "quantitative", title: "%", scale: { zero: false } }, color: { field: "metric", type: "nominal" }, strokeDash: { field: "cascade", type: "nominal" }, tooltip: [{ field: "cascade" }, { field: "tau", title: "τ" }, { field: "share", format: ".1f" }, { field: "value", format: ".2f" }, { field: "metric" }] },
+    };
+  }
+  const significance = Object.entries(c.pairwise).flatMap(([a, row]) => Object.entries(row).map(([b, p]) => ({ a, b, p, label: a === b ? "" : pValue(p) })));
+  specs["significance"] = {
+    $schema: schema, title: "McNemar exact p-values between strategies", data: { values: significance }, width: { step: 60 }, height: { step: 28 },
+    layer: [
+      { mark: "rect", encoding: { x: { field: "b", type: "nominal", title: null }, y: { field: "a", type: "nominal", title: null }, color: { field: "p", type: "quantitative", scale: { scheme: "reds", reverse: true, domain: [0, 0.2], clamp: true }, title: "p" } } },
+      { mark: { type: "text", fontSize: 10 }, encoding: { x: { field: "b", type: "nominal" }, y: { field: "a", type: "nominal" }, text: { field: "label" } } },
+    ],
+  };
+  return specs;
+}
+
+const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch] as string);
+
+export function renderHtml(run: ExperimentRun, c: RunComparison): string {
+  const specs = chartSpecs(run, c);
+  const libraries = [packageFile("vega", "build/vega.min.js"), packageFile("vega-lite", "build/vega-lite.min.js"), packageFile("vega-embed", "build/vega-embed.min.js")]
+    .map((file) => `<script>${readFileSync(file, "utf8").replace(/<\/script/gi, "<\\/script")}</script>`)
+    .join("\n");
+  const { slices } = columns(c);
+  const rows = c.table
+    .map((row) => `<tr><td>${escapeHtml(row.strategy)}${row.pareto ? " ◆" : ""}</td><td>${pct(row.macro_f1)}</td><td>${pct(row.accuracy)}</td>${slices.map((s) => `<td>${row.slices[s] === undefined ? "" : pct(row.slices[s]!)}</td>`).join("")}<td>${money(row.inference_cost_usd)}</td><td>${money(row.training_cost_usd)}</td><td>${row.tokens}</td><td>${row.cost_per_f1_point === null ? "–" : money(row.cost_per_f1_point)}</td><td>${Number.isFinite(row.items_per_second) ? row.items_per_second.toFixed(0) : "∞"}</td><td>${escapeHtml(vsBaseline(row))}</td></tr>`)
+    .join("\n");
+  const charts = Object.keys(specs).map((id) => `<section><div id="${id}" class="chart"></div></section>`).join("\n");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tandem report — ${escapeHtml(run.id)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse;font-size:14px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}section{margin:2rem 0}.note{color:#555;font-size:13px}</style>
+${libraries}
+</head><body>
+<h1>${escapeHtml(run.config.name)}</h1>
+<p class="note">Run ${escapeHtml(run.id)} · ${c.rows} rows of ${escapeHtml(run.config.dataset.file.split("/").slice(-2).join("/"))} · made with tandem</p>
+<table id="comparison"><thead><tr><th>strategy</th><th>macro F1 (%)</th><th>accuracy (%)</th>${slices.map((s) => `<th>${escapeHtml(s)} F1 (%)</th>`).join("")}<th>inference cost</th><th>training cost</th><th>tokens</th><th>$ per F1 point</th><th>items/s</th><th>vs ${escapeHtml(c.baseline ?? "baseline")}</th></tr></thead>
+<tbody>${rows}</tbody></table>
+<p class="note">◆ Pareto-optimal on macro F1 vs cost. Significance: ${escapeHtml(c.correction)}; intervals are paired-bootstrap 95% intervals of the macro-F1 difference (points); * marks significant differences.</p>
+${charts}
+<script>
+const specs = ${JSON.stringify(specs).replace(/</g, "\\u003c")};
+Promise.all(Object.entries(specs).map(([id, spec]) => vegaEmbed("#" + id, spec, { renderer: "svg", actions: false })))
+  .then(() => { document.body.dataset.rendered = String(Object.keys(specs).length); })
+  .catch((error) => { document.body.dataset.error = String(error); });
+</script>
+</body></html>
+`;
+}
