@@ -25,6 +25,10 @@ test("the cascade curve: macro F1, accuracy and LLM share per τ, worked by hand
   assert.equal(chooseTau(points, { maxLlmShare: 0.1 }).best.tau, 0);
   assert.equal(chooseTau(points).best.tau, 0.7, "best F1, ties to the lower LLM share");
   assert.match(chooseTau(points, { targetF1: 1.1 }).rule, /no τ reaches/);
+  const priced = cascadeCurve({ ...INPUT, llmCost: [0.1, 0.2, 0.3, 0.4] }, [0, 0.7, 0.85, 1]);
+  assert.deepEqual(priced.map((p) => Number(p.llm_cost_usd!.toFixed(10))), [0, 0.2, 0.5, 1]);
+  assert.equal(chooseTau(priced, { budgetUsd: 0.25 }).best.tau, 0.7);
+  assert.equal(chooseTau(priced, { budgetUsd: 0.1 }).best.tau, 0);
 });
 
 test("a live cascade asks the LLM only about the uncertain items and adds up the cost", async () => {

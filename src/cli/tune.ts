@@ -17,6 +17,8 @@ interface TuneOptions {
   taus?: number[];
   targetF1?: number;
   maxLlmShare?: number;
+  budget?: number;
+  llmCost: string;
   format: "text" | "json";
 }
 
@@ -39,6 +41,8 @@ export function registerTune(program: Command): void {
     .option("--taus <list>", "thresholds to try (default 0, 0.05, …, 1)", parseNumberList("--taus"))
     .option("--target-f1 <f>", "choose the lowest LLM share reaching this macro F1 (a fraction, e.g. 0.8)", parseNumber("--target-f1", 0, 1))
     .option("--max-llm-share <s>", "choose the best macro F1 sending at most this share of items to the LLM", parseNumber("--max-llm-share", 0, 1))
+    .option("--budget <dollars>", "choose the best macro F1 whose LLM answers cost at most this (needs --llm-cost)", parseNumber("--budget", 0))
+    .option("--llm-cost <column>", "per-row cost column of the LLM file (tandem classify writes cost_usd)", "cost_usd")
     .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
     .addHelpText("after", `
 JSON: {"points": [{"tau", "macro_f1", "accuracy", "llm_share", "llm_calls"}, ...], "best": {...}, "rule": "..."}
@@ -64,15 +68,17 @@ JSON: {"points": [{"tau", "macro_f1", "accuracy", "llm_share", "llm_calls"}, ...
         if (!vector) throw new UserError("cannot read a probability (vector or number)", { file: options.encoder, line: record.line, column: options.encoderProbs });
         return Math.max(...vector);
       });
-      const points = cascadeCurve({ gold, encoderPred, encoderConfidence: confidence, llmPred }, options.taus ?? DEFAULT_TAUS);
-      const choice = chooseTau(points, { targetF1: options.targetF1, maxLlmShare: options.maxLlmShare });
+      const llmCost = llm.columns.includes(options.llmCost) ? llm.records.map((r) => Number(cellText(r.values[options.llmCost])) || 0) : undefined;
+      if (options.budget !== undefined && !llmCost) throw new UserError(`--budget needs the LLM file's cost column "${options.llmCost}" (see --llm-cost)`, { file: options.llm });
+      const points = cascadeCurve({ gold, encoderPred, encoderConfidence: confidence, llmPred, llmCost }, options.taus ?? DEFAULT_TAUS);
+      const choice = chooseTau(points, { targetF1: options.targetF1, maxLlmShare: options.maxLlmShare, budgetUsd: options.budget });
       if (options.format === "json") {
         printJson({ points, best: choice.best, rule: choice.rule });
         return;
       }
-      let out = "    τ  macro F1 (%)  accuracy (%)  LLM share (%)  LLM calls\n";
+      let out = `    τ  macro F1 (%)  accuracy (%)  LLM share (%)  LLM calls${llmCost ? "  LLM cost" : ""}\n`;
       for (const p of points) {
-        out += `${formatFixed(p.tau, 2).padStart(5)} ${formatFixed(p.macro_f1 * 100, 2).padStart(13)} ${formatFixed(p.accuracy * 100, 2).padStart(13)} ${formatFixed(p.llm_share * 100, 1).padStart(14)} ${String(p.llm_calls).padStart(10)}${p === choice.best ? "  ← chosen" : ""}\n`;
+        out += `${formatFixed(p.tau, 2).padStart(5)} ${formatFixed(p.macro_f1 * 100, 2).padStart(13)} ${formatFixed(p.accuracy * 100, 2).padStart(13)} ${formatFixed(p.llm_share * 100, 1).padStart(14)} ${String(p.llm_calls).padStart(10)}${llmCost ? `  $${(p.llm_cost_usd ?? 0).toFixed(6)}` : ""}${p === choice.best ? "  ← chosen" : ""}\n`;
       }
       out += `\nchosen τ = ${choice.best.tau} (${choice.rule}): macro F1 ${formatFixed(choice.best.macro_f1 * 100, 2)}% with ${formatFixed(choice.best.llm_share * 100, 1)}% of items sent to the LLM\n`;
       process.stdout.write(out);

@@ -15,6 +15,8 @@ export interface CascadePoint {
   /** Share of items answered by the LLM (0–1). */
   llm_share: number;
   llm_calls: number;
+  /** Dollars of the LLM answers used at this τ, when per-item costs are known. */
+  llm_cost_usd?: number;
 }
 
 export interface CascadeInput {
@@ -23,6 +25,8 @@ export interface CascadeInput {
   /** The encoder's top probability per item. */
   encoderConfidence: ArrayLike<number>;
   llmPred: readonly string[];
+  /** Per-item cost of the LLM answer (e.g. the cost_usd column of tandem classify --strategy llm). */
+  llmCost?: ArrayLike<number>;
   labels?: readonly string[];
 }
 
@@ -44,13 +48,19 @@ export function cascadeCurve(input: CascadeInput, taus: readonly number[] = DEFA
   return taus.map((tau) => {
     const { pred, llmCalls } = cascadePredictions(input, tau);
     const counts = classCounts(encodePairs(input.gold, pred, labels));
-    return {
+    const point: CascadePoint = {
       tau,
       macro_f1: macroF1FromCounts(counts.tp, counts.predSum, counts.trueSum),
       accuracy: counts.correct / counts.total,
       llm_share: input.gold.length ? llmCalls / input.gold.length : 0,
       llm_calls: llmCalls,
     };
+    if (input.llmCost) {
+      let cost = 0;
+      for (let i = 0; i < input.gold.length; i++) if ((input.encoderConfidence[i] as number) < tau) cost += input.llmCost[i] as number;
+      point.llm_cost_usd = cost;
+    }
+    return point;
   });
 }
 
@@ -60,15 +70,20 @@ export interface CascadeChoice {
 }
 
 /**
- * With `targetF1`: the lowest LLM share reaching it (if none does, the best F1). With `maxLlmShare`:
- * the best F1 within it. Otherwise the best F1 overall, ties to the lower LLM share.
+ * With `targetF1`: the lowest LLM share reaching it (if none does, the best F1). With `budgetUsd` or
+ * `maxLlmShare`: the best F1 within it. Otherwise the best F1 overall, ties to the lower LLM share.
  */
-export function chooseTau(points: CascadePoint[], options: { targetF1?: number; maxLlmShare?: number } = {}): CascadeChoice {
+export function chooseTau(points: CascadePoint[], options: { targetF1?: number; maxLlmShare?: number; budgetUsd?: number } = {}): CascadeChoice {
   const byF1 = (a: CascadePoint, b: CascadePoint) => b.macro_f1 - a.macro_f1 || a.llm_share - b.llm_share;
   if (options.targetF1 !== undefined) {
     const reaching = points.filter((p) => p.macro_f1 >= options.targetF1!).sort((a, b) => a.llm_share - b.llm_share || b.macro_f1 - a.macro_f1);
     if (reaching.length > 0) return { best: reaching[0]!, rule: `lowest LLM share with macro F1 ≥ ${options.targetF1}` };
     return { best: [...points].sort(byF1)[0]!, rule: `no τ reaches macro F1 ${options.targetF1}: best macro F1 instead` };
+  }
+  if (options.budgetUsd !== undefined) {
+    const within = points.filter((p) => (p.llm_cost_usd ?? 0) <= options.budgetUsd! + 1e-12).sort(byF1);
+    if (within.length > 0) return { best: within[0]!, rule: `best macro F1 with LLM cost ≤ $${options.budgetUsd}` };
+    return { best: [...points].sort((a, b) => (a.llm_cost_usd ?? 0) - (b.llm_cost_usd ?? 0))[0]!, rule: `no τ stays within $${options.budgetUsd}: cheapest instead` };
   }
   if (options.maxLlmShare !== undefined) {
     const within = points.filter((p) => p.llm_share <= options.maxLlmShare! + 1e-12).sort(byF1);
