@@ -3,6 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cascadeCurve, cascadeStrategy, chooseTau } from "../src/strategies/cascade.js";
 import type { Strategy } from "../src/strategies/strategy.js";
+import { readFileSync } from "node:fs";
 import { runCli, tempFile } from "./helpers.js";
 
 const INPUT = {
@@ -63,4 +64,18 @@ test("tandem tune cascade: the JSON contract, from two prediction files", () => 
   const bad = runCli(["tune", "cascade", "--encoder", encoder, "--llm", shifted]);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /cascade-shifted\.csv, line 2, column "label": gold labels differ/);
+});
+
+test("classify on a file that already has predictions writes prefixed columns", () => {
+  const input = tempFile("has-pred.csv", "sentence,label,prediction\nI love it,positive,neutral\n");
+  const out = tempFile("has-pred-out.csv", "");
+  const result = runCli(["classify", "--strategy", "lexicon", "-i", input, "-o", out]);
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stderr, /writing lexicon_prediction, lexicon_probabilities/);
+  assert.equal(readFileSync(out, "utf8").split("\n")[0], "sentence,label,prediction,lexicon_prediction,lexicon_probabilities");
+  const named = runCli(["classify", "--strategy", "lexicon", "-i", input, "-o", out, "--prefix", "prediction"]);
+  assert.equal(named.status, 0, named.stderr);
+  const clash = runCli(["classify", "--strategy", "lexicon", "-i", input, "-o", out, "--prefix", ""]);
+  assert.equal(clash.status, 2);
+  assert.match(clash.stderr, /already has a "prediction" column; choose another --prefix/);
 });

@@ -26,6 +26,18 @@ interface ClassifyOptions extends EncoderCliOptions, Omit<LlmCliOptions, "model"
   labelCol?: string;
   scheme?: string;
   neutralThreshold: number;
+  prefix?: string;
+}
+
+/** Names of the added columns: plain, or prefixed when asked or when the input already uses a name. */
+function outputColumns(existing: string[], added: string[], strategy: string, prefix: string | undefined, file: string): Record<string, string> {
+  const chosen = prefix ?? (added.some((name) => existing.includes(name)) ? `${strategy}_` : "");
+  const names = Object.fromEntries(added.map((name) => [name, `${chosen}${name}`]));
+  for (const name of Object.values(names)) {
+    if (existing.includes(name)) throw new UserError(`the input already has a "${name}" column; choose another --prefix`, { file });
+  }
+  if (chosen && prefix === undefined) process.stderr.write(`the input already has a "${added.find((n) => existing.includes(n))}" column: writing ${Object.values(names).join(", ")}\n`);
+  return names;
 }
 
 export function registerClassify(program: Command): void {
@@ -38,7 +50,8 @@ export function registerClassify(program: Command): void {
     .option("--text-col <column>", "text column (default: guessed)")
     .option("--label-col <column>", "gold label column (default: guessed, optional); its labels must be the model's")
     .option("--scheme <name>", "label scheme of the gold labels (normalises spelling before the check against the model's labels)")
-    .option("--neutral-threshold <t>", "lexicon: |compound| below t is neutral", parseNumber("--neutral-threshold", 0, 1), 0.05);
+    .option("--neutral-threshold <t>", "lexicon: |compound| below t is neutral", parseNumber("--neutral-threshold", 0, 1), 0.05)
+    .option("--prefix <text>", "prefix for the added columns (default: none, or STRATEGY_ when the input already has a column of that name)");
   withLlmOptions(withEncoderOptions(command))
     .addHelpText("after", `
 --model is a model folder or hub id for the encoder strategy, and a provider spec for llm
@@ -79,11 +92,8 @@ Examples:
       }
       checkLabels(dataset.examples.map((e) => e.label), strategy.labels, options, dataset.labelColumn, dataset.file);
 
-      const columns = [...dataset.columns];
-      for (const added of ["prediction", "probabilities"]) {
-        if (columns.includes(added)) throw new UserError(`the input already has a "${added}" column`, { file: options.input });
-        columns.push(added);
-      }
+      const names = outputColumns(dataset.columns, ["prediction", "probabilities"], options.strategy, options.prefix, options.input);
+      const columns = [...dataset.columns, ...Object.values(names)];
       const progress = progressBar(dataset.examples.length, strategy.name);
       const predictions = await strategy.classify(
         dataset.examples.map((example) => example.text),
@@ -99,8 +109,8 @@ Examples:
         const probabilities = prediction.probabilities;
         writer.write({
           ...example.row,
-          prediction: prediction.label,
-          probabilities: probabilities ? position.map((p) => Number((probabilities[p] as number).toFixed(6))) : undefined,
+          [names.prediction!]: prediction.label,
+          [names.probabilities!]: probabilities ? position.map((p) => Number((probabilities[p] as number).toFixed(6))) : undefined,
         });
       });
       writer.close();
@@ -134,12 +144,8 @@ async function classifyWithLlm(dataset: Awaited<ReturnType<typeof loadDataset>>,
   checkLabels(dataset.examples.map((e) => e.label), setup.labels, { ...options, scheme: options.scheme ?? "neg_neu_pos" }, dataset.labelColumn, dataset.file);
   process.stderr.write(formatEstimate(estimateRun(setup)) + "\n");
   if (options.estimate) return;
-  const added = ["prediction", "probabilities", "raw_answer", "status", "input_tokens", "output_tokens", "cost_usd", "cached"];
-  const columns = [...dataset.columns];
-  for (const column of added) {
-    if (columns.includes(column)) throw new UserError(`the input already has a "${column}" column`, { file: options.input });
-    columns.push(column);
-  }
+  const names = outputColumns(dataset.columns, ["prediction", "probabilities", "raw_answer", "status", "input_tokens", "output_tokens", "cost_usd", "cached"], "llm", options.prefix, options.input);
+  const columns = [...dataset.columns, ...Object.values(names)];
   const progress = progressBar(dataset.examples.length, setup.model.spec);
   // First Ctrl-C: stop dispatching, let calls in flight land in the cache, write what we have.
   // Second Ctrl-C: abort the calls in flight too.
@@ -190,8 +196,7 @@ async function classifyWithLlm(dataset: Awaited<ReturnType<typeof loadDataset>>,
   const writer = new TableWriter(options.out, columns);
   dataset.examples.forEach((example, i) => {
     const result = run.results[i]!;
-    writer.write({
-      ...example.row,
+    const values: Record<string, unknown> = {
       prediction: result.label,
       probabilities: result.probabilities ? sorted.map((label) => Number(result.probabilities![setup.labels.indexOf(label)]!.toFixed(6))) : undefined,
       raw_answer: result.raw,
@@ -200,7 +205,8 @@ async function classifyWithLlm(dataset: Awaited<ReturnType<typeof loadDataset>>,
       output_tokens: result.outputTokens,
       cost_usd: Number(result.costUsd.toFixed(8)),
       cached: result.cached,
-    });
+    };
+    writer.write({ ...example.row, ...Object.fromEntries(Object.entries(values).map(([key, value]) => [names[key]!, value])) });
   });
   writer.close();
   process.stderr.write(`${formatRunSummary(run, dataset.examples.length, stop.signal.aborted)}\n→ ${options.out}\n`);
