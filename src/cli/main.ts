@@ -12,6 +12,7 @@ import { registerExperiments } from "./experiments.js";
 import { registerFinetune } from "./finetune.js";
 import { registerPrompt } from "./llm.js";
 import { registerTune } from "./tune.js";
+import { registerTraining } from "./train.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerFinetune(program);
   registerTune(program);
   registerExperiments(program);
+  registerTraining(program);
   registerData(program);
   const inherit = (command: Command) => {
     for (const sub of command.commands) {

@@ -85,12 +85,14 @@ export class EncoderModel {
       throw new UserError(`the graph outputs ${outputs.join(", ")}; tandem needs "logits" or "last_hidden_state"`, { file: graph });
     }
     const headFile = [join(dir, "head.safetensors"), join(dir, "model.safetensors")].find(existsSync);
-    const hasHeadConfig = config.hidden_dim !== undefined && config.num_layers !== undefined;
+    // DistilBERT's config uses hidden_dim for its FFN width, so a head there records head_hidden_dim.
+    const headWidth = config.head_hidden_dim ?? config.hidden_dim;
+    const hasHeadConfig = headWidth !== undefined && config.num_layers !== undefined;
     if (headFile && hasHeadConfig) {
       const headConfig: HeadConfig = {
         pooling,
-        inputDim: Number(config.hidden_size),
-        hiddenDim: Number(config.hidden_dim),
+        inputDim: Number(config.hidden_size ?? config.dim),
+        hiddenDim: Number(headWidth),
         activation: parseActivation(String(config.hidden_activation ?? "relu")),
         numLayers: Number(config.num_layers),
         numLabels: labels.length,

@@ -1,0 +1,109 @@
+"""Model folders for the TypeScript engine: config.json, the tokenizer files, model.safetensors (every
+weight, for further training), and onnx/model.onnx — either the whole classifier (logits out) or the
+backbone alone (last_hidden_state out) with the head in head.safetensors. Also converts existing
+Hugging Face checkpoints, including the published ElectraClassifier layout.
+
+  python -m tandem_torch.export --checkpoint DIR --out DIR [--kind classifier|backbone] [--tokenizer DIR]
+  python -m tandem_torch.export --init CONFIG.json --out DIR [--seed N]   (a randomly initialised model)
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+
+import torch
+
+from . import safetensors_io
+from .model import BackboneOnly, TandemClassifier, head_tensors, load_state
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+
+
+def read_checkpoint(directory):
+    with open(os.path.join(directory, "config.json")) as handle:
+        config = json.load(handle)
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            tensors = safetensors_io.load(path) if name.endswith(".safetensors") else torch.load(path, map_location="cpu")
+            return config, tensors
+    raise SystemExit(f"{directory}: no model.safetensors or pytorch_model.bin")
+
+
+def normalise_config(config, labels=None):
+    config = dict(config)
+    if labels:
+        config["id2label"] = {str(i): label for i, label in enumerate(labels)}
+    if "id2label" in config:
+        config["id2label"] = {str(k): v for k, v in config["id2label"].items()}
+        config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
+        config["num_labels"] = len(config["id2label"])
+    config.setdefault("pooling", "mean")
+    config.setdefault("num_layers", 1)
+    if config.get("model_type") == "distilbert":
+        config.setdefault("head_hidden_dim", config.get("dim"))
+    else:
+        config.setdefault("hidden_dim", config.get("hidden_size"))
+    config.setdefault("hidden_activation", "relu")
+    config.setdefault("dropout_rate", 0.0)
+    return config
+
+
+def export(model, out, kind="classifier", tokenizer=None, max_length=128):
+    os.makedirs(os.path.join(out, "onnx"), exist_ok=True)
+    model = model.eval()
+    config = dict(model.config)
+    with open(os.path.join(out, "config.json"), "w") as handle:
+        json.dump(config, handle, indent=2)
+    safetensors_io.save(model.state_dict(), os.path.join(out, "model.safetensors"), {"format": "pt", "producer": "tandem"})
+    if tokenizer:
+        for name in TOKENIZER_FILES:
+            source = os.path.join(tokenizer, name)
+            if os.path.exists(source):
+                shutil.copyfile(source, os.path.join(out, name))
+    ids = torch.ones(2, 8, dtype=torch.long)
+    mask = torch.ones(2, 8, dtype=torch.long)
+    graph = model if kind == "classifier" else BackboneOnly(model)
+    output = "logits" if kind == "classifier" else "last_hidden_state"
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, output: {0: "batch"} if kind == "classifier" else {0: "batch", 1: "sequence"}}
+    with torch.no_grad():
+        torch.onnx.export(graph, (ids, mask), os.path.join(out, "onnx", "model.onnx"), input_names=["input_ids", "attention_mask"], output_names=[output], dynamic_axes=axes, opset_version=14, do_constant_folding=True)
+    if kind == "backbone":
+        safetensors_io.save(head_tensors(model), os.path.join(out, "head.safetensors"))
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tandem_torch.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="Hugging Face checkpoint folder (config.json + model.safetensors or pytorch_model.bin)")
+    source.add_argument("--init", help="config JSON for a randomly initialised model")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--kind", choices=["classifier", "backbone"], default="classifier")
+    parser.add_argument("--tokenizer", help="folder with tokenizer files to copy (default: the checkpoint's)")
+    parser.add_argument("--labels", help="comma-separated labels when the config has no id2label")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    labels = args.labels.split(",") if args.labels else None
+    try:
+        if args.init:
+            with open(args.init) as handle:
+                config = normalise_config(json.load(handle), labels)
+            torch.manual_seed(args.seed)
+            model = TandemClassifier(config)
+        else:
+            config, tensors = read_checkpoint(args.checkpoint)
+            config = normalise_config(config, labels)
+            model = load_state(TandemClassifier(config), tensors)
+        export(model, args.out, args.kind, args.tokenizer or args.checkpoint)
+    except (ValueError, OSError, KeyError) as error:
+        print(json.dumps({"event": "error", "message": str(error)}), flush=True)
+        return 2
+    print(json.dumps({"event": "exported", "out": args.out, "kind": args.kind}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+/** `tandem export`: Hugging Face checkpoints (including the research's ElectraClassifier layout) → tandem model folders. */
+import { resolve } from "node:path";
+import type { Command } from "commander";
+import { parseFormat } from "./options.js";
+import { runEngine } from "../training/engine.js";
+
+export function registerTraining(program: Command): void {
+  program
+    .command("export")
+    .description("Convert a PyTorch / Hugging Face checkpoint (config.json + model.safetensors or pytorch_model.bin; BERT, ELECTRA, DistilBERT, or the research's ElectraClassifier with its head) into a tandem model folder with an ONNX graph. Needs Python with torch.")
+    .requiredOption("--checkpoint <dir>", "checkpoint folder")
+    .requiredOption("-o, --out <dir>", "model folder to write")
+    .option("--kind <kind>", "classifier: one graph with logits out; backbone: last_hidden_state graph + head.safetensors (head in TypeScript)", parseFormat(["classifier", "backbone"] as const), "classifier")
+    .option("--tokenizer <dir>", "tokenizer files to copy (default: the checkpoint's)")
+    .option("--labels <list>", "labels, comma-separated, when config.json has no id2label")
+    .action(async (options: { checkpoint: string; out: string; kind: string; tokenizer?: string; labels?: string }) => {
+      // The engine runs in its own folder: hand it absolute paths.
+      const args = ["--checkpoint", resolve(options.checkpoint), "--out", resolve(options.out), "--kind", options.kind];
+      if (options.tokenizer) args.push("--tokenizer", resolve(options.tokenizer));
+      if (options.labels) args.push("--labels", options.labels);
+      await runEngine("export", args);
+      process.stdout.write(`${options.kind} model folder → ${options.out} (use it with --model ${options.out})\n`);
+    });
+}

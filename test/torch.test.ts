@@ -1,0 +1,81 @@
+// The PyTorch engine (engines/torch) against the TypeScript engine: models exported from PyTorch give
+// the same logits in tandem (max |diff| < 1e-4) for BERT, ELECTRA and DistilBERT, both export kinds,
+// and the research's ElectraClassifier checkpoint layout. Needs Python with torch (CI installs
+// Debian's python3-torch).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { EncoderModel } from "../src/encoders/model.js";
+import { runEncoder } from "../src/encoders/inference.js";
+import { ENGINE_DIR, findPython, hasTorch } from "../src/training/engine.js";
+import { runCli, SHARED, tempDir } from "./helpers.js";
+
+const TOKENIZER = join(SHARED, "models/tokenizers/bert-base-uncased");
+const TEXTS = ["A gorgeous, witty, seductive movie.", "The food was cold and the waiter rude.", "Meh", "It is a film about a film, and it is long."];
+
+function python(args: string[]): string {
+  return execFileSync(findPython(), args, { cwd: ENGINE_DIR, encoding: "utf8", env: { ...process.env, PYTHONPATH: ENGINE_DIR } });
+}
+
+function skipWithoutTorch(t: { skip: (message: string) => void }): boolean {
+  if (hasTorch()) return false;
+  assert.ok(!process.env.CI, "CI installs python3-torch (see .ci/run)");
+  t.skip("no Python with torch here (install torch or Debian's python3-torch)");
+  return true;
+}
+
+async function parity(dir: string): Promise<number> {
+  const model = await EncoderModel.load(dir, { threads: 1 });
+  const ours = await runEncoder(model, TEXTS, { batchSize: 3 });
+  const ids = TEXTS.map((text) => model.tokenizer.encode(text, 512).ids);
+  const reference = JSON.parse(python(["-m", "tandem_torch.predict", "--model", dir, "--ids", JSON.stringify(ids)])) as number[][];
+  await model.release();
+  let max = 0;
+  reference.forEach((row, r) => row.forEach((value, c) => (max = Math.max(max, Math.abs(value - ours.values[r * ours.width + c]!)))));
+  return max;
+}
+
+const CONFIGS: Record<string, Record<string, unknown>> = {
+  electra: { model_type: "electra", vocab_size: 30522, hidden_size: 32, embedding_size: 16, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 128, pooling: "mean", hidden_dim: 24, hidden_activation: "SwishGLU", num_layers: 2, dropout_rate: 0.3 },
+  bert: { model_type: "bert", vocab_size: 30522, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 128, pooling: "cls", hidden_dim: 16, hidden_activation: "ReLU", num_layers: 1, dropout_rate: 0 },
+  // DistilBERT's hidden_dim is its FFN width; the head's width is head_hidden_dim.
+  distilbert: { model_type: "distilbert", vocab_size: 30522, dim: 32, n_layers: 2, n_heads: 4, hidden_dim: 64, head_hidden_dim: 20, max_position_embeddings: 128, pooling: "max", hidden_activation: "gelu", num_layers: 2, dropout_rate: 0.1 },
+};
+
+test("PyTorch → ONNX → tandem gives PyTorch's logits (BERT, ELECTRA, DistilBERT; both export kinds)", async (t) => {
+  if (skipWithoutTorch(t)) return;
+  for (const [name, config] of Object.entries(CONFIGS)) {
+    const file = join(tempDir(), `${name}.json`);
+    // DistilBERT's config names its FFN width hidden_dim; the head then uses its own width.
+    writeFileSync(file, JSON.stringify(config));
+    const classifier = join(tempDir(), `${name}-classifier`);
+    python(["-m", "tandem_torch.export", "--init", file, "--out", classifier, "--labels", "negative,neutral,positive", "--tokenizer", TOKENIZER, "--seed", "3"]);
+    assert.ok((await parity(classifier)) < 1e-4, `${name} classifier graph`);
+    const backbone = join(tempDir(), `${name}-backbone`);
+    const result = runCli(["export", "--checkpoint", classifier, "-o", backbone, "--kind", "backbone"]);
+    assert.equal(result.status, 0, result.stderr);
+    const model = await EncoderModel.load(backbone);
+    assert.equal(model.kind, "backbone+head");
+    await model.release();
+    assert.ok((await parity(backbone)) < 1e-4, `${name} backbone + TypeScript head`);
+  }
+});
+
+test("the research's ElectraClassifier checkpoint (SwishGLU stored once) converts with tandem export", async (t) => {
+  if (skipWithoutTorch(t)) return;
+  const file = join(tempDir(), "research.json");
+  writeFileSync(file, JSON.stringify({ ...CONFIGS.electra, id2label: { 0: "negative", 1: "neutral", 2: "positive" } }));
+  const full = join(tempDir(), "research-full");
+  python(["-m", "tandem_torch.export", "--init", file, "--out", full, "--tokenizer", TOKENIZER, "--seed", "5"]);
+  // Rewrite the checkpoint as safetensors' save_model would: the shared SwishGLU kept under one key only.
+  python(["-c", `import sys; sys.path.insert(0, '.'); from tandem_torch import safetensors_io as s; t = s.load('${full}/model.safetensors'); [t.pop(k) for k in list(t) if k.startswith('classifier.layers.4.projection')]; s.save(t, '${full}/model.safetensors')`]);
+  const converted = join(tempDir(), "research-converted");
+  const result = runCli(["export", "--checkpoint", full, "-o", converted]);
+  assert.equal(result.status, 0, result.stderr);
+  assert.ok((await parity(converted)) < 1e-4);
+  const missing = runCli(["export", "--checkpoint", join(tempDir(), "nowhere"), "-o", join(tempDir(), "x")]);
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /training engine/);
+});
