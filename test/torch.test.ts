@@ -5,7 +5,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncoderModel } from "../src/encoders/model.js";
 import { runEncoder } from "../src/encoders/inference.js";
@@ -78,4 +78,70 @@ test("the research's ElectraClassifier checkpoint (SwishGLU stored once) convert
   const missing = runCli(["export", "--checkpoint", join(tempDir(), "nowhere"), "-o", join(tempDir(), "x")]);
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /training engine/);
+});
+
+function toyData(): string {
+  // A learnable task: each label has its own words.
+  const words: Record<string, string[]> = { negative: ["awful", "terrible", "bad", "boring", "worst"], neutral: ["table", "chair", "window", "paper", "street"], positive: ["great", "lovely", "wonderful", "excellent", "best"] };
+  let state = 7;
+  const next = (n: number) => ((state = (state * 1103515245 + 12345) % 2147483648), state % n);
+  const rows = Array.from({ length: 240 }, () => {
+    const label = Object.keys(words)[next(3)]!;
+    return `${Array.from({ length: 2 + next(5) }, () => words[label]![next(5)]).join(" ")},${label}`;
+  });
+  const file = join(tempDir(), "toy.csv");
+  writeFileSync(file, "sentence,label\n" + rows.join("\n") + "\n");
+  return file;
+}
+
+const TINY = { model_type: "bert", vocab_size: 30522, hidden_size: 32, num_hidden_layers: 1, num_attention_heads: 4, intermediate_size: 64, max_position_embeddings: 64, hidden_dropout_prob: 0, attention_probs_dropout_prob: 0 };
+
+function trainArgs(out: string, data: string, extra: string[] = []): string[] {
+  const config = join(tempDir(), "tiny.json");
+  writeFileSync(config, JSON.stringify(TINY));
+  return ["train", "full", "--init-config", config, "--tokenizer", TOKENIZER, "--train", data, "--out", out, "--epochs", "3", "--batch-size", "16", "--lr", "0.003", "--hidden-dim", "16", "--activation", "swishglu", "--layers", "2", "--dropout", "0", ...extra];
+}
+
+function history(out: string): Array<{ epoch: number; train_loss: number; val_loss: number; macro_f1: number }> {
+  return JSON.parse(readFileSync(join(out, "training_log.json"), "utf8")).history;
+}
+
+test("tandem train full: the loss goes down on a learnable task and the model folder classifies", async (t) => {
+  if (skipWithoutTorch(t)) return;
+  const data = toyData();
+  const out = join(tempDir(), "full");
+  const result = runCli(trainArgs(out, data, ["--epochs", "6"]));
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stderr, /216 training and 24 validation examples tokenized/);
+  const log = history(out);
+  assert.equal(log.length, 6);
+  assert.ok(log[5]!.train_loss < log[0]!.train_loss * 0.5, `train loss ${log.map((h) => h.train_loss)}`);
+  assert.ok(log[5]!.val_loss < log[0]!.val_loss, `val loss ${log.map((h) => h.val_loss)}`);
+  const predictions = join(tempDir(), "toy-predictions.csv");
+  assert.equal(runCli(["classify", "--strategy", "encoder", "--model", out, "-i", data, "-o", predictions]).status, 0);
+  const accuracy = JSON.parse(runCli(["evaluate", "-i", predictions, "-f", "json"]).stdout).overall.accuracy;
+  assert.ok(accuracy > 0.8, `accuracy ${accuracy}`);
+});
+
+test("resume continues from the checkpoint to the same result; two DDP processes (gloo) equal one", async (t) => {
+  if (skipWithoutTorch(t)) return;
+  const data = toyData();
+  const whole = join(tempDir(), "whole");
+  assert.equal(runCli(trainArgs(whole, data)).status, 0);
+  const parts = join(tempDir(), "parts");
+  const first = runCli(trainArgs(parts, data, ["--stop-after-epoch", "1"]));
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(history(parts).length, 1);
+  const resumed = runCli(trainArgs(parts, data, ["--resume"]));
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resumed after epoch 1/);
+  const [a, b] = [history(whole), history(parts)];
+  assert.equal(b.length, 3);
+  a.forEach((h, i) => assert.ok(Math.abs(h.val_loss - b[i]!.val_loss) < 1e-6, `epoch ${i + 1}: ${h.val_loss} vs ${b[i]!.val_loss}`));
+  // The same global batch of 16: one process, or two processes of 8 each through DDP.
+  const ddp = join(tempDir(), "ddp");
+  const distributed = runCli(trainArgs(ddp, data, ["--nproc", "2", "--launcher", "spawn"]));
+  assert.equal(distributed.status, 0, distributed.stderr);
+  assert.match(distributed.stderr, /2 process\(es\)/);
+  history(ddp).forEach((h, i) => assert.ok(Math.abs(h.val_loss - a[i]!.val_loss) < 1e-5, `DDP epoch ${i + 1}: ${h.val_loss} vs ${a[i]!.val_loss}`));
 });

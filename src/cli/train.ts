@@ -3,8 +3,11 @@ import { resolve } from "node:path";
 import type { Command } from "commander";
 import { parseFormat } from "./options.js";
 import { runEngine } from "../training/engine.js";
+import { registerTrainFull } from "./train-full.js";
 
 export function registerTraining(program: Command): void {
+  const train = program.command("train").description("Train encoders: full fine-tuning on the PyTorch engine.");
+  registerTrainFull(train);
   program
     .command("export")
     .description("Convert a PyTorch / Hugging Face checkpoint (config.json + model.safetensors or pytorch_model.bin; BERT, ELECTRA, DistilBERT, or the research's ElectraClassifier with its head) into a tandem model folder with an ONNX graph. Needs Python with torch.")
