@@ -22,13 +22,16 @@ import type { ClassScores } from "../metrics/report.js";
 import { preparePlan, setupLlm, formatUsd, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { parseFormat, parseInteger, parseList, parseNumber, printJson } from "./options.js";
 
-function readExamples(file: string): Array<{ messages: ChatMessage[] }> {
-  let content: string;
+function readText(file: string): string {
   try {
-    content = readFileSync(file, "utf8");
+    return readFileSync(file, "utf8");
   } catch {
     throw new UserError("file not found", { file });
   }
+}
+
+function readExamples(file: string): Array<{ messages: ChatMessage[] }> {
+  const content = readText(file);
   const report = validateJsonl(content);
   if (!report.ok) throw new UserError(`the file has format errors; run \`tandem finetune validate ${file}\` for details`, { file });
   return content.split(/\r?\n/).filter((line) => line.trim()).map((line) => JSON.parse(line) as { messages: ChatMessage[] });
@@ -146,13 +149,7 @@ export function registerFinetune(program: Command): void {
     .argument("<file>", "JSONL file")
     .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
     .action((file: string, options: { format: string }) => {
-      let content: string;
-      try {
-        content = readFileSync(file, "utf8");
-      } catch {
-        throw new UserError("file not found", { file });
-      }
-      const report = validateJsonl(content);
+      const report = validateJsonl(readText(file));
       if (options.format === "json") printJson({ file, ...report });
       else process.stdout.write(formatValidation(file, report));
       if (!report.ok) process.exitCode = 1;
