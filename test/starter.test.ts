@@ -1,0 +1,43 @@
+// The bundled starter model: it is the default of `classify --strategy encoder`, it is small, and its
+// model card's test figures are what tandem measures.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { EncoderModel } from "../src/encoders/model.js";
+import { classifyWithEncoder } from "../src/encoders/inference.js";
+import { loadDataset } from "../src/data/dataset.js";
+import { readTable } from "../src/data/readers.js";
+import { resolveScheme } from "../src/data/labels.js";
+import { evaluate } from "../src/metrics/evaluate.js";
+import type { ClassScores } from "../src/metrics/report.js";
+import { ROOT, runCli, SHARED, tempDir } from "./helpers.js";
+
+const STARTER = join(ROOT, "models", "starter");
+
+test("the starter model is under 10 MB and is the default encoder", async () => {
+  const size = readdirSync(STARTER, { recursive: true }).map((f) => join(STARTER, String(f))).filter((f) => statSync(f).isFile()).reduce((sum, f) => sum + statSync(f).size, 0);
+  assert.ok(size <= 10_000_000, `${size} bytes`);
+  const out = join(tempDir(), "starter-sample.csv");
+  const result = runCli(["classify", "--strategy", "encoder", "-i", "data/samples/merged-test-300.csv", "-o", out]);
+  assert.equal(result.status, 0, result.stderr);
+  // Rows, not lines: some texts hold quoted newlines.
+  assert.equal((await readTable(out)).records.length, 300);
+});
+
+test("the model card's test figures are what tandem measures on test_all.csv", async () => {
+  const reported = JSON.parse(readFileSync(join(STARTER, "test_report.json"), "utf8")) as { overall: { macro_f1: string; accuracy: string }; by: Record<string, { macro_f1: string }> };
+  const scheme = resolveScheme("neg_neu_pos");
+  const data = await loadDataset(join(SHARED, "data/sentiment-merged/test_all.csv"), { scheme });
+  const model = await EncoderModel.load(STARTER);
+  assert.equal(model.kind, "classifier");
+  assert.deepEqual(model.labels, ["negative", "neutral", "positive"]);
+  const result = await classifyWithEncoder(model, data.examples.map((e) => e.text));
+  await model.release();
+  const evaluation = evaluate({ gold: data.examples.map((e) => e.label!), pred: result.predictions, labels: [...scheme.labels], by: data.examples.map((e) => e.source!) });
+  const f1 = (report: Record<string, unknown>) => ((report["macro avg"] as ClassScores)["f1-score"] * 100).toFixed(2);
+  assert.equal(f1(evaluation.overall), reported.overall.macro_f1);
+  for (const [source, scores] of Object.entries(reported.by)) assert.equal(f1(evaluation.by![source]!), scores.macro_f1, source);
+  const card = readFileSync(join(STARTER, "MODEL_CARD.md"), "utf8");
+  assert.match(card, new RegExp(`\\| all \\| ${reported.overall.macro_f1.replace(".", "\\.")} \\|`));
+});
