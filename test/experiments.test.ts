@@ -137,6 +137,64 @@ strategies:
   assert.match(dom.stdout, /Cascade routing/);
 });
 
+test("replicates: sampling strategies run once per seed (kept apart in the cache), reported as mean ± sd; deterministic ones run once", async () => {
+  const dir = tempDir();
+  const sample = runCli(["data", "sample", join(SHARED, "data/sentiment-merged/test_all.csv"), "--fraction", "0.01", "--stratify", "source+label", "--seed", "3", "-o", join(dir, "data.csv")]);
+  assert.equal(sample.status, 0, sample.stderr);
+  const experiment = join(dir, "replicates.yaml");
+  const write = (replicates: number, seed: number) => writeFileSync(experiment, `name: replicates
+dataset:
+  file: ${join(dir, "data.csv")}
+  slices: source
+replicates: ${replicates}
+seed: ${seed}
+baseline: lexicon
+strategies:
+  - name: lexicon
+    type: lexicon
+  - name: sampled
+    type: llm
+    model: compat:${server.url}#gpt-4o-mini
+    temperature: 1
+  - name: vote
+    type: ensemble
+    members: [lexicon, lexicon, sampled]
+`);
+  write(3, 7);
+  const db = join(dir, "runs.db");
+  const before = server.requests;
+  const result = await runCliAsync(["run", experiment, "--db", db, "--iterations", "200", "-f", "json"]);
+  assert.equal(result.status, 0, result.stderr);
+  const rows = 64;
+  assert.equal(server.requests - before, 3 * rows, "one call per row and seed");
+  const comparison = JSON.parse(result.stdout);
+  const row = (name: string) => comparison.table.find((r: { strategy: string }) => r.strategy === name);
+  assert.equal(row("lexicon").replicates, undefined);
+  const sampled = row("sampled");
+  assert.deepEqual(sampled.replicates.seeds, [7, 8, 9]);
+  assert.equal(new Set(sampled.replicates.macro_f1).size > 1, true, `replicates differ: ${sampled.replicates.macro_f1}`);
+  const values: number[] = sampled.replicates.macro_f1;
+  const mean = values.reduce((a, b) => a + b, 0) / 3;
+  assert.ok(Math.abs(sampled.macro_f1 - mean) < 1e-12);
+  const sd = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / 2);
+  assert.ok(Math.abs(sampled.replicates.macro_f1_sd - sd) < 1e-12);
+  assert.deepEqual(row("vote").replicates.seeds, [7, 8, 9]);
+  assert.match(comparison.correction, /paired by their first replicate \(seed 7\)/);
+  const id = comparison.run;
+  const shown = runCli(["runs", "show", id, "--db", db, "--iterations", "200"]);
+  assert.match(shown.stdout, new RegExp(`sampled\\s+${(mean * 100).toFixed(2)} ± ${(sd * 100).toFixed(2)} \\(n=3\\)`));
+  // The same replicates again: every answer from the cache. One more replicate: only its calls are new.
+  assert.equal((await runCliAsync(["run", experiment, "--db", db, "--iterations", "200"])).status, 0);
+  assert.equal(server.requests - before, 3 * rows);
+  write(4, 7);
+  assert.equal((await runCliAsync(["run", experiment, "--db", db, "--iterations", "200"])).status, 0);
+  assert.equal(server.requests - before, 4 * rows);
+  assert.throws(() => parseExperiment("dataset:\n  file: x.csv\nstrategies:\n  - name: a\n    type: llm\n    model: openai:gpt-4o\n    temperature: 3\n", "e.yaml"), (error: UserError) => {
+    assert.match(error.describe(), /e\.yaml, line 7, column "strategies\.0\.temperature": .* must be a number in \[0, 2\]/);
+    return true;
+  });
+});
+
 test("tandem demo: the offline main job, table and report", async () => {
   const out = join(tempDir(), "demo");
   const result = await runCliAsync(["demo", "--out", out, "--iterations", "1000"], { env: { TANDEM_DEMO_GGUF: "/nonexistent.gguf" } });

@@ -46,6 +46,7 @@ async function execute(config: ExperimentConfig, options: { db?: string; iterati
     log: (message) => {
       bar?.stop();
       bar = undefined;
+      current = "";
       process.stderr.write(message + "\n");
     },
     progress: (strategy, done, total) => {

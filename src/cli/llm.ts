@@ -36,6 +36,7 @@ export interface LlmCliOptions {
   item?: string;
   system?: string;
   temperature: number;
+  samplingSeed?: number;
   maxTokens?: number;
   structured: "auto" | "on" | "off";
   logprobs: "auto" | "on" | "off";
@@ -67,6 +68,7 @@ export function withLlmOptions(command: Command): Command {
     .option("--item <word>", "what the texts are (default: review for sentiment, else text)")
     .option("--system <text>", "system message (default: 'You are a sentiment analysis assistant.')")
     .option("--temperature <t>", "sampling temperature", parseNumber("--temperature", 0, 2), 0)
+    .option("--sampling-seed <n>", "seed sent to the provider (OpenAI and compatible servers, best effort; local models); each seed is its own cache entry", parseInteger("--sampling-seed"))
     .option("--max-tokens <n>", "answer length limit", parseInteger("--max-tokens", 1))
     .option("--structured <mode>", "JSON-schema output: auto (where supported), on, off", parseFormat(["auto", "on", "off"] as const), "auto")
     .option("--logprobs <mode>", "token log-probabilities for class probabilities: auto, on, off", parseFormat(["auto", "on", "off"] as const), "auto")
@@ -184,6 +186,7 @@ export async function setupLlm(dataset: Dataset, options: LlmCliOptions): Promis
       messages,
       count: texts.length,
       temperature: options.temperature,
+      seed: options.samplingSeed,
       maxTokens: options.maxTokens,
       structured,
       logprobs,

@@ -3,25 +3,17 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
-import { loadDataset } from "../data/dataset.js";
-import { resolveScheme } from "../data/labels.js";
-import { stratifiedSplit } from "../data/split.js";
 import { formatFixed } from "../metrics/format.js";
 import { trainFull } from "../training/full.js";
 import { parseFormat, parseInteger, parseNumber } from "./options.js";
 import { progressBar, type ProgressReporter } from "./progress.js";
+import { loadTrainingData, withTrainingDataOptions, type TrainingDataOptions } from "./training-data.js";
 
-interface TrainFullOptions {
+interface TrainFullOptions extends TrainingDataOptions {
   model?: string;
   initConfig?: string;
   tokenizer?: string;
-  train: string;
-  val?: string;
-  valFraction: number;
-  scheme: string;
   out: string;
-  textCol?: string;
-  labelCol?: string;
   pooling?: string;
   hiddenDim?: number;
   activation?: string;
@@ -40,7 +32,6 @@ interface TrainFullOptions {
   finetune: string;
   finetuneLast: number;
   clip: number;
-  seed: number;
   earlyStop: string;
   patience: number;
   tolerance: number;
@@ -57,19 +48,14 @@ interface TrainFullOptions {
 }
 
 export function registerTrainFull(train: Command): void {
-  train
+  const command = train
     .command("full")
     .description("Fine-tune an encoder (BERT, ELECTRA, DistilBERT) with the research's pooling and head on the PyTorch engine; writes a model folder tandem classifies with. Needs Python with torch.")
     .option("--model <dir>", "model folder to start from (Hugging Face layout: config.json, model.safetensors or pytorch_model.bin, tokenizer)")
     .option("--init-config <file>", "JSON model config to train from scratch instead (model_type, sizes)")
     .option("--tokenizer <dir>", "tokenizer folder (default: the model's)")
-    .requiredOption("--train <file>", "labelled training data (CSV, TSV, JSONL or SST trees)")
-    .option("--val <file>", "labelled validation data (default: a stratified part of --train)")
-    .option("--val-fraction <f>", "share of --train held out when --val is not given", parseNumber("--val-fraction", 0, 0.9), 0.1)
-    .option("--scheme <name>", "label scheme (the model's labels)", "neg_neu_pos")
-    .requiredOption("-o, --out <dir>", "model folder to write (also holds checkpoints and the training log)")
-    .option("--text-col <column>", "text column (default: guessed)")
-    .option("--label-col <column>", "label column (default: guessed)")
+    .requiredOption("-o, --out <dir>", "model folder to write (also holds checkpoints and the training log)");
+  withTrainingDataOptions(command)
     .option("--pooling <p>", "cls, mean or max (head)")
     .option("--hidden-dim <n>", "head width", parseInteger("--hidden-dim", 1))
     .option("--activation <name>", "tanh, relu, sigmoid, leaky_relu, gelu, swish, swishglu")
@@ -106,16 +92,7 @@ export function registerTrainFull(train: Command): void {
       if (!options.model === !options.initConfig) throw new UserError("give --model DIR to fine-tune, or --init-config FILE to train from scratch");
       const tokenizer = options.tokenizer ?? options.model;
       if (!tokenizer) throw new UserError("--init-config needs --tokenizer DIR");
-      const scheme = resolveScheme(options.scheme);
-      const load = (file: string) => loadDataset(file, { scheme, columns: { text: options.textCol, label: options.labelCol }, sstLevel: "phrases", sstLabels: "sst3" });
-      let train = await load(options.train);
-      let val = options.val ? await load(options.val) : undefined;
-      if (!val && options.valFraction > 0) {
-        const [trainIdx, valIdx] = stratifiedSplit(train.examples.map((e) => e.label ?? ""), [1 - options.valFraction, options.valFraction], options.seed);
-        const full = train;
-        train = { ...full, examples: trainIdx!.map((i) => full.examples[i]!) };
-        val = { ...full, examples: valIdx!.map((i) => full.examples[i]!) };
-      }
+      const { train, val, labels } = await loadTrainingData(options);
       let init: Record<string, unknown> | undefined;
       if (options.initConfig) {
         try {
@@ -138,7 +115,7 @@ export function registerTrainFull(train: Command): void {
         tokenizer,
         train,
         val,
-        labels: [...scheme.labels],
+        labels,
         out: options.out,
         maxLength: options.maxLength,
         processes: options.nproc,

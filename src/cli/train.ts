@@ -4,9 +4,11 @@ import type { Command } from "commander";
 import { parseFormat } from "./options.js";
 import { runEngine } from "../training/engine.js";
 import { registerTrainFull } from "./train-full.js";
+import { registerTrainHead } from "./train-head.js";
 
 export function registerTraining(program: Command): void {
-  const train = program.command("train").description("Train encoders: full fine-tuning on the PyTorch engine.");
+  const train = program.command("train").description("Train encoders: a head on cached vectors in TypeScript (train head), or full fine-tuning on the PyTorch engine (train full).");
+  registerTrainHead(train);
   registerTrainFull(train);
   program
     .command("export")

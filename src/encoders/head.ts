@@ -200,7 +200,7 @@ export function headWeightsFromTensors(tensors: Map<string, Tensor>, config: Hea
     linears.push(linear(`classifier.layers.${l * stride}`, inDim, outDim));
   }
   let glu: Linear | undefined;
-  if (config.activation === "swishglu") {
+  if (config.activation === "swishglu" && config.numLayers > 0) {
     const candidates = Array.from({ length: config.numLayers }, (_, l) => `classifier.layers.${l * stride + 1}.projection`);
     const found = candidates.find((prefix) => byStem.has(`${prefix}.weight`));
     if (!found) throw new UserError(`no SwishGLU projection weights (looked for ${candidates.map((c) => c + ".weight").join(", ")})`, { file });

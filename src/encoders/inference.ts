@@ -3,8 +3,8 @@
  * dynamic padding to each batch's longest sequence, truncation counted, and the next batch tokenized
  * while ONNX Runtime computes the current one (session.run works off the main thread).
  */
-import { softmaxRows } from "./head.js";
-import type { EncoderModel } from "./model.js";
+import { softmaxRows, type Pooling } from "./head.js";
+import type { EncoderModel, EncoderOutputKind } from "./model.js";
 
 export interface InferenceOptions {
   batchSize?: number;
@@ -12,6 +12,10 @@ export interface InferenceOptions {
   maxLength?: number;
   /** Sort by length before batching (default true). */
   bucketing?: boolean;
+  /** "model" (default): logits or embedding vectors; "pooled": the pooled hidden state a head sees. */
+  output?: EncoderOutputKind;
+  /** Pooling for output "pooled" (default: the model's). */
+  pooling?: Pooling;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -58,7 +62,7 @@ export async function runEncoder(model: EncoderModel, texts: readonly string[], 
   let next = batches.length > 0 ? prepare(batches[0] as number[]) : undefined;
   for (let b = 0; b < batches.length; b++) {
     const batch = batches[b] as number[];
-    const running = model.run(next!, batch.length);
+    const running = model.run(next!, batch.length, options.output, options.pooling);
     next = b + 1 < batches.length ? prepare(batches[b + 1] as number[]) : undefined;
     const output = await running;
     if (!values) {

@@ -24,6 +24,7 @@ import { readSafetensors } from "./safetensors.js";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.js";
 
 export type EncoderKind = "classifier" | "backbone+head" | "embedding";
+export type EncoderOutputKind = "model" | "pooled";
 
 export interface SessionOptions {
   /** Threads for one operator (ONNX Runtime's intra-op pool); default: all cores. */
@@ -41,6 +42,8 @@ export interface EncoderOutput {
 export class EncoderModel {
   private constructor(
     readonly dir: string,
+    /** The ONNX graph file. */
+    readonly graphFile: string,
     readonly kind: EncoderKind,
     readonly labels: string[],
     readonly tokenizer: TextTokenizer,
@@ -48,6 +51,8 @@ export class EncoderModel {
     readonly maxPositions: number,
     readonly pooling: Pooling,
     readonly normalize: boolean,
+    /** The graph outputs last_hidden_state: pooled vectors can be taken (head training, embeddings). */
+    readonly hasHiddenStates: boolean,
     private readonly head?: { config: HeadConfig; weights: HeadWeights },
   ) {}
 
@@ -78,17 +83,17 @@ export class EncoderModel {
     const pooling = typeof config.pooling === "string" ? parsePooling(config.pooling) : "mean";
     const maxPositions = Number(config.max_position_embeddings ?? 512);
     const labels = labelsFromConfig(config);
-    if (outputs.includes("logits")) {
-      return new EncoderModel(dir, "classifier", labels, tokenizer, session, maxPositions, pooling, false);
-    }
-    if (!outputs.includes("last_hidden_state")) {
+    const hasHidden = outputs.includes("last_hidden_state");
+    if (!hasHidden && !outputs.includes("logits")) {
       throw new UserError(`the graph outputs ${outputs.join(", ")}; tandem needs "logits" or "last_hidden_state"`, { file: graph });
     }
-    const headFile = [join(dir, "head.safetensors"), join(dir, "model.safetensors")].find(existsSync);
+    // head.safetensors says "run this head on the backbone" (a trained or exported head), even when the
+    // graph also has the classifier's logits; model.safetensors holds a head only for backbone graphs.
+    const headFile = [join(dir, "head.safetensors"), ...(outputs.includes("logits") ? [] : [join(dir, "model.safetensors")])].find(existsSync);
     // DistilBERT's config uses hidden_dim for its FFN width, so a head there records head_hidden_dim.
     const headWidth = config.head_hidden_dim ?? config.hidden_dim;
     const hasHeadConfig = headWidth !== undefined && config.num_layers !== undefined;
-    if (headFile && hasHeadConfig) {
+    if (hasHidden && headFile && hasHeadConfig) {
       const headConfig: HeadConfig = {
         pooling,
         inputDim: Number(config.hidden_size ?? config.dim),
@@ -101,9 +106,12 @@ export class EncoderModel {
       if (!Number.isFinite(headConfig.inputDim)) throw new UserError("config.json has no hidden_size", { file: configFile });
       const tensors = readSafetensors(headFile, (name) => name.includes("classifier."));
       const weights = headWeightsFromTensors(tensors, headConfig, headFile);
-      return new EncoderModel(dir, "backbone+head", labels, tokenizer, session, maxPositions, pooling, false, { config: headConfig, weights });
+      return new EncoderModel(dir, graph, "backbone+head", labels, tokenizer, session, maxPositions, pooling, false, hasHidden, { config: headConfig, weights });
     }
-    return new EncoderModel(dir, "embedding", [], tokenizer, session, maxPositions, pooling, config.normalize !== false);
+    if (outputs.includes("logits")) {
+      return new EncoderModel(dir, graph, "classifier", labels, tokenizer, session, maxPositions, pooling, false, hasHidden);
+    }
+    return new EncoderModel(dir, graph, "embedding", [], tokenizer, session, maxPositions, pooling, config.normalize !== false, hasHidden);
   }
 
   /**
@@ -131,16 +139,24 @@ export class EncoderModel {
     return { feeds, seq, mask };
   }
 
-  /** Runs one prepared batch: logits for classifiers, vectors for embedding models. */
-  async run(prepared: { feeds: Record<string, ort.Tensor>; seq: number; mask: BigInt64Array }, rows: number): Promise<EncoderOutput> {
-    const result = await this.session.run(prepared.feeds);
-    if (this.kind === "classifier") {
+  /**
+   * Runs one prepared batch. "model": logits for classifiers, vectors for embedding models; "pooled":
+   * the pooled last_hidden_state, never normalised — what a head sees (tandem train head).
+   */
+  async run(prepared: { feeds: Record<string, ort.Tensor>; seq: number; mask: BigInt64Array }, rows: number, output: EncoderOutputKind = "model", pooling: Pooling = this.pooling): Promise<EncoderOutput> {
+    if (output === "pooled" && !this.hasHiddenStates) {
+      throw new UserError("the model's graph outputs logits only, not last_hidden_state: re-export it with tandem export (classifier graphs then output both) or use a backbone", { file: this.dir });
+    }
+    if (output === "model" && this.kind === "classifier") {
+      const result = await this.session.run(prepared.feeds, ["logits"]);
       const logits = result.logits as ort.Tensor;
       return { values: logits.data as Float32Array, width: Number(logits.dims[1]) };
     }
+    const result = await this.session.run(prepared.feeds, ["last_hidden_state"]);
     const hidden = result.last_hidden_state as ort.Tensor;
     const dim = Number(hidden.dims[2]);
-    const pooled = pool(hidden.data as Float32Array, prepared.mask, rows, prepared.seq, dim, this.pooling);
+    const pooled = pool(hidden.data as Float32Array, prepared.mask, rows, prepared.seq, dim, output === "pooled" ? pooling : this.pooling);
+    if (output === "pooled") return { values: pooled, width: dim };
     if (this.kind === "backbone+head") {
       const head = this.head!;
       return { values: headForward(pooled, rows, head.config, head.weights), width: head.config.numLabels };

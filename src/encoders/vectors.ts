@@ -6,6 +6,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { UserError } from "../core/errors.js";
 
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+
 export interface Vectors {
   rows: number;
   dim: number;
@@ -18,8 +20,10 @@ export function writeVectors(file: string, vectors: Vectors): void {
   header.writeUInt32LE(1, 4);
   header.writeUInt32LE(vectors.rows, 8);
   header.writeUInt32LE(vectors.dim, 12);
-  const body = Buffer.alloc(vectors.rows * vectors.dim * 4);
-  for (let i = 0; i < vectors.rows * vectors.dim; i++) body.writeFloatLE(vectors.data[i] as number, i * 4);
+  const count = vectors.rows * vectors.dim;
+  const body = Buffer.alloc(count * 4);
+  if (LITTLE_ENDIAN) new Float32Array(body.buffer, body.byteOffset, count).set(vectors.data.subarray(0, count));
+  else for (let i = 0; i < count; i++) body.writeFloatLE(vectors.data[i] as number, i * 4);
   writeFileSync(file, Buffer.concat([header, body]));
 }
 
@@ -37,6 +41,8 @@ export function readVectors(file: string): Vectors {
   const dim = bytes.readUInt32LE(12);
   if (bytes.length !== 16 + rows * dim * 4) throw new UserError(`vectors file is truncated: expected ${rows} × ${dim} values`, { file });
   const data = new Float32Array(rows * dim);
-  for (let i = 0; i < rows * dim; i++) data[i] = bytes.readFloatLE(16 + i * 4);
+  // Buffers from readFileSync may start at any offset: copy the bytes into the aligned array.
+  if (LITTLE_ENDIAN) new Uint8Array(data.buffer).set(bytes.subarray(16));
+  else for (let i = 0; i < rows * dim; i++) data[i] = bytes.readFloatLE(16 + i * 4);
   return { rows, dim, data };
 }

@@ -24,6 +24,20 @@ export interface ComparisonRow {
   vs_baseline?: { difference: number; ci: [number, number]; p_bootstrap: number; p_mcnemar: number; p_holm: number; significant: boolean };
   pareto: boolean;
   note?: string;
+  /**
+   * With replicates (sampling strategies of a run with replicates > 1): macro_f1, accuracy, slices,
+   * inference cost and tokens above are means over the replicates; here their spread.
+   */
+  replicates?: { n: number; seeds: number[]; macro_f1: number[]; macro_f1_sd: number; accuracy_sd: number };
+}
+
+const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+
+/** Sample standard deviation (n − 1); 0 for a single value. */
+export function sampleSd(values: readonly number[]): number {
+  if (values.length < 2) return 0;
+  const m = mean(values);
+  return Math.sqrt(values.reduce((sum, v) => sum + (v - m) ** 2, 0) / (values.length - 1));
 }
 
 export interface RunComparison {
@@ -53,23 +67,31 @@ export function compareRun(run: ExperimentRun, options: { iterations?: number; s
   const baseline = run.config.baseline ?? run.outcomes[0]?.name;
   const base = run.outcomes.find((o) => o.name === baseline);
   const table: ComparisonRow[] = run.outcomes.map((o) => {
-    const macro = (o.evaluation.overall["macro avg"] as ClassScores)["f1-score"];
-    const total = o.costUsd + o.trainingCostUsd;
-    return {
+    const reps = o.replicates && o.replicates.length > 1 ? o.replicates : undefined;
+    const macro = reps ? mean(reps.map((r) => r.macro_f1)) : (o.evaluation.overall["macro avg"] as ClassScores)["f1-score"];
+    const costUsd = reps ? mean(reps.map((r) => r.cost_usd)) : o.costUsd;
+    const seconds = reps ? mean(reps.map((r) => r.seconds)) : o.seconds;
+    const slices = Object.fromEntries(Object.entries(o.evaluation.by ?? {}).map(([k, r]) => [k, reps ? mean(reps.map((x) => x.slices[k] ?? Number.NaN)) : (r["macro avg"] as ClassScores)["f1-score"]]));
+    const total = costUsd + o.trainingCostUsd;
+    const row: ComparisonRow = {
       strategy: o.name,
       type: o.type,
       macro_f1: macro,
-      accuracy: o.evaluation.overall.accuracy as number,
-      slices: Object.fromEntries(Object.entries(o.evaluation.by ?? {}).map(([k, r]) => [k, (r["macro avg"] as ClassScores)["f1-score"]])),
-      inference_cost_usd: o.costUsd,
+      accuracy: reps ? mean(reps.map((r) => r.accuracy)) : (o.evaluation.overall.accuracy as number),
+      slices,
+      inference_cost_usd: costUsd,
       training_cost_usd: o.trainingCostUsd,
-      tokens: o.tokens,
+      tokens: reps ? Math.round(mean(reps.map((r) => r.tokens))) : o.tokens,
       cost_per_f1_point: total > 0 ? total / (macro * 100) : null,
-      items_per_second: o.seconds > 0 ? run.gold.length / o.seconds : Infinity,
+      items_per_second: seconds > 0 ? run.gold.length / seconds : Infinity,
       llm_share: o.llmShare,
       pareto: false,
       note: o.note,
     };
+    if (reps) {
+      row.replicates = { n: reps.length, seeds: reps.map((r) => r.seed), macro_f1: reps.map((r) => r.macro_f1), macro_f1_sd: sampleSd(reps.map((r) => r.macro_f1)), accuracy_sd: sampleSd(reps.map((r) => r.accuracy)) };
+    }
+    return row;
   });
   // Pareto-optimal: no other strategy is at least as good on both F1 and cost and better on one.
   for (const row of table) {
@@ -110,7 +132,7 @@ export function compareRun(run: ExperimentRun, options: { iterations?: number; s
     run: run.id,
     rows: run.gold.length,
     baseline: base?.name,
-    correction: `Holm–Bonferroni over ${Math.max(0, run.outcomes.length - 1)} comparisons with the baseline (McNemar exact p-values), α = ${alpha}`,
+    correction: `Holm–Bonferroni over ${Math.max(0, run.outcomes.length - 1)} comparisons with the baseline (McNemar exact p-values), α = ${alpha}${run.outcomes.some((o) => (o.replicates?.length ?? 0) > 1) ? `; strategies with replicates are paired by their first replicate (seed ${run.config.seed})` : ""}`,
     table,
     pairwise,
   };

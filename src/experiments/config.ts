@@ -11,7 +11,7 @@ import { PROGRAM_NAMES, type ProgramName } from "../llm/prompts/programs.js";
 export type StrategyConfig =
   | { name: string; type: "lexicon"; neutralThreshold?: number }
   | { name: string; type: "encoder"; model: string; batchSize?: number; maxLength?: number }
-  | { name: string; type: "llm"; model: string; program: ProgramName; hints?: string; examples?: string; k?: number; concurrency?: number; maxCost?: number; trainingCost?: number; structured?: "auto" | "on" | "off" }
+  | { name: string; type: "llm"; model: string; program: ProgramName; hints?: string; examples?: string; k?: number; concurrency?: number; maxCost?: number; trainingCost?: number; structured?: "auto" | "on" | "off"; temperature?: number }
   | { name: string; type: "cascade"; encoder: string; llm: string; tau: number }
   | { name: string; type: "ensemble"; members: string[]; method: "majority" | "average" };
 
@@ -20,6 +20,7 @@ export interface ExperimentConfig {
   file: string;
   dataset: { file: string; text?: string; label?: string; slices?: string; scheme: string; limit?: number };
   baseline?: string;
+  /** Runs of every sampling strategy (LLMs and what builds on them), seeds seed, seed + 1, …; deterministic strategies run once. */
   replicates: number;
   seed: number;
   strategies: StrategyConfig[];
@@ -103,7 +104,7 @@ export function parseExperiment(text: string, file: string): ExperimentConfig {
         if (!PROGRAM_NAMES.includes(program)) fail(at("program"), `unknown program "${program}" (use ${PROGRAM_NAMES.join(", ")})`);
         const hints = str(at("hints"), false);
         const examples = str(at("examples"), false);
-        strategy = { name, type, model: resolveModel(base, str(at("model"))!), program, hints: hints === undefined ? undefined : known(hints, "hints"), examples: examples === undefined ? undefined : resolve(base, examples), k: num(at("k"), 1), concurrency: num(at("concurrency"), 1), maxCost: num(at("max_cost"), 0), trainingCost: num(at("training_cost"), 0) };
+        strategy = { name, type, model: resolveModel(base, str(at("model"))!), program, hints: hints === undefined ? undefined : known(hints, "hints"), examples: examples === undefined ? undefined : resolve(base, examples), k: num(at("k"), 1), concurrency: num(at("concurrency"), 1), maxCost: num(at("max_cost"), 0), trainingCost: num(at("training_cost"), 0), temperature: num(at("temperature"), 0, 2) };
         break;
       }
       case "cascade":

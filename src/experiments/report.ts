@@ -15,6 +15,15 @@ const pct = (v: number) => formatFixed(v * 100, 2);
 const money = (v: number) => (v === 0 ? "0" : v >= 1 ? `$${v.toFixed(2)}` : v >= 0.01 ? `$${v.toFixed(4)}` : `$${v.toFixed(6)}`);
 const pValue = (p: number) => (p < 1e-4 ? p.toExponential(1) : formatFixed(p, 4));
 
+/** Macro F1 in points, with "± sd (n)" over replicates where there are any. */
+function macroCell(row: ComparisonRow): string {
+  return row.replicates ? `${pct(row.macro_f1)} ± ${pct(row.replicates.macro_f1_sd)} (n=${row.replicates.n})` : pct(row.macro_f1);
+}
+
+function replicateNote(c: RunComparison): string {
+  return c.table.some((row) => row.replicates) ? " Rows with ± are means ± sample standard deviations over replicates (different seeds); their cost, tokens and slices are means too." : "";
+}
+
 function columns(c: RunComparison): { slices: string[] } {
   return { slices: [...new Set(c.table.flatMap((row) => Object.keys(row.slices)))] };
 }
@@ -28,12 +37,13 @@ function vsBaseline(row: ComparisonRow): string {
 export function formatComparisonText(c: RunComparison): string {
   const { slices } = columns(c);
   const name = Math.max(8, ...c.table.map((r) => r.strategy.length)) + 2;
-  const head = ["strategy".padEnd(name), "macro F1", "acc", ...slices.map((s) => s.slice(0, 12).padStart(12)), "cost", "$/F1 pt", "items/s", "vs baseline (Δ F1, 95% CI, Holm p)"];
+  const macroWidth = Math.max(8, ...c.table.map((row) => macroCell(row).length));
+  const head = ["strategy".padEnd(name), "macro F1".padStart(macroWidth), "acc", ...slices.map((s) => s.slice(0, 12).padStart(12)), "cost", "$/F1 pt", "items/s", "vs baseline (Δ F1, 95% CI, Holm p)"];
   let out = head.join("  ") + "\n";
   for (const row of c.table) {
     out += [
       (row.strategy + (row.pareto ? " ◆" : "")).padEnd(name),
-      pct(row.macro_f1).padStart(8),
+      macroCell(row).padStart(macroWidth),
       pct(row.accuracy).padStart(5),
       ...slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!)).padStart(12)),
       money(row.inference_cost_usd + row.training_cost_usd).padStart(4),
@@ -42,7 +52,7 @@ export function formatComparisonText(c: RunComparison): string {
       vsBaseline(row),
     ].join("  ") + "\n";
   }
-  out += `\n${c.rows} rows; ◆ Pareto-optimal on macro F1 vs cost; * significant after ${c.correction}.\n`;
+  out += `\n${c.rows} rows; ◆ Pareto-optimal on macro F1 vs cost; * significant after ${c.correction}.${replicateNote(c)}\n`;
   return out;
 }
 
@@ -50,9 +60,9 @@ export function formatComparisonMarkdown(c: RunComparison): string {
   const { slices } = columns(c);
   let out = `### Run ${c.run} (${c.rows} rows)\n\n| strategy | macro F1 (%) | accuracy (%) | ${slices.map((s) => `${s} F1 (%)`).join(" | ")}${slices.length ? " | " : ""}inference cost | training cost | tokens | $ per F1 point | items/s | vs ${c.baseline ?? "baseline"} |\n|---|---:|---:|${slices.map(() => "---:|").join("")}---:|---:|---:|---:|---:|---|\n`;
   for (const row of c.table) {
-    out += `| ${row.strategy}${row.pareto ? " ◆" : ""} | ${pct(row.macro_f1)} | ${pct(row.accuracy)} | ${slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!))).join(" | ")}${slices.length ? " | " : ""}${money(row.inference_cost_usd)} | ${money(row.training_cost_usd)} | ${row.tokens} | ${row.cost_per_f1_point === null ? "–" : money(row.cost_per_f1_point)} | ${Number.isFinite(row.items_per_second) ? row.items_per_second.toFixed(0) : "∞"} | ${vsBaseline(row)} |\n`;
+    out += `| ${row.strategy}${row.pareto ? " ◆" : ""} | ${macroCell(row)} | ${pct(row.accuracy)} | ${slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!))).join(" | ")}${slices.length ? " | " : ""}${money(row.inference_cost_usd)} | ${money(row.training_cost_usd)} | ${row.tokens} | ${row.cost_per_f1_point === null ? "–" : money(row.cost_per_f1_point)} | ${Number.isFinite(row.items_per_second) ? row.items_per_second.toFixed(0) : "∞"} | ${vsBaseline(row)} |\n`;
   }
-  out += `\n◆ Pareto-optimal on macro F1 vs cost. Significance: ${c.correction}; the interval is the paired bootstrap's 95% interval of the macro-F1 difference (points).\n`;
+  out += `\n◆ Pareto-optimal on macro F1 vs cost. Significance: ${c.correction}; the interval is the paired bootstrap's 95% interval of the macro-F1 difference (points).${replicateNote(c)}\n`;
   return out;
 }
 
@@ -125,7 +135,7 @@ export function renderHtml(run: ExperimentRun, c: RunComparison): string {
     .join("\n");
   const { slices } = columns(c);
   const rows = c.table
-    .map((row) => `<tr><td>${escapeHtml(row.strategy)}${row.pareto ? " ◆" : ""}</td><td>${pct(row.macro_f1)}</td><td>${pct(row.accuracy)}</td>${slices.map((s) => `<td>${row.slices[s] === undefined ? "" : pct(row.slices[s]!)}</td>`).join("")}<td>${money(row.inference_cost_usd)}</td><td>${money(row.training_cost_usd)}</td><td>${row.tokens}</td><td>${row.cost_per_f1_point === null ? "–" : money(row.cost_per_f1_point)}</td><td>${Number.isFinite(row.items_per_second) ? row.items_per_second.toFixed(0) : "∞"}</td><td>${escapeHtml(vsBaseline(row))}</td></tr>`)
+    .map((row) => `<tr><td>${escapeHtml(row.strategy)}${row.pareto ? " ◆" : ""}</td><td>${macroCell(row)}</td><td>${pct(row.accuracy)}</td>${slices.map((s) => `<td>${row.slices[s] === undefined ? "" : pct(row.slices[s]!)}</td>`).join("")}<td>${money(row.inference_cost_usd)}</td><td>${money(row.training_cost_usd)}</td><td>${row.tokens}</td><td>${row.cost_per_f1_point === null ? "–" : money(row.cost_per_f1_point)}</td><td>${Number.isFinite(row.items_per_second) ? row.items_per_second.toFixed(0) : "∞"}</td><td>${escapeHtml(vsBaseline(row))}</td></tr>`)
     .join("\n");
   const charts = Object.keys(specs).map((id) => `<section><div id="${id}" class="chart"></div></section>`).join("\n");
   return `<!doctype html>
@@ -137,7 +147,7 @@ ${libraries}
 <p class="note">Run ${escapeHtml(run.id)} · ${c.rows} rows of ${escapeHtml(run.config.dataset.file.split("/").slice(-2).join("/"))} · made with tandem</p>
 <table id="comparison"><thead><tr><th>strategy</th><th>macro F1 (%)</th><th>accuracy (%)</th>${slices.map((s) => `<th>${escapeHtml(s)} F1 (%)</th>`).join("")}<th>inference cost</th><th>training cost</th><th>tokens</th><th>$ per F1 point</th><th>items/s</th><th>vs ${escapeHtml(c.baseline ?? "baseline")}</th></tr></thead>
 <tbody>${rows}</tbody></table>
-<p class="note">◆ Pareto-optimal on macro F1 vs cost. Significance: ${escapeHtml(c.correction)}; intervals are paired-bootstrap 95% intervals of the macro-F1 difference (points); * marks significant differences.</p>
+<p class="note">◆ Pareto-optimal on macro F1 vs cost. Significance: ${escapeHtml(c.correction)}; intervals are paired-bootstrap 95% intervals of the macro-F1 difference (points); * marks significant differences.${escapeHtml(replicateNote(c))}</p>
 ${charts}
 <script>
 const specs = ${JSON.stringify(specs).replace(/</g, "\\u003c")};

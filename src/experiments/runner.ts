@@ -20,6 +20,7 @@ import { defaultWording } from "../llm/prompts/programs.js";
 import { createChatModel, parseModelSpec } from "../llm/providers/index.js";
 import { runLlm } from "../llm/runner.js";
 import { evaluate, type Evaluation } from "../metrics/evaluate.js";
+import type { ClassScores } from "../metrics/report.js";
 import { cascadeCurve, cascadePredictions, type CascadePoint } from "../strategies/cascade.js";
 import { encoderStrategy } from "../strategies/encoder.js";
 import { ensemblePredictions } from "../strategies/ensemble.js";
@@ -41,6 +42,21 @@ export interface StrategyOutcome {
   llmShare?: number;
   curve?: CascadePoint[];
   note?: string;
+  /** With replicates > 1, for strategies that sample (LLMs, and cascades and ensembles over them): one entry per replicate, the first being this outcome. */
+  replicates?: ReplicateResult[];
+}
+
+/** One replicate of a sampling strategy: run with seed = the experiment's seed + replicate. */
+export interface ReplicateResult {
+  replicate: number;
+  seed: number;
+  macro_f1: number;
+  accuracy: number;
+  /** Macro F1 per slice. */
+  slices: Record<string, number>;
+  cost_usd: number;
+  tokens: number;
+  seconds: number;
 }
 
 export interface ExperimentRun {
@@ -71,6 +87,7 @@ async function runStrategy(
   scheme: string,
   done: Map<string, StrategyOutcome>,
   hooks: RunnerHooks,
+  seed: number,
 ): Promise<Omit<StrategyOutcome, "evaluation">> {
   const started = performance.now();
   const progress = (n: number) => hooks.progress?.(strategy.name, n, texts.length);
@@ -116,6 +133,8 @@ async function runStrategy(
           labels,
           messages,
           count: texts.length,
+          temperature: strategy.temperature ?? 0,
+          seed,
           concurrency: strategy.concurrency ?? 8,
           structured: model.provider !== "compat" && model.supportsStructured && !fineTuned,
           logprobs: model.supportsLogprobs,
@@ -201,45 +220,84 @@ export async function runExperiment(config: ExperimentConfig, hooks: RunnerHooks
       id, config.name, hash, JSON.stringify(config), texts.length, JSON.stringify(labels), JSON.stringify(gold), slices ? JSON.stringify(slices) : null, new Date().toISOString(),
     );
   }
-  const stored = new Map(strategyRows(db, id).map((row) => [row.strategy, row]));
-  const done = new Map<string, StrategyOutcome>();
+  const stored = new Map(strategyRows(db, id).map((row) => [`${row.strategy}\u0000${row.replicate}`, row]));
+  const sampled = samplingStrategies(config);
   const resumed: string[] = [];
   const outcomes: StrategyOutcome[] = [];
-  for (const [position, strategy] of config.strategies.entries()) {
-    const previous = stored.get(strategy.name);
-    let outcome: StrategyOutcome;
-    if (previous) {
-      const extra = previous.extra ? (JSON.parse(previous.extra) as Partial<StrategyOutcome>) : {};
-      outcome = { name: strategy.name, type: strategy.type, predictions: loadPredictions(db, id, strategy.name), seconds: previous.seconds, costUsd: previous.cost_usd, trainingCostUsd: previous.training_cost_usd, tokens: previous.tokens, evaluation: JSON.parse(previous.evaluation) as Evaluation, ...extra };
-      resumed.push(strategy.name);
-      hooks.log?.(`${strategy.name}: done in an earlier attempt of this run`);
-    } else {
-      hooks.log?.(`${strategy.name}: running (${strategy.type})`);
-      const result = await runStrategy(strategy, texts, labels, config.dataset.scheme, done, hooks);
-      const evaluation = evaluate({
-        gold,
-        pred: result.predictions.map((p) => p.label),
-        labels,
-        by: slices,
-        probabilities: result.predictions.every((p) => p.probabilities === undefined) ? undefined : Float64Array.from(result.predictions.flatMap((p) => p.probabilities ?? labels.map(() => Number.NaN))),
-      });
-      outcome = { ...result, evaluation };
-      if (strategy.type === "cascade") {
-        const encoder = done.get(strategy.encoder)!;
-        const llm = done.get(strategy.llm)!;
-        outcome.curve = cascadeCurve({ gold, labels, encoderPred: encoder.predictions.map((p) => p.label), encoderConfidence: encoder.predictions.map((p) => Math.max(...(p.probabilities ?? [1]))), llmPred: llm.predictions.map((p) => p.label) });
+  let first = new Map<string, StrategyOutcome>();
+  for (let replicate = 0; replicate < config.replicates; replicate++) {
+    const seed = config.seed + replicate;
+    const tag = config.replicates > 1 ? ` [replicate ${replicate + 1}/${config.replicates}, seed ${seed}]` : "";
+    const done = new Map<string, StrategyOutcome>();
+    for (const [position, strategy] of config.strategies.entries()) {
+      // Deterministic strategies give the same answers every time: run once, reuse.
+      if (replicate > 0 && !sampled.has(strategy.name)) {
+        done.set(strategy.name, first.get(strategy.name)!);
+        continue;
       }
-      savePredictions(db, id, strategy.name, outcome.predictions);
-      db.prepare("INSERT OR REPLACE INTO run_strategies (run_id, strategy, position, type, seconds, cost_usd, training_cost_usd, tokens, evaluation, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
-        id, strategy.name, position, strategy.type, outcome.seconds, outcome.costUsd, outcome.trainingCostUsd, outcome.tokens, JSON.stringify(evaluation),
-        JSON.stringify({ llmShare: outcome.llmShare, curve: outcome.curve, note: outcome.note }),
-      );
+      const previous = stored.get(`${strategy.name}\u0000${replicate}`);
+      let outcome: StrategyOutcome;
+      if (previous) {
+        const extra = previous.extra ? (JSON.parse(previous.extra) as Partial<StrategyOutcome>) : {};
+        outcome = { name: strategy.name, type: strategy.type, predictions: loadPredictions(db, id, strategy.name, replicate), seconds: previous.seconds, costUsd: previous.cost_usd, trainingCostUsd: previous.training_cost_usd, tokens: previous.tokens, evaluation: JSON.parse(previous.evaluation) as Evaluation, ...extra };
+        resumed.push(replicate > 0 ? `${strategy.name} (replicate ${replicate + 1})` : strategy.name);
+        hooks.log?.(`${strategy.name}: done in an earlier attempt of this run${tag}`);
+      } else {
+        hooks.log?.(`${strategy.name}: running (${strategy.type})${tag}`);
+        const result = await runStrategy(strategy, texts, labels, config.dataset.scheme, done, hooks, seed);
+        const evaluation = evaluate({
+          gold,
+          pred: result.predictions.map((p) => p.label),
+          labels,
+          by: slices,
+          probabilities: result.predictions.every((p) => p.probabilities === undefined) ? undefined : Float64Array.from(result.predictions.flatMap((p) => p.probabilities ?? labels.map(() => Number.NaN))),
+        });
+        outcome = { ...result, evaluation };
+        if (strategy.type === "cascade") {
+          const encoder = done.get(strategy.encoder)!;
+          const llm = done.get(strategy.llm)!;
+          outcome.curve = cascadeCurve({ gold, labels, encoderPred: encoder.predictions.map((p) => p.label), encoderConfidence: encoder.predictions.map((p) => Math.max(...(p.probabilities ?? [1]))), llmPred: llm.predictions.map((p) => p.label) });
+        }
+        savePredictions(db, id, strategy.name, outcome.predictions, replicate);
+        db.prepare("INSERT OR REPLACE INTO run_strategies (run_id, strategy, replicate, seed, position, type, seconds, cost_usd, training_cost_usd, tokens, evaluation, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").run(
+          id, strategy.name, replicate, seed, position, strategy.type, outcome.seconds, outcome.costUsd, outcome.trainingCostUsd, outcome.tokens, JSON.stringify(evaluation),
+          JSON.stringify({ llmShare: outcome.llmShare, curve: outcome.curve, note: outcome.note }),
+        );
+      }
+      done.set(strategy.name, outcome);
+      if (replicate === 0) outcomes.push(outcome);
+      if (config.replicates > 1 && sampled.has(strategy.name)) {
+        const main = outcomes.find((o) => o.name === strategy.name)!;
+        (main.replicates ??= []).push(replicateResult(outcome, replicate, seed));
+      }
     }
-    done.set(strategy.name, outcome);
-    outcomes.push(outcome);
+    if (replicate === 0) first = done;
   }
   db.prepare("UPDATE runs SET status = 'done', finished_at = ? WHERE id = ?").run(new Date().toISOString(), id);
   return { id, config, labels, gold, slices, outcomes, resumed };
+}
+
+/** Strategies whose answers change from one replicate to the next: LLMs, and what is built on them. */
+export function samplingStrategies(config: ExperimentConfig): Set<string> {
+  const sampled = new Set<string>();
+  for (const strategy of config.strategies) {
+    const members = strategy.type === "cascade" ? [strategy.encoder, strategy.llm] : strategy.type === "ensemble" ? strategy.members : [];
+    if (strategy.type === "llm" || members.some((m) => sampled.has(m))) sampled.add(strategy.name);
+  }
+  return sampled;
+}
+
+function replicateResult(outcome: Pick<StrategyOutcome, "evaluation" | "costUsd" | "tokens" | "seconds">, replicate: number, seed: number): ReplicateResult {
+  return {
+    replicate,
+    seed,
+    macro_f1: (outcome.evaluation.overall["macro avg"] as ClassScores)["f1-score"],
+    accuracy: outcome.evaluation.overall.accuracy as number,
+    slices: Object.fromEntries(Object.entries(outcome.evaluation.by ?? {}).map(([k, r]) => [k, (r["macro avg"] as ClassScores)["f1-score"]])),
+    cost_usd: outcome.costUsd,
+    tokens: outcome.tokens,
+    seconds: outcome.seconds,
+  };
 }
 
 /** A stored run, read back for reports and comparisons. */
@@ -248,9 +306,15 @@ export function loadRun(db: Store, id: string): ExperimentRun {
   const run = db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as RunRow | undefined;
   if (!run) throw new UserError(`no run "${id}" in the state database (see \`tandem runs list\`)`);
   const config = JSON.parse(run.config) as ExperimentConfig;
-  const outcomes = strategyRows(db, id).map((row) => {
+  const rows = strategyRows(db, id);
+  const outcomes: StrategyOutcome[] = rows.filter((row) => row.replicate === 0).map((row) => {
     const extra = row.extra ? (JSON.parse(row.extra) as Partial<StrategyOutcome>) : {};
-    return { name: row.strategy, type: row.type as StrategyConfig["type"], predictions: loadPredictions(db, id, row.strategy), seconds: row.seconds, costUsd: row.cost_usd, trainingCostUsd: row.training_cost_usd, tokens: row.tokens, evaluation: JSON.parse(row.evaluation) as Evaluation, ...extra };
+    const outcome: StrategyOutcome = { name: row.strategy, type: row.type as StrategyConfig["type"], predictions: loadPredictions(db, id, row.strategy), seconds: row.seconds, costUsd: row.cost_usd, trainingCostUsd: row.training_cost_usd, tokens: row.tokens, evaluation: JSON.parse(row.evaluation) as Evaluation, ...extra };
+    const replicates = rows.filter((other) => other.strategy === row.strategy);
+    if (replicates.length > 1) {
+      outcome.replicates = replicates.map((r) => replicateResult({ evaluation: JSON.parse(r.evaluation) as Evaluation, costUsd: r.cost_usd, tokens: r.tokens, seconds: r.seconds }, r.replicate, r.seed ?? config.seed + r.replicate));
+    }
+    return outcome;
   });
   return { id, config, labels: JSON.parse(run.labels) as string[], gold: JSON.parse(run.gold) as string[], slices: run.slices ? (JSON.parse(run.slices) as string[]) : undefined, outcomes, resumed: [] };
 }

@@ -42,6 +42,7 @@ function ensureTable(db: Store): void {
 /** The chat-completions body of a request, as the Batch API wants it. */
 function requestBody(model: string, request: ReturnType<typeof buildRequest>): Record<string, unknown> {
   const body: Record<string, unknown> = { model, messages: request.messages, temperature: request.temperature, max_tokens: request.maxTokens };
+  if (request.seed !== undefined) body.seed = request.seed;
   if (request.logprobs) Object.assign(body, { logprobs: true, top_logprobs: request.topLogprobs });
   if (request.structured) {
     body.response_format = {

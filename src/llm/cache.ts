@@ -14,6 +14,8 @@ export function cacheKey(provider: string, model: string, request: ChatRequest):
     messages: request.messages,
     labels: request.labels,
     temperature: request.temperature,
+    // Absent unless set, so keys of seedless requests are what they always were.
+    seed: request.seed,
     maxTokens: request.maxTokens,
     logprobs: request.logprobs,
     topLogprobs: request.logprobs ? request.topLogprobs : 0,

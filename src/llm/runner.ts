@@ -37,6 +37,8 @@ export interface LlmRunOptions {
   messages: (index: number) => ChatMessage[];
   count: number;
   temperature?: number;
+  /** Sent with every request; different seeds are different cache entries (replicates). */
+  seed?: number;
   maxTokens?: number;
   logprobs?: boolean;
   topLogprobs?: number;
@@ -83,6 +85,7 @@ export function buildRequest(options: LlmRunOptions, messages: ChatMessage[]): C
     messages,
     labels: options.labels,
     temperature: options.temperature ?? 0,
+    seed: options.seed,
     maxTokens: options.maxTokens ?? (options.structured ? 20 : 10),
     logprobs: Boolean(options.logprobs && options.model.supportsLogprobs),
     topLogprobs: Math.min(20, options.topLogprobs ?? 5),

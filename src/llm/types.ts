@@ -10,6 +10,8 @@ export interface ChatRequest {
   /** The answer must be one of these (JSON-schema enum or grammar where the provider supports it). */
   labels: readonly string[];
   temperature: number;
+  /** Sampling seed, where the provider takes one (OpenAI and compatible servers: best effort; local models). */
+  seed?: number;
   maxTokens: number;
   /** Ask for token log-probabilities (top `topLogprobs` alternatives per token). */
   logprobs: boolean;

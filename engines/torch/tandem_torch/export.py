@@ -1,5 +1,5 @@
 """Model folders for the TypeScript engine: config.json, the tokenizer files, model.safetensors (every
-weight, for further training), and onnx/model.onnx — either the whole classifier (logits out) or the
+weight, for further training), and onnx/model.onnx — either the whole classifier (logits and last_hidden_state out) or the
 backbone alone (last_hidden_state out) with the head in head.safetensors. Also converts existing
 Hugging Face checkpoints, including the published ElectraClassifier layout.
 
@@ -16,7 +16,7 @@ import sys
 import torch
 
 from . import safetensors_io
-from .model import BackboneOnly, TandemClassifier, head_tensors, load_state
+from .model import BackboneOnly, ClassifierWithHidden, TandemClassifier, head_tensors, load_state
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 
@@ -65,11 +65,12 @@ def export(model, out, kind="classifier", tokenizer=None, max_length=128):
                 shutil.copyfile(source, os.path.join(out, name))
     ids = torch.ones(2, 8, dtype=torch.long)
     mask = torch.ones(2, 8, dtype=torch.long)
-    graph = model if kind == "classifier" else BackboneOnly(model)
-    output = "logits" if kind == "classifier" else "last_hidden_state"
-    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, output: {0: "batch"} if kind == "classifier" else {0: "batch", 1: "sequence"}}
+    graph = ClassifierWithHidden(model) if kind == "classifier" else BackboneOnly(model)
+    outputs = ["logits", "last_hidden_state"] if kind == "classifier" else ["last_hidden_state"]
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}, "logits": {0: "batch"}, "last_hidden_state": {0: "batch", 1: "sequence"}}
+    axes = {name: axes[name] for name in ["input_ids", "attention_mask", *outputs]}
     with torch.no_grad():
-        torch.onnx.export(graph, (ids, mask), os.path.join(out, "onnx", "model.onnx"), input_names=["input_ids", "attention_mask"], output_names=[output], dynamic_axes=axes, opset_version=14, do_constant_folding=True)
+        torch.onnx.export(graph, (ids, mask), os.path.join(out, "onnx", "model.onnx"), input_names=["input_ids", "attention_mask"], output_names=outputs, dynamic_axes=axes, opset_version=14, do_constant_folding=True)
     if kind == "backbone":
         safetensors_io.save(head_tensors(model), os.path.join(out, "head.safetensors"))
     return out

@@ -293,6 +293,19 @@ class TandemClassifier(nn.Module):
         return self.classifier(pool(hidden, attention_mask, self.pooling))
 
 
+class ClassifierWithHidden(nn.Module):
+    """The classifier as a graph with logits and last_hidden_state out, for export: the hidden states let
+    tandem train new heads (tandem train head) on a classifier's backbone."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        hidden = self.model.backbone(input_ids, attention_mask)
+        return self.model.classifier(pool(hidden, attention_mask, self.model.pooling)), hidden
+
+
 class BackboneOnly(nn.Module):
     """The backbone as a graph with last_hidden_state out, for export."""
 

@@ -25,7 +25,7 @@ interface LlamaModel {
   dispose(): Promise<void>;
 }
 interface LlamaSession {
-  prompt(text: string, options: { grammar?: unknown; maxTokens?: number; temperature?: number }): Promise<string>;
+  prompt(text: string, options: { grammar?: unknown; maxTokens?: number; temperature?: number; seed?: number }): Promise<string>;
   dispose(options?: { disposeSequence?: boolean }): void;
 }
 
@@ -73,6 +73,7 @@ export async function localChatModel(options: { spec: string; path: string; gpu?
             grammar: request.structured ? grammars.get(key) : undefined,
             maxTokens: request.maxTokens,
             temperature: request.temperature,
+            seed: request.seed,
           });
           return {
             text,

@@ -46,6 +46,7 @@ export function openAiChatModel(options: OpenAiOptions): ChatModel {
         temperature: request.temperature,
         max_tokens: request.maxTokens,
       };
+      if (request.seed !== undefined) body.seed = request.seed;
       if (request.logprobs) {
         body.logprobs = true;
         body.top_logprobs = request.topLogprobs;

@@ -1,0 +1,159 @@
+/**
+ * `tandem train head` as a library function: encode the training and validation texts once with an
+ * encoder's backbone (cached), train a head on the pooled vectors (train-head.ts), and write a model
+ * folder the inference engine loads as backbone + head: the encoder's graph, config and tokenizer,
+ * head.safetensors, training_log.json and validation_report.json.
+ */
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, relative, resolve } from "node:path";
+import { UserError } from "../core/errors.js";
+import type { Dataset } from "../data/dataset.js";
+import { headWeightsToTensors, type Activation, type HeadConfig, type Pooling } from "../encoders/head.js";
+import type { EncoderModel } from "../encoders/model.js";
+import { writeSafetensors } from "../encoders/safetensors.js";
+import { evaluate, type Evaluation } from "../metrics/evaluate.js";
+import { encodeTexts, type Encoded } from "./encodings.js";
+import { evaluateLogits, predictHead, trainHead, type HeadTrainingEvents, type HeadTrainingResult, type HeadTrainingSettings, type LabelledVectors } from "./train-head.js";
+
+export interface HeadShape {
+  pooling: Pooling;
+  /** 0: softmax regression on the pooled vector. */
+  numLayers: number;
+  hiddenDim: number;
+  activation: Activation;
+  dropoutRate: number;
+}
+
+export interface HeadModelOptions {
+  encoder: EncoderModel;
+  train: Dataset;
+  val?: Dataset;
+  /** The head's classes, in output order. */
+  labels: readonly string[];
+  head: HeadShape;
+  settings: HeadTrainingSettings;
+  maxLength: number;
+  encodeBatchSize: number;
+  /** Folder of cached encodings; undefined: no cache. */
+  cacheDir?: string;
+  out: string;
+  events?: HeadTrainingEvents & {
+    onEncodeStart?: (part: "train" | "val", rows: number) => void;
+    onEncodeProgress?: (part: "train" | "val", done: number, total: number) => void;
+    onEncoded?: (part: "train" | "val", encoded: Encoded) => void;
+  };
+}
+
+export interface HeadModelResult {
+  out: string;
+  config: HeadConfig;
+  training: HeadTrainingResult;
+  /** The best epoch's head on the validation data (overall and per source when there is one). */
+  validation?: Evaluation;
+  encodings: { train: Encoded; val?: Encoded };
+}
+
+const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"];
+
+function labelIndices(dataset: Dataset, labels: readonly string[]): Int32Array {
+  const index = new Map(labels.map((label, i) => [label, i]));
+  return Int32Array.from(dataset.examples, (example) => {
+    const found = example.label === undefined ? undefined : index.get(example.label);
+    if (found === undefined) throw new UserError(`label "${example.label ?? ""}" is not one of ${labels.join(", ")}`, { file: dataset.file, line: example.line });
+    return found;
+  });
+}
+
+export async function trainHeadModel(options: HeadModelOptions): Promise<HeadModelResult> {
+  const { encoder, events = {} } = options;
+  const out = resolve(options.out);
+  if (out === resolve(encoder.dir)) throw new UserError("the output folder is the encoder's folder: choose another --out", { file: options.out });
+  if (!encoder.hasHiddenStates) {
+    throw new UserError("the encoder's graph has no last_hidden_state output, so tandem cannot pool its vectors: export the checkpoint with tandem export (classifier graphs then output both) or use a backbone", { file: encoder.dir });
+  }
+  const trainLabels = labelIndices(options.train, options.labels);
+  const valLabels = options.val ? labelIndices(options.val, options.labels) : undefined;
+
+  const encode = async (part: "train" | "val", dataset: Dataset): Promise<Encoded> => {
+    events.onEncodeStart?.(part, dataset.examples.length);
+    const encoded = await encodeTexts(encoder, dataset.examples.map((e) => e.text), {
+      pooling: options.head.pooling, maxLength: options.maxLength, batchSize: options.encodeBatchSize, cacheDir: options.cacheDir,
+      onProgress: (done, total) => events.onEncodeProgress?.(part, done, total),
+    });
+    events.onEncoded?.(part, encoded);
+    return encoded;
+  };
+  const trainEncoded = await encode("train", options.train);
+  const valEncoded = options.val ? await encode("val", options.val) : undefined;
+
+  const config: HeadConfig = {
+    pooling: options.head.pooling,
+    inputDim: trainEncoded.vectors.dim,
+    hiddenDim: options.head.numLayers > 0 ? options.head.hiddenDim : 0,
+    activation: options.head.activation,
+    numLayers: options.head.numLayers,
+    numLabels: options.labels.length,
+    dropoutRate: options.head.numLayers > 0 ? options.head.dropoutRate : 0,
+  };
+  const train: LabelledVectors = { vectors: trainEncoded.vectors, labels: trainLabels };
+  const val: LabelledVectors | undefined = valEncoded && valLabels ? { vectors: valEncoded.vectors, labels: valLabels } : undefined;
+  const training = await trainHead(config, options.settings, train, val, events);
+
+  let validation: Evaluation | undefined;
+  if (val && options.val) {
+    const logits = await predictHead(config, training.weights, val.vectors, options.settings.threads);
+    const { predictions } = evaluateLogits(logits, val.labels, config.numLabels);
+    const sources = options.val.examples.map((e) => e.source ?? "");
+    validation = evaluate({
+      gold: options.val.examples.map((e) => e.label!),
+      pred: Array.from(predictions, (p) => options.labels[p]!),
+      labels: options.labels,
+      by: sources.some((s) => s !== "") ? sources : undefined,
+    });
+  }
+
+  writeModelFolder(out, encoder, config, training, options);
+  writeFileSync(join(out, "training_log.json"), JSON.stringify({
+    encoder: encoder.dir,
+    head: config,
+    settings: { ...options.settings, threads: undefined },
+    data: { train: options.train.file, train_rows: train.vectors.rows, val: options.val?.file ?? null, val_rows: val?.vectors.rows ?? 0, max_length: options.maxLength },
+    history: training.history,
+    best_epoch: training.bestEpoch,
+    stop_reason: training.stopReason ?? null,
+    seconds: training.seconds,
+  }, null, 2) + "\n");
+  if (validation) writeFileSync(join(out, "validation_report.json"), JSON.stringify({ overall: validation.overall, by: validation.by }, null, 2) + "\n");
+  return { out, config, training, validation, encodings: { train: trainEncoded, val: valEncoded } };
+}
+
+/** The encoder's graph, tokenizer and config (with the head's keys and labels) plus head.safetensors. */
+function writeModelFolder(out: string, encoder: EncoderModel, config: HeadConfig, training: HeadTrainingResult, options: HeadModelOptions): void {
+  mkdirSync(out, { recursive: true });
+  const graphRelative = relative(encoder.dir, encoder.graphFile);
+  const graphDir = dirname(encoder.graphFile);
+  // Copy the graph's folder when it is onnx/ (large graphs keep their weights in external data files beside it).
+  if (graphRelative.startsWith("onnx")) {
+    mkdirSync(join(out, "onnx"), { recursive: true });
+    for (const file of readdirSync(graphDir)) if (file === basename(encoder.graphFile) || file.includes(".onnx")) copyFileSync(join(graphDir, file), join(out, "onnx", file));
+  } else {
+    copyFileSync(encoder.graphFile, join(out, basename(encoder.graphFile)));
+  }
+  for (const file of TOKENIZER_FILES) if (existsSync(join(encoder.dir, file))) copyFileSync(join(encoder.dir, file), join(out, file));
+  const source = JSON.parse(readFileSync(join(encoder.dir, "config.json"), "utf8")) as Record<string, unknown>;
+  const widthKey = source.model_type === "distilbert" ? "head_hidden_dim" : "hidden_dim";
+  const labels = options.labels;
+  const modelConfig = {
+    ...source,
+    pooling: config.pooling,
+    num_layers: config.numLayers,
+    [widthKey]: config.hiddenDim,
+    hidden_activation: config.activation,
+    dropout_rate: config.dropoutRate,
+    id2label: Object.fromEntries(labels.map((label, i) => [String(i), label])),
+    label2id: Object.fromEntries(labels.map((label, i) => [label, i])),
+    num_labels: labels.length,
+  };
+  writeFileSync(join(out, "config.json"), JSON.stringify(modelConfig, null, 2) + "\n");
+  writeSafetensors(join(out, "head.safetensors"), headWeightsToTensors(config, training.weights), { format: "pt", producer: "tandem train head" });
+}
