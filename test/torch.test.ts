@@ -121,6 +121,11 @@ test("tandem train full: the loss goes down on a learnable task and the model fo
   assert.equal(runCli(["classify", "--strategy", "encoder", "--model", out, "-i", data, "-o", predictions]).status, 0);
   const accuracy = JSON.parse(runCli(["evaluate", "-i", predictions, "-f", "json"]).stdout).overall.accuracy;
   assert.ok(accuracy > 0.8, `accuracy ${accuracy}`);
+  // The exported classifier graph also outputs last_hidden_state: a new head trains on its backbone.
+  const head = join(tempDir(), "head-on-full");
+  const headRun = runCli(["train", "head", "--encoder", out, "--train", data, "-o", head, "--head", "softmax", "--epochs", "5", "--lr", "0.05", "--no-cache", "--format", "json"]);
+  assert.equal(headRun.status, 0, headRun.stderr);
+  assert.ok(JSON.parse(headRun.stdout).validation.overall.accuracy > 0.8, headRun.stdout);
 });
 
 test("resume continues from the checkpoint to the same result; two DDP processes (gloo) equal one", async (t) => {
