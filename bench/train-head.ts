@@ -3,7 +3,7 @@
 // softmax regression, a one-layer ReLU MLP, and the research head (2 layers, width 1024, SwishGLU,
 // dropout 0.3). Also the bare ONNX Runtime time of the same training-step graph on fixed feeds, so the
 // ratio shows what tandem's loop (batching, dropout masks, the optimizer) adds. Target: < 60 s/epoch.
-// Usage: node --import tsx bench/train-head.ts [rows=100000] [batch=64]
+// Usage: node --import tsx bench/train-head.ts [rows=100000] [batch=128, tandem train head's default]
 import * as ort from "onnxruntime-node";
 import { Random } from "../src/core/random.js";
 import type { HeadConfig } from "../src/encoders/head.js";
@@ -11,7 +11,7 @@ import { headParameters, headTrainingStepGraph } from "../src/training/head-grap
 import { initialParameters, trainHead, type HeadTrainingSettings } from "../src/training/train-head.js";
 
 const rows = Number(process.argv[2] ?? 100_000);
-const batchSize = Number(process.argv[3] ?? 64);
+const batchSize = Number(process.argv[3] ?? 128);
 const dim = 768;
 const random = new Random(1);
 const labels = Int32Array.from({ length: rows }, () => random.nextInt(3));

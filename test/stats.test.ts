@@ -141,6 +141,10 @@ test("the generator: fixed sequence for a seed, batched draws equal single draws
   const out = new Int32Array(1000);
   batched.fillInts(out, 6530);
   assert.deepEqual([...out], Array.from({ length: 1000 }, () => single.nextInt(6530)));
+  const words = new Uint32Array(5);
+  new Random(42).fillUint32(words);
+  assert.deepEqual([...words].slice(0, 3), [2837322924, 544945897, 479756282]);
+  assert.equal(batched.nextUint32(), single.nextUint32(), "the batched generator continues the same sequence");
   const counts = new Array(7).fill(0);
   const random = new Random(1);
   for (let i = 0; i < 70000; i++) counts[random.nextInt(7)]++;

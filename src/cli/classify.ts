@@ -79,6 +79,7 @@ Examples:
       }
       let strategy: Strategy;
       let truncatedCount: () => number = () => 0;
+      let tokenLimit = options.maxLength;
       if (options.strategy === "encoder") {
         const model = await loadEncoderFromCli(options);
         if (model.kind === "embedding") {
@@ -86,6 +87,7 @@ Examples:
         }
         const encoder = encoderStrategy(model, { batchSize: options.batchSize, maxLength: options.maxLength, bucketing: options.bucketing });
         truncatedCount = () => encoder.lastTruncated;
+        tokenLimit = Math.min(options.maxLength, model.maxPositions);
         strategy = encoder;
       } else {
         strategy = lexiconStrategy({ neutralThreshold: options.neutralThreshold });
@@ -116,7 +118,7 @@ Examples:
       writer.close();
       const truncated = truncatedCount();
       process.stderr.write(
-        `${predictions.length} rows → ${options.out} (probabilities in the order ${sorted.join(", ")})${truncated ? `; ${truncated} texts truncated at ${options.maxLength} tokens` : ""}\n`,
+        `${predictions.length} rows → ${options.out} (probabilities in the order ${sorted.join(", ")})${truncated ? `; ${truncated} texts truncated at ${tokenLimit} tokens` : ""}\n`,
       );
     });
 }

@@ -60,7 +60,7 @@ export function registerTrainHead(train: Command): void {
     .option("--scheduler <name>", "cosine, linear or constant, after the warm-up", parseFormat(["cosine", "linear", "constant"] as const), "cosine")
     .option("--warmup-ratio <x>", "share of all steps warming up linearly from 0", parseNumber("--warmup-ratio", 0, 1), 0.1)
     .option("--epochs <n>", "epochs at most", parseInteger("--epochs", 1), 20)
-    .option("--batch-size <n>", "vectors per step", parseInteger("--batch-size", 1), 64)
+    .option("--batch-size <n>", "vectors per step", parseInteger("--batch-size", 1), 128)
     .option("--early-stop <on>", "score (validation macro F1) or loss (validation loss); also picks the epoch whose weights are kept", parseFormat(["score", "loss"] as const), "score")
     .option("--patience <n>", "epochs without improvement before stopping (0: never)", parseInteger("--patience", 0), 3)
     .option("--tolerance <x>", "smallest improvement that counts", parseNumber("--tolerance", 0), 0)

@@ -8,6 +8,7 @@ export class Random {
   private s1: number;
   private s2: number;
   private s3: number;
+  private scratch = new Uint32Array(0);
 
   constructor(seed: number) {
     let state = seed >>> 0;
@@ -62,12 +63,27 @@ export class Random {
   fillInts(out: Int32Array, n: number): void {
     if (!(n > 0 && n <= 2097152)) throw new RangeError("fillInts needs a bound in 1..2^21");
     const threshold = 4294967296 % n;
+    // Raw draws in order, each accepted or rejected as nextInt would; never more raw draws than used.
+    let raw = this.scratch.length >= out.length ? this.scratch : (this.scratch = new Uint32Array(out.length));
+    for (let i = 0; i < out.length; ) {
+      raw = raw.subarray(0, out.length - i);
+      this.fillUint32(raw);
+      for (let j = 0; j < raw.length; j++) {
+        const product = (raw[j] as number) * n;
+        const high = Math.floor(product / 4294967296);
+        if (product - high * 4294967296 >= threshold) out[i++] = high;
+      }
+    }
+  }
+
+  /** Fills `out` with nextUint32 draws, the same sequence, without a call per draw (dropout masks). */
+  fillUint32(out: Uint32Array): void {
     let s0 = this.s0;
     let s1 = this.s1;
     let s2 = this.s2;
     let s3 = this.s3;
-    for (let i = 0; i < out.length; ) {
-      const x = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
+    for (let i = 0; i < out.length; i++) {
+      out[i] = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
       const t = s1 << 9;
       s2 ^= s0;
       s3 ^= s1;
@@ -75,9 +91,6 @@ export class Random {
       s0 ^= s3;
       s2 ^= t;
       s3 = rotl(s3, 11);
-      const product = x * n;
-      const high = Math.floor(product / 4294967296);
-      if (product - high * 4294967296 >= threshold) out[i++] = high;
     }
     this.s0 = s0;
     this.s1 = s1;

@@ -3,8 +3,13 @@
  * carry over from the engine: Adam and SGD add weight_decay·θ to the gradient (L2), AdamW decays the
  * weights directly (decoupled); SGD's momentum buffer starts at the first gradient, no dampening.
  * Schedules follow Hugging Face's get_*_schedule_with_warmup (the factor at step 0 is 0 with warm-up).
- * Pure: updates the given arrays in place.
+ *
+ * The parameters, their gradients and the optimizer's state live in one WebAssembly memory, and the
+ * update runs there four floats at a time (wasm/optimizer.wat): the training loop hands ONNX Runtime
+ * views of that memory, so nothing is copied between a step's gradients and its update.
  */
+import { OPTIMIZER_WASM_BASE64 } from "./wasm/optimizer-wasm.js";
+
 export type OptimizerName = "adamw" | "adam" | "sgd";
 export type SchedulerName = "cosine" | "linear" | "constant";
 
@@ -19,23 +24,57 @@ export interface OptimizerSettings {
   eps?: number;
 }
 
+interface Kernels {
+  adam(p: number, g: number, m: number, v: number, n: number, stepSize: number, secondCorrection: number, decay: number, l2: number, beta1: number, beta2: number, eps: number): void;
+  sgd(p: number, g: number, b: number, n: number, lr: number, wd: number, momentum: number): void;
+}
+
+const wasmModule = new WebAssembly.Module(Buffer.from(OPTIMIZER_WASM_BASE64, "base64"));
+const PAGE = 65536;
+
+/** One tensor's place in memory: byte offsets of its parameters, gradient and state; length padded to 4. */
+interface Slot {
+  size: number;
+  padded: number;
+  param: number;
+  grad: number;
+  first: number;
+  second: number;
+}
+
 export class Optimizer {
-  private readonly first: Float32Array[];
-  private readonly second: Float32Array[];
+  /** The parameters, one view per tensor; update them in place (e.g. to initialise). */
+  readonly params: Float32Array[];
+  /** Where each step's gradients go (ONNX Runtime writes them here). */
+  readonly grads: Float32Array[];
+  private readonly slots: Slot[];
+  private readonly kernels: Kernels;
   private steps = 0;
 
   constructor(readonly settings: OptimizerSettings, sizes: readonly number[]) {
-    this.first = sizes.map((n) => new Float32Array(n));
-    this.second = settings.name === "sgd" ? [] : sizes.map((n) => new Float32Array(n));
+    let offset = 0;
+    const take = (floats: number) => {
+      const at = offset;
+      offset += floats * 4;
+      return at;
+    };
+    const padded = sizes.map((n) => Math.ceil(n / 4) * 4);
+    const slots: Slot[] = sizes.map((size, k) => ({ size, padded: padded[k]!, param: take(padded[k]!), grad: take(padded[k]!), first: take(padded[k]!), second: settings.name === "sgd" ? 0 : take(padded[k]!) }));
+    // Sized once: growing a memory detaches the views handed out below.
+    const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(offset / PAGE)) });
+    this.kernels = new WebAssembly.Instance(wasmModule, { env: { memory } }).exports as unknown as Kernels;
+    this.slots = slots;
+    this.params = slots.map((s) => new Float32Array(memory.buffer, s.param, s.size));
+    this.grads = slots.map((s) => new Float32Array(memory.buffer, s.grad, s.size));
   }
 
-  /** One update of every parameter with its gradient, at learning rate `lr`. */
-  step(params: Float32Array[], grads: Float32Array[], lr: number): void {
+  /** One update of every parameter with the gradients in `grads`, at learning rate `lr`. */
+  step(lr: number): void {
     this.steps++;
     const { name, weightDecay: wd } = this.settings;
     if (name === "sgd") {
-      const momentum = this.settings.momentum ?? 0.9;
-      params.forEach((p, k) => sgdStep(p, grads[k]!, this.first[k]!, lr, wd, momentum, this.steps === 1));
+      const momentum = this.steps === 1 ? 0 : (this.settings.momentum ?? 0.9);
+      for (const s of this.slots) this.kernels.sgd(s.param, s.grad, s.first, s.padded, lr, wd, momentum);
       return;
     }
     const beta1 = this.settings.beta1 ?? 0.9;
@@ -45,30 +84,7 @@ export class Optimizer {
     const secondCorrection = 1 / Math.sqrt(1 - beta2 ** this.steps);
     const decay = name === "adamw" ? 1 - lr * wd : 1;
     const l2 = name === "adam" ? wd : 0;
-    params.forEach((p, k) => adamStep(p, grads[k]!, this.first[k]!, this.second[k]!, stepSize, secondCorrection, decay, l2, beta1, beta2, eps));
-  }
-}
-
-function adamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, stepSize: number, secondCorrection: number, decay: number, l2: number, beta1: number, beta2: number, eps: number): void {
-  const n = p.length;
-  for (let i = 0; i < n; i++) {
-    const theta = p[i]!;
-    const grad = g[i]! + l2 * theta;
-    const mi = beta1 * m[i]! + (1 - beta1) * grad;
-    const vi = beta2 * v[i]! + (1 - beta2) * grad * grad;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = theta * decay - (stepSize * mi) / (Math.sqrt(vi) * secondCorrection + eps);
-  }
-}
-
-function sgdStep(p: Float32Array, g: Float32Array, buffer: Float32Array, lr: number, wd: number, momentum: number, first: boolean): void {
-  const n = p.length;
-  for (let i = 0; i < n; i++) {
-    const grad = g[i]! + wd * p[i]!;
-    const b = momentum === 0 ? grad : first ? grad : momentum * buffer[i]! + grad;
-    buffer[i] = b;
-    p[i] = p[i]! - lr * b;
+    for (const s of this.slots) this.kernels.adam(s.param, s.grad, s.first, s.second, s.padded, stepSize, secondCorrection, decay, l2, beta1, beta2, eps);
   }
 }
 

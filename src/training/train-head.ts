@@ -165,8 +165,9 @@ export async function trainHead(config: HeadConfig, settings: HeadTrainingSettin
   if (train.vectors.rows === 0) throw new UserError("no training rows");
   const specs = headParameters(config);
   const random = new Random(settings.seed);
-  const params = initialParameters(specs, random);
-  const optimizer = new Optimizer(settings.optimizer, params.map((p) => p.length));
+  const optimizer = new Optimizer(settings.optimizer, specs.map((spec) => spec.dims.reduce((a, b) => a * b, 1)));
+  initialParameters(specs, random).forEach((values, k) => optimizer.params[k]!.set(values));
+  const params = optimizer.params;
   const [step, forward] = await Promise.all([createSession(headTrainingStepGraph(config), settings.threads), createSession(headForwardGraph(config), settings.threads)]);
 
   const { dim } = train.vectors;
@@ -178,6 +179,43 @@ export async function trainHead(config: HeadConfig, settings: HeadTrainingSettin
   const order = Array.from({ length: train.vectors.rows }, (_, i) => i);
   const maskCount = config.dropoutRate > 0 ? config.numLayers : 0;
   const keepScale = 1 / (1 - config.dropoutRate);
+  // A unit is dropped when a uniform 32-bit draw falls below this.
+  const dropBelow = Math.round(config.dropoutRate * 4294967296);
+    // Full batches reuse one set of buffers (a step is done with them before the next is assembled).
+  const buffers = new Map<number, { x: Float32Array; y: Float32Array; draws: Uint32Array; masks: Float32Array[] }>();
+  const batchFeeds = (s: number): { rows: number; feeds: Record<string, ort.Tensor> } => {
+    const rows = Math.min(settings.batchSize, order.length - s * settings.batchSize);
+    let buffer = buffers.get(rows);
+    if (!buffer) {
+      buffer = { x: new Float32Array(rows * dim), y: new Float32Array(rows * K), draws: new Uint32Array(maskCount > 0 ? rows * H : 0), masks: Array.from({ length: maskCount }, () => new Float32Array(rows * H)) };
+      buffers.set(rows, buffer);
+    }
+    const { x, y, draws, masks } = buffer;
+    y.fill(0);
+    for (let r = 0; r < rows; r++) {
+      const item = order[s * settings.batchSize + r]!;
+      x.set(train.vectors.data.subarray(item * dim, (item + 1) * dim), r * dim);
+      y[r * K + train.labels[item]!] = 1;
+    }
+    const feeds: Record<string, ort.Tensor> = {
+      x: new ort.Tensor("float32", x, [rows, dim]),
+      y: new ort.Tensor("float32", y, [rows, K]),
+      inv_batch: new ort.Tensor("float32", Float32Array.of(1 / rows), []),
+    };
+    masks.forEach((mask, l) => {
+      random.fillUint32(draws);
+      for (let i = 0; i < mask.length; i++) mask[i] = draws[i]! < dropBelow ? 0 : keepScale;
+      feeds[`mask${l}`] = new ort.Tensor("float32", mask, [rows, H]);
+    });
+    return { rows, feeds };
+  };
+  // The optimizer updates the parameters in place, so their tensors are made once; ONNX Runtime writes
+  // the loss, and the gradients straight into the optimizer's memory, as preallocated outputs.
+  const parameterTensors = parameterFeeds(specs, params);
+  const gradients = optimizer.grads;
+  const lossValue = new Float32Array(1);
+  const fetches: Record<string, ort.Tensor> = { loss: new ort.Tensor("float32", lossValue, []) };
+  specs.forEach((spec, k) => (fetches[`grad_${spec.name}`] = new ort.Tensor("float32", gradients[k]!, spec.dims)));
 
   const history: EpochRecord[] = [];
   const better = (a: number, b: number) => (settings.earlyStop === "score" ? a > b + settings.tolerance : a < b - settings.tolerance);
@@ -192,29 +230,13 @@ export async function trainHead(config: HeadConfig, settings: HeadTrainingSettin
       let lossSum = 0;
       let lr = settings.optimizer.lr;
       for (let s = 0; s < stepsPerEpoch; s++) {
-        const rows = Math.min(settings.batchSize, order.length - s * settings.batchSize);
-        const x = new Float32Array(rows * dim);
-        const y = new Float32Array(rows * K);
-        for (let r = 0; r < rows; r++) {
-          const item = order[s * settings.batchSize + r]!;
-          x.set(train.vectors.data.subarray(item * dim, (item + 1) * dim), r * dim);
-          y[r * K + train.labels[item]!] = 1;
-        }
-        const feeds = parameterFeeds(specs, params);
-        feeds.x = new ort.Tensor("float32", x, [rows, dim]);
-        feeds.y = new ort.Tensor("float32", y, [rows, K]);
-        feeds.inv_batch = new ort.Tensor("float32", Float32Array.of(1 / rows), []);
-        for (let l = 0; l < maskCount; l++) {
-          const mask = new Float32Array(rows * H);
-          for (let i = 0; i < mask.length; i++) mask[i] = random.nextFloat() < config.dropoutRate ? 0 : keepScale;
-          feeds[`mask${l}`] = new ort.Tensor("float32", mask, [rows, H]);
-        }
-        const out = await step.run(feeds);
-        const loss = ((out.loss as ort.Tensor).data as Float32Array)[0]!;
+        const current = batchFeeds(s);
+        await step.run({ ...parameterTensors, ...current.feeds }, fetches);
+        const loss = lossValue[0]!;
         if (!Number.isFinite(loss)) throw new UserError(`the training loss became ${loss} at epoch ${epoch}, step ${s + 1}: lower --lr`);
-        lossSum += loss * rows;
+        lossSum += loss * current.rows;
         lr = settings.optimizer.lr * scheduleFactor(settings.scheduler, globalStep, totalSteps, warmup);
-        optimizer.step(params, specs.map((spec) => (out[`grad_${spec.name}`] as ort.Tensor).data as Float32Array), lr);
+        optimizer.step(lr);
         globalStep++;
         events.onStep?.(epoch, s + 1, stepsPerEpoch, loss);
       }
