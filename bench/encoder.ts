@@ -32,7 +32,7 @@ console.log(`model: ${(size / 1e6).toFixed(0)} MB graph (≈${(size / 4e6).toFix
 console.log("batch  samples/s  tokens/s  bare samples/s  e2e/bare  unsorted samples/s  fixed-padding samples/s  bucketing/fixed");
 await benchEncoder(model, texts, {
   batchSizes,
-  repeats: 1,
+  repeats: 3, // best of three: single runs on these machines swing by ±20%
   onRow: (r) =>
     console.log(
       `${String(r.batchSize).padStart(5)} ${r.samplesPerSecond.toFixed(1).padStart(10)} ${r.tokensPerSecond.toFixed(0).padStart(9)} ${r.bareSamplesPerSecond.toFixed(1).padStart(15)} ${r.ratioToBare.toFixed(3).padStart(9)} ${r.unsortedSamplesPerSecond.toFixed(1).padStart(19)} ${r.fixedPaddingSamplesPerSecond.toFixed(1).padStart(24)} ${(r.samplesPerSecond / r.fixedPaddingSamplesPerSecond).toFixed(2).padStart(15)}×` +
