@@ -52,6 +52,6 @@ for (const [name, config] of Object.entries(heads)) {
   const result = await trainHead(config, settings, train, undefined);
   const epoch = result.history[0]!;
   const bare = await bareStepSeconds(config);
-  const parameters = headParameters(config).reduce((sum, spec) => sum + spec.dims.reduce((a, b) => a * b, 1), 0);
+  const parameters = headParameters(config).reduce((sum, spec) => sum + spec.size, 0);
   console.log(`${name} (${parameters.toLocaleString("en")} parameters): ${epoch.seconds.toFixed(1)} s/epoch, ${epoch.samples_per_s.toFixed(0)} samples/s; bare ONNX Runtime step graph ${bare.toFixed(1)} s → tandem/bare ${(epoch.seconds / bare).toFixed(2)}`);
 }

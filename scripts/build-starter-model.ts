@@ -15,8 +15,7 @@ import { sstExamples } from "../src/data/sst.js";
 import { loadTokenizer, wordPieceDefinition } from "../src/encoders/tokenizer.js";
 import { EncoderModel } from "../src/encoders/model.js";
 import { classifyWithEncoder } from "../src/encoders/inference.js";
-import { evaluate } from "../src/metrics/evaluate.js";
-import type { ClassScores } from "../src/metrics/report.js";
+import { evaluate, macroF1, type EvaluationReport } from "../src/metrics/evaluate.js";
 import { trainFull } from "../src/training/full.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
@@ -92,7 +91,7 @@ const model = await EncoderModel.load(OUT);
 const result = await classifyWithEncoder(model, test.examples.map((e) => e.text), { batchSize: 32 });
 await model.release();
 const evaluation = evaluate({ gold: test.examples.map((e) => e.label!), pred: result.predictions, labels: [...scheme.labels], by: test.examples.map((e) => e.source ?? "") });
-const f1 = (report: Record<string, unknown>) => ((report["macro avg"] as ClassScores)["f1-score"] * 100).toFixed(2);
+const f1 = (report: EvaluationReport) => (macroF1(report) * 100).toFixed(2);
 const scores = { overall: { macro_f1: f1(evaluation.overall), accuracy: ((evaluation.overall.accuracy as number) * 100).toFixed(2) }, by: Object.fromEntries(Object.entries(evaluation.by!).map(([k, r]) => [k, { macro_f1: f1(r), accuracy: ((r.accuracy as number) * 100).toFixed(2) }])) };
 writeFileSync(join(OUT, "test_report.json"), JSON.stringify(scores, null, 2) + "\n");
 const size = readdirSync(OUT, { recursive: true }).map((f) => join(OUT, String(f))).filter((f) => statSync(f).isFile()).reduce((sum, f) => sum + statSync(f).size, 0);

@@ -16,9 +16,8 @@ import { planPrompts } from "../llm/prompts/build.js";
 import { parseModelSpec } from "../llm/providers/index.js";
 import { runLlm } from "../llm/runner.js";
 import type { ChatMessage } from "../llm/types.js";
-import { evaluate } from "../metrics/evaluate.js";
+import { evaluate, macroF1 } from "../metrics/evaluate.js";
 import { formatFixed } from "../metrics/format.js";
-import type { ClassScores } from "../metrics/report.js";
 import { preparePlan, setupLlm, formatUsd, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { parseFormat, parseInteger, parseList, parseNumber, printJson } from "./options.js";
 
@@ -95,7 +94,7 @@ async function scoreModel(row: JobRow, evalFile: string, db: string | undefined)
   const run = await runLlm(setup.runOptions);
   const gold = dataset.examples.map((e) => e.label ?? "");
   const result = evaluate({ gold, pred: run.results.map((r) => r.label), labels: setup.labels });
-  return (result.overall["macro avg"] as ClassScores)["f1-score"];
+  return macroF1(result.overall);
 }
 
 export function registerFinetune(program: Command): void {

@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { parseActivation, parsePooling } from "../encoders/head.js";
 import { formatFixed } from "../metrics/format.js";
-import type { ClassScores } from "../metrics/report.js";
+import { macroF1 } from "../metrics/evaluate.js";
 import { trainHeadModel } from "../training/head-model.js";
 import type { OptimizerName, SchedulerName } from "../training/optimizer.js";
 import { loadEncoderFromCli } from "./encoder-options.js";
@@ -123,7 +123,7 @@ export function registerTrainHead(train: Command): void {
           },
         });
         if (result.training.stopReason) log(`stopped early: ${result.training.stopReason}`);
-        const macro = result.validation ? (result.validation.overall["macro avg"] as ClassScores)["f1-score"] : undefined;
+        const macro = result.validation ? macroF1(result.validation.overall) : undefined;
         if (options.format === "json") {
           printJson({
             out: result.out,

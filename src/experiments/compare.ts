@@ -3,7 +3,7 @@
  * training), tokens, cost per macro-F1 point, throughput, and significance of each strategy against the
  * baseline (McNemar exact + paired bootstrap), with Holm's correction over the comparisons. Pure.
  */
-import type { ClassScores } from "../metrics/report.js";
+import { macroF1, sliceMacroF1 } from "../metrics/evaluate.js";
 import { compareClassifiers } from "../stats/compare.js";
 import { mcnemar } from "../stats/mcnemar.js";
 import type { ExperimentRun } from "./runner.js";
@@ -68,10 +68,11 @@ export function compareRun(run: ExperimentRun, options: { iterations?: number; s
   const base = run.outcomes.find((o) => o.name === baseline);
   const table: ComparisonRow[] = run.outcomes.map((o) => {
     const reps = o.replicates && o.replicates.length > 1 ? o.replicates : undefined;
-    const macro = reps ? mean(reps.map((r) => r.macro_f1)) : (o.evaluation.overall["macro avg"] as ClassScores)["f1-score"];
+    const macro = reps ? mean(reps.map((r) => r.macro_f1)) : macroF1(o.evaluation.overall);
     const costUsd = reps ? mean(reps.map((r) => r.cost_usd)) : o.costUsd;
     const seconds = reps ? mean(reps.map((r) => r.seconds)) : o.seconds;
-    const slices = Object.fromEntries(Object.entries(o.evaluation.by ?? {}).map(([k, r]) => [k, reps ? mean(reps.map((x) => x.slices[k] ?? Number.NaN)) : (r["macro avg"] as ClassScores)["f1-score"]]));
+    const single = sliceMacroF1(o.evaluation);
+    const slices = reps ? Object.fromEntries(Object.keys(single).map((k) => [k, mean(reps.map((x) => x.slices[k] ?? Number.NaN))])) : single;
     const total = costUsd + o.trainingCostUsd;
     const row: ComparisonRow = {
       strategy: o.name,

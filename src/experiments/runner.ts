@@ -19,15 +19,14 @@ import { planPrompts } from "../llm/prompts/build.js";
 import { defaultWording } from "../llm/prompts/programs.js";
 import { createChatModel, parseModelSpec } from "../llm/providers/index.js";
 import { runLlm } from "../llm/runner.js";
-import { evaluate, type Evaluation } from "../metrics/evaluate.js";
-import type { ClassScores } from "../metrics/report.js";
+import { evaluate, macroF1, sliceMacroF1, type Evaluation } from "../metrics/evaluate.js";
 import { cascadeCurve, cascadePredictions, type CascadePoint } from "../strategies/cascade.js";
 import { encoderStrategy } from "../strategies/encoder.js";
 import { ensemblePredictions } from "../strategies/ensemble.js";
 import { lexiconStrategy } from "../strategies/lexicon.js";
 import type { Prediction } from "../strategies/strategy.js";
 import type { ExperimentConfig, StrategyConfig } from "./config.js";
-import { ensureRunTables, loadPredictions, savePredictions, strategyRows, type RunRow } from "./store.js";
+import { ensureRunTables, loadPredictions, savePredictions, strategyRows, type RunRow, type StrategyRow } from "./store.js";
 
 export interface StrategyOutcome {
   name: string;
@@ -238,8 +237,7 @@ export async function runExperiment(config: ExperimentConfig, hooks: RunnerHooks
       const previous = stored.get(`${strategy.name}\u0000${replicate}`);
       let outcome: StrategyOutcome;
       if (previous) {
-        const extra = previous.extra ? (JSON.parse(previous.extra) as Partial<StrategyOutcome>) : {};
-        outcome = { name: strategy.name, type: strategy.type, predictions: loadPredictions(db, id, strategy.name, replicate), seconds: previous.seconds, costUsd: previous.cost_usd, trainingCostUsd: previous.training_cost_usd, tokens: previous.tokens, evaluation: JSON.parse(previous.evaluation) as Evaluation, ...extra };
+        outcome = outcomeFromRow(db, previous);
         resumed.push(replicate > 0 ? `${strategy.name} (replicate ${replicate + 1})` : strategy.name);
         hooks.log?.(`${strategy.name}: done in an earlier attempt of this run${tag}`);
       } else {
@@ -291,12 +289,28 @@ function replicateResult(outcome: Pick<StrategyOutcome, "evaluation" | "costUsd"
   return {
     replicate,
     seed,
-    macro_f1: (outcome.evaluation.overall["macro avg"] as ClassScores)["f1-score"],
+    macro_f1: macroF1(outcome.evaluation.overall),
     accuracy: outcome.evaluation.overall.accuracy as number,
-    slices: Object.fromEntries(Object.entries(outcome.evaluation.by ?? {}).map(([k, r]) => [k, (r["macro avg"] as ClassScores)["f1-score"]])),
+    slices: sliceMacroF1(outcome.evaluation),
     cost_usd: outcome.costUsd,
     tokens: outcome.tokens,
     seconds: outcome.seconds,
+  };
+}
+
+/** One stored strategy result (one replicate) with its predictions, as the runner produced it. */
+function outcomeFromRow(db: Store, row: StrategyRow): StrategyOutcome {
+  const extra = row.extra ? (JSON.parse(row.extra) as Partial<StrategyOutcome>) : {};
+  return {
+    name: row.strategy,
+    type: row.type as StrategyConfig["type"],
+    predictions: loadPredictions(db, row.run_id, row.strategy, row.replicate),
+    seconds: row.seconds,
+    costUsd: row.cost_usd,
+    trainingCostUsd: row.training_cost_usd,
+    tokens: row.tokens,
+    evaluation: JSON.parse(row.evaluation) as Evaluation,
+    ...extra,
   };
 }
 
@@ -308,8 +322,7 @@ export function loadRun(db: Store, id: string): ExperimentRun {
   const config = JSON.parse(run.config) as ExperimentConfig;
   const rows = strategyRows(db, id);
   const outcomes: StrategyOutcome[] = rows.filter((row) => row.replicate === 0).map((row) => {
-    const extra = row.extra ? (JSON.parse(row.extra) as Partial<StrategyOutcome>) : {};
-    const outcome: StrategyOutcome = { name: row.strategy, type: row.type as StrategyConfig["type"], predictions: loadPredictions(db, id, row.strategy), seconds: row.seconds, costUsd: row.cost_usd, trainingCostUsd: row.training_cost_usd, tokens: row.tokens, evaluation: JSON.parse(row.evaluation) as Evaluation, ...extra };
+    const outcome = outcomeFromRow(db, row);
     const replicates = rows.filter((other) => other.strategy === row.strategy);
     if (replicates.length > 1) {
       outcome.replicates = replicates.map((r) => replicateResult({ evaluation: JSON.parse(r.evaluation) as Evaluation, costUsd: r.cost_usd, tokens: r.tokens, seconds: r.seconds }, r.replicate, r.seed ?? config.seed + r.replicate));

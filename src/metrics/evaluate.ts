@@ -12,6 +12,7 @@ import {
   confusionMatrix,
   fbetaFromCounts,
   type ClassificationReport,
+  type ClassScores,
   type FBetaScores,
   type ZeroDivision,
 } from "./report.js";
@@ -54,6 +55,16 @@ export interface Evaluation {
   rows: number;
   overall: EvaluationReport;
   by?: Record<string, EvaluationReport>;
+}
+
+/** The macro-averaged F1 of a report. */
+export function macroF1(report: ClassificationReport): number {
+  return (report["macro avg"] as ClassScores)["f1-score"];
+}
+
+/** Macro F1 of every slice of an evaluation (empty without slices). */
+export function sliceMacroF1(evaluation: Evaluation): Record<string, number> {
+  return Object.fromEntries(Object.entries(evaluation.by ?? {}).map(([slice, report]) => [slice, macroF1(report)]));
 }
 
 const nullIfNaN = (value: number): number | null => (Number.isNaN(value) ? null : value);

@@ -10,20 +10,24 @@ import { GraphBuilder } from "./onnx-graph.js";
 export interface ParameterSpec {
   name: string;
   dims: number[];
+  /** Number of values (the product of dims). */
+  size: number;
   /** Fan-in, for PyTorch's default nn.Linear initialisation. */
   fanIn: number;
 }
 
 /** Parameters in a fixed order: w0, b0, …, w{L}, b{L} (L = the output layer), then the SwishGLU projection. */
 export function headParameters(config: HeadConfig): ParameterSpec[] {
+  const spec = (name: string, dims: number[], fanIn: number): ParameterSpec => ({ name, dims, size: dims.reduce((a, b) => a * b, 1), fanIn });
   const specs: ParameterSpec[] = [];
   for (let l = 0; l <= config.numLayers; l++) {
     const inDim = l === 0 ? config.inputDim : config.hiddenDim;
     const outDim = l === config.numLayers ? config.numLabels : config.hiddenDim;
-    specs.push({ name: `w${l}`, dims: [outDim, inDim], fanIn: inDim }, { name: `b${l}`, dims: [outDim], fanIn: inDim });
+    specs.push(spec(`w${l}`, [outDim, inDim], inDim), spec(`b${l}`, [outDim], inDim));
   }
   if (config.activation === "swishglu" && config.numLayers > 0) {
-    specs.push({ name: "glu_w", dims: [2 * config.hiddenDim, config.hiddenDim], fanIn: config.hiddenDim }, { name: "glu_b", dims: [2 * config.hiddenDim], fanIn: config.hiddenDim });
+    const H = config.hiddenDim;
+    specs.push(spec("glu_w", [2 * H, H], H), spec("glu_b", [2 * H], H));
   }
   return specs;
 }

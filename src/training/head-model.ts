@@ -135,7 +135,7 @@ function writeModelFolder(out: string, encoder: EncoderModel, config: HeadConfig
   // Copy the graph's folder when it is onnx/ (large graphs keep their weights in external data files beside it).
   if (graphRelative.startsWith("onnx")) {
     mkdirSync(join(out, "onnx"), { recursive: true });
-    for (const file of readdirSync(graphDir)) if (file === basename(encoder.graphFile) || file.includes(".onnx")) copyFileSync(join(graphDir, file), join(out, "onnx", file));
+    for (const file of readdirSync(graphDir)) if (file.includes(".onnx")) copyFileSync(join(graphDir, file), join(out, "onnx", file));
   } else {
     copyFileSync(encoder.graphFile, join(out, basename(encoder.graphFile)));
   }

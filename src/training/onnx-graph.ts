@@ -10,6 +10,8 @@ const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT64 = onnx.TensorProto.DataType.INT64;
 
 export type Dim = number | string;
+export type ElementType = "float" | "int64";
+const ELEMENT_TYPES: Record<ElementType, number> = { float: FLOAT, int64: INT64 };
 export type AttributeValue = number | number[] | { float: number };
 
 export class GraphBuilder {
@@ -19,10 +21,13 @@ export class GraphBuilder {
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private counter = 0;
 
-  constructor(private readonly name: string) {}
+  constructor(
+    private readonly name: string,
+    private readonly producer = "tandem",
+  ) {}
 
-  input(name: string, dims: Dim[]): string {
-    this.inputs.push(valueInfo(name, FLOAT, dims));
+  input(name: string, dims: Dim[], type: ElementType = "float"): string {
+    this.inputs.push(valueInfo(name, ELEMENT_TYPES[type], dims));
     return name;
   }
 
@@ -38,9 +43,10 @@ export class GraphBuilder {
     return this.initializer(dims, FLOAT, new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   }
 
-  int64s(values: number[]): string {
+  /** An int64 constant: a 1-D tensor of the values, or a scalar with dims []. */
+  int64s(values: number[], dims: number[] = [values.length]): string {
     const data = BigInt64Array.from(values.map((v) => BigInt(v)));
-    return this.initializer([values.length], INT64, new Uint8Array(data.buffer));
+    return this.initializer(dims, INT64, new Uint8Array(data.buffer));
   }
 
   /** Adds one operator with a single output and returns the output's name. Integer attributes stay integers; {float: x} makes a float one. */
@@ -57,7 +63,7 @@ export class GraphBuilder {
 
   encode(): Uint8Array {
     const graph = onnx.GraphProto.create({ name: this.name, node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs });
-    const model = onnx.ModelProto.create({ irVersion: 8, producerName: "tandem", opsetImport: [{ domain: "", version: 17 }], graph });
+    const model = onnx.ModelProto.create({ irVersion: 8, producerName: this.producer, opsetImport: [{ domain: "", version: 17 }], graph });
     return onnx.ModelProto.encode(model).finish();
   }
 

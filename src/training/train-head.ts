@@ -70,10 +70,9 @@ function createSession(graph: Uint8Array, threads?: number): Promise<ort.Inferen
 /** PyTorch's nn.Linear initialisation: weights and biases uniform in ±1/√fan_in. */
 export function initialParameters(specs: readonly ParameterSpec[], random: Random): Float32Array[] {
   return specs.map((spec) => {
-    const size = spec.dims.reduce((a, b) => a * b, 1);
     const bound = 1 / Math.sqrt(spec.fanIn);
-    const values = new Float32Array(size);
-    for (let i = 0; i < size; i++) values[i] = (random.nextFloat() * 2 - 1) * bound;
+    const values = new Float32Array(spec.size);
+    for (let i = 0; i < spec.size; i++) values[i] = (random.nextFloat() * 2 - 1) * bound;
     return values;
   });
 }
@@ -165,7 +164,7 @@ export async function trainHead(config: HeadConfig, settings: HeadTrainingSettin
   if (train.vectors.rows === 0) throw new UserError("no training rows");
   const specs = headParameters(config);
   const random = new Random(settings.seed);
-  const optimizer = new Optimizer(settings.optimizer, specs.map((spec) => spec.dims.reduce((a, b) => a * b, 1)));
+  const optimizer = new Optimizer(settings.optimizer, specs.map((spec) => spec.size));
   initialParameters(specs, random).forEach((values, k) => optimizer.params[k]!.set(values));
   const params = optimizer.params;
   const [step, forward] = await Promise.all([createSession(headTrainingStepGraph(config), settings.threads), createSession(headForwardGraph(config), settings.threads)]);
@@ -181,7 +180,7 @@ export async function trainHead(config: HeadConfig, settings: HeadTrainingSettin
   const keepScale = 1 / (1 - config.dropoutRate);
   // A unit is dropped when a uniform 32-bit draw falls below this.
   const dropBelow = Math.round(config.dropoutRate * 4294967296);
-    // Full batches reuse one set of buffers (a step is done with them before the next is assembled).
+  // Full batches reuse one set of buffers (a step is done with them before the next is assembled).
   const buffers = new Map<number, { x: Float32Array; y: Float32Array; draws: Uint32Array; masks: Float32Array[] }>();
   const batchFeeds = (s: number): { rows: number; feeds: Record<string, ort.Tensor> } => {
     const rows = Math.min(settings.batchSize, order.length - s * settings.batchSize);
@@ -212,10 +211,9 @@ export async function trainHead(config: HeadConfig, settings: HeadTrainingSettin
   // The optimizer updates the parameters in place, so their tensors are made once; ONNX Runtime writes
   // the loss, and the gradients straight into the optimizer's memory, as preallocated outputs.
   const parameterTensors = parameterFeeds(specs, params);
-  const gradients = optimizer.grads;
   const lossValue = new Float32Array(1);
   const fetches: Record<string, ort.Tensor> = { loss: new ort.Tensor("float32", lossValue, []) };
-  specs.forEach((spec, k) => (fetches[`grad_${spec.name}`] = new ort.Tensor("float32", gradients[k]!, spec.dims)));
+  specs.forEach((spec, k) => (fetches[`grad_${spec.name}`] = new ort.Tensor("float32", optimizer.grads[k]!, spec.dims)));
 
   const history: EpochRecord[] = [];
   const better = (a: number, b: number) => (settings.earlyStop === "score" ? a > b + settings.tolerance : a < b - settings.tolerance);
