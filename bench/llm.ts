@@ -10,7 +10,7 @@ import { openStore } from "../src/core/store.js";
 import { ResponseCache } from "../src/llm/cache.js";
 import { DEFAULT_PRICES, lookupPrice } from "../src/llm/pricing.js";
 import { defaultWording, renderProgram } from "../src/llm/prompts/programs.js";
-import { createChatModel } from "../src/llm/providers/index.js";
+import { createChatModel } from "../src/llm/providers/registry.js";
 import { runLlm } from "../src/llm/runner.js";
 
 const LABELS = ["negative", "neutral", "positive"];

@@ -13,7 +13,7 @@ import { labelProbabilities } from "../src/llm/logprobs.js";
 import { costOf, lookupPrice, DEFAULT_PRICES } from "../src/llm/pricing.js";
 import { backoffDelay } from "../src/llm/limiter.js";
 import { retryAfterFromHeaders } from "../src/llm/types.js";
-import { parseModelSpec, createChatModel } from "../src/llm/providers/index.js";
+import { parseModelSpec, createChatModel } from "../src/llm/providers/registry.js";
 import { runLlm } from "../src/llm/runner.js";
 import { ResponseCache } from "../src/llm/cache.js";
 import { openStore } from "../src/core/store.js";

@@ -35,12 +35,12 @@ test("the cascade curve: macro F1, accuracy and LLM share per τ, worked by hand
 test("a live cascade asks the LLM only about the uncertain items and adds up the cost", async () => {
   const asked: string[] = [];
   const encoder: Strategy = {
-    name: "enc", labels: ["a", "b"],
-    classify: async (texts) => texts.map((t) => ({ label: "a", probabilities: t.startsWith("sure") ? [0.95, 0.05] : [0.55, 0.45], costUsd: 0 })),
+    name: "enc", type: "encoder", labels: ["a", "b"], members: [], close: async () => {},
+    classify: async (texts) => texts.map((t) => ({ label: "a", probabilities: t.startsWith("sure") ? [0.95, 0.05] : [0.55, 0.45], status: "ok", costUsd: 0 })),
   };
   const llm: Strategy = {
-    name: "llm", labels: ["a", "b"],
-    classify: async (texts) => (asked.push(...texts), texts.map(() => ({ label: "b", costUsd: 0.01 }))),
+    name: "llm", type: "llm", labels: ["a", "b"], members: [], close: async () => {},
+    classify: async (texts) => (asked.push(...texts), texts.map(() => ({ label: "b", status: "ok", costUsd: 0.01 }))),
   };
   const result = await cascadeStrategy(encoder, llm, 0.8).classify(["sure 1", "maybe", "sure 2", "unsure"]);
   assert.deepEqual(asked, ["maybe", "unsure"]);

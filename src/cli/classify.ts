@@ -2,24 +2,30 @@
 import { setMaxListeners } from "node:events";
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
-import { loadDataset } from "../data/dataset.js";
+import { loadDataset, type Dataset } from "../data/dataset.js";
 import { TableWriter } from "../data/writers.js";
 import { matchLabel, resolveScheme } from "../data/labels.js";
 import { sortLabels } from "../metrics/labels.js";
-import { encoderStrategy } from "../strategies/encoder.js";
-import { lexiconStrategy } from "../strategies/lexicon.js";
+import { STRATEGY_TYPES, type StrategyConfig } from "../strategies/config.js";
+import { createStrategies, loadStrategyFile } from "../strategies/factory.js";
+import type { EncoderStrategy } from "../strategies/encoder.js";
+import type { LlmStrategy } from "../strategies/llm.js";
+import { involvesLlm, shorthandConfig } from "../strategies/members.js";
 import type { Strategy } from "../strategies/strategy.js";
-import { loadEncoderFromCli, withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
-import { estimateRun, formatEstimate, formatRunSummary, formatUsd, setupLlm, withLlmOptions, type LlmCliOptions } from "./llm.js";
-import { runLlm } from "../llm/runner.js";
-import { fillCacheWithBatch } from "../llm/batch.js";
-import { openAiClientFor } from "../llm/openai-client.js";
-import { openStore } from "../core/store.js";
+import { withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
+import { formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { parseFormat, parseNumber } from "./options.js";
 import { progressBar } from "./progress.js";
 
 interface ClassifyOptions extends EncoderCliOptions, Omit<LlmCliOptions, "model"> {
-  strategy: "lexicon" | "encoder" | "llm";
+  strategy?: StrategyConfig["type"];
+  config?: string;
+  use?: string;
+  encoder?: string;
+  llm?: string;
+  tau: number;
+  members?: string;
+  method: "majority" | "average";
   input: string;
   out: string;
   textCol?: string;
@@ -40,11 +46,64 @@ function outputColumns(existing: string[], added: string[], strategy: string, pr
   return names;
 }
 
+/** The strategies the flags (or --config) describe, as a named set, and the one to run. */
+function strategiesFromCli(options: ClassifyOptions): { configs: StrategyConfig[]; use: string } {
+  if (options.config) {
+    if (options.strategy) throw new UserError("give either --config FILE or --strategy, not both");
+    const file = loadStrategyFile(options.config);
+    const use = options.use ?? file.default;
+    if (!file.strategies.some((s) => s.name === use)) throw new UserError(`--use ${use}: no such strategy (${file.strategies.map((s) => s.name).join(", ")})`, { file: options.config });
+    return { configs: file.strategies, use };
+  }
+  const type = options.strategy ?? "lexicon";
+  const encoder = (model: string | undefined, name = "encoder"): StrategyConfig => ({
+    type: "encoder", name, model: model ?? "starter", batchSize: options.batchSize, maxLength: options.maxLength, threads: options.threads, device: options.device, bucketing: options.bucketing,
+  });
+  const llm = (model: string | undefined, flag: string, name = "llm"): StrategyConfig => {
+    if (!model) throw new UserError(`--strategy ${type} needs ${flag} (e.g. openai:gpt-4o-mini or compat:http://localhost:11434/v1#llama3.1)`);
+    return { ...llmConfigFromCli(options, model), name };
+  };
+  switch (type) {
+    case "lexicon":
+      return { configs: [{ type: "lexicon", name: "lexicon", neutralThreshold: options.neutralThreshold }], use: "lexicon" };
+    case "encoder":
+      return { configs: [encoder(options.model)], use: "encoder" };
+    case "llm":
+      return { configs: [llm(options.model, "--model")], use: "llm" };
+    case "cascade": {
+      if (options.model) throw new UserError("a cascade takes --encoder MODEL and --llm PROVIDER:MODEL (not --model)");
+      const llmConfig = llm(options.llm, "--llm");
+      // A program that shows the encoder's answer gets the cascade's own encoder, unless columns are given.
+      const hinted = llmConfig.type === "llm" && !options.encoderPred && !options.encoderProbs && !options.template && (options.program === "label" || options.program === "probs" || options.program === "label-probs");
+      return { configs: [encoder(options.encoder), hinted ? { ...llmConfig, hints: "encoder" } : llmConfig, { type: "cascade", name: "cascade", encoder: "encoder", llm: "llm", tau: options.tau }], use: "cascade" };
+    }
+    case "ensemble": {
+      const refs = (options.members ?? "").split(",").map((m) => m.trim()).filter(Boolean);
+      if (refs.length < 2) throw new UserError('--strategy ensemble needs --members with at least two, e.g. --members lexicon,starter or --members starter,openai:gpt-4o-mini');
+      if (new Set(refs).size !== refs.length) throw new UserError("--members lists a member twice");
+      const members = refs.map((ref): StrategyConfig => {
+        const config = shorthandConfig(ref);
+        if (config.type === "encoder") return encoder(ref, ref);
+        if (config.type === "llm") return llm(ref, "--members", ref);
+        return { type: "lexicon", name: ref, neutralThreshold: options.neutralThreshold };
+      });
+      return { configs: [...members, { type: "ensemble", name: "ensemble", members: refs, method: options.method }], use: "ensemble" };
+    }
+  }
+}
+
 export function registerClassify(program: Command): void {
   const command = program
     .command("classify")
     .description("Classify every row of a file with a strategy and write the rows with prediction and probabilities.")
-    .option("--strategy <name>", "lexicon (VADER, offline), encoder (an ONNX encoder classifier) or llm (a provider + prompt program)", parseFormat(["lexicon", "encoder", "llm"] as const), "lexicon")
+    .option("--strategy <name>", `${STRATEGY_TYPES.join(", ")} (default lexicon)`, parseFormat(STRATEGY_TYPES))
+    .option("--config <file>", "a strategy config file (YAML or JSON): one strategy, or named `strategies:` with a `default:` (the schema of experiment files)")
+    .option("--use <name>", "with --config: the strategy of the file to run (default: its default)")
+    .option("--encoder <model>", "cascade: the encoder (model folder, hub id or starter)", "starter")
+    .option("--llm <model>", "cascade: the LLM (openai:MODEL, anthropic:MODEL, local:/path.gguf, compat:URL#MODEL)")
+    .option("--tau <t>", "cascade: the encoder answers when its top probability is ≥ τ, the LLM answers the rest", parseNumber("--tau", 0, 1), 0.9)
+    .option("--members <list>", "ensemble: comma-separated members: lexicon, model folders / hub ids / starter, provider:model")
+    .option("--method <method>", "ensemble: majority or average", parseFormat(["majority", "average"] as const), "majority")
     .requiredOption("-i, --input <file>", "CSV, TSV or JSONL with a text column")
     .requiredOption("-o, --out <file>", "output file: the input columns plus prediction and probabilities")
     .option("--text-col <column>", "text column (default: guessed)")
@@ -54,73 +113,59 @@ export function registerClassify(program: Command): void {
     .option("--prefix <text>", "prefix for the added columns (default: none, or STRATEGY_ when the input already has a column of that name)");
   withLlmOptions(withEncoderOptions(command))
     .addHelpText("after", `
---model is a model folder or hub id for the encoder strategy, and a provider spec for llm
-(openai:MODEL, openai:ft:..., anthropic:MODEL, local:/path/model.gguf, compat:http://host:port/v1#MODEL).
-Keys come from the environment or .env (OPENAI_API_KEY, ANTHROPIC_API_KEY, OPENAI_COMPAT_API_KEY).
+--model is a model folder or hub id for the encoder strategy (default: the bundled starter), and a
+provider spec for llm (openai:MODEL, openai:ft:..., anthropic:MODEL, local:/path/model.gguf,
+compat:http://host:port/v1#MODEL). Keys come from the environment or .env (OPENAI_API_KEY,
+ANTHROPIC_API_KEY, OPENAI_COMPAT_API_KEY). The LLM flags (--program, --temperature, ...) also apply to
+the LLM of a cascade or an ensemble; a cascade whose program shows the encoder's label gets it from its
+own encoder.
 
 The output keeps every input column and adds "prediction" and "probabilities": a JSON list in sorted
-label order (the order \`tandem evaluate --probs probabilities\` reads by default). The llm strategy
-also writes raw_answer, status (ok, unparseable, error, skipped), input_tokens, output_tokens,
-cost_usd and cached. LLM answers are cached in the state database as they arrive: a killed run
-started again continues where it stopped and pays nothing twice. Exit code 3: stopped at --max-cost.
+label order (the order \`tandem evaluate --probs probabilities\` reads by default). Strategies with an
+LLM also write raw_answer, error (why there is no label), status (ok, unparseable, error, skipped), input_tokens,
+output_tokens, cost_usd and cached; a cascade writes answered_by. LLM answers are cached in the state
+database as they arrive: a killed run started again continues where it stopped and pays nothing
+twice. Exit code 3: stopped at --max-cost; 130: interrupted.
 
 Examples:
   tandem classify --strategy lexicon -i ../shared/data/sentiment-merged/test_all.csv -o lexicon.csv
-  tandem classify --strategy encoder --model models/starter -i ../shared/data/sentiment-merged/test_all.csv -o encoder.csv
-  tandem classify --strategy llm --model openai:gpt-4o-mini --program label --encoder-pred prediction -i encoder.csv -o llm.csv`)
+  tandem classify --strategy encoder --model starter -i ../shared/data/sentiment-merged/test_all.csv -o encoder.csv
+  tandem classify --strategy llm --model openai:gpt-4o-mini --program label --encoder-pred prediction -i encoder.csv -o llm.csv
+  tandem classify --strategy cascade --encoder starter --llm openai:gpt-4o-mini --tau 0.8 -i in.csv -o cascade.csv
+  tandem classify --strategy ensemble --members lexicon,starter --method average -i in.csv -o vote.csv
+  tandem classify --config serve.yaml --use cascade -i in.csv -o out.csv`)
     .action(async (options: ClassifyOptions) => {
-      const dataset = await loadDataset(options.input, {
-        columns: { text: options.textCol, label: options.labelCol },
-        requireLabels: false,
+      const dataset = await loadDataset(options.input, { columns: { text: options.textCol, label: options.labelCol }, requireLabels: false });
+      const { configs, use } = strategiesFromCli(options);
+      const chosen = configs.find((c) => c.name === use)!;
+      const withLlm = involvesLlm(chosen, new Map(configs.map((c) => [c.name!, c])));
+      // Hint columns are for a plain llm strategy (a cascade's LLM gets its encoder's answers).
+      const hints = chosen.type === "llm" && !options.config ? hintsFromColumns(dataset, options, resolveScheme(options.scheme ?? "neg_neu_pos").labels) : undefined;
+      const set = await createStrategies(configs, {
+        store: options.db,
+        pricing: options.pricing,
+        scheme: options.scheme,
+        onDownload: (file) => process.stderr.write(`downloading ${file}\n`),
+        onBatchProgress: (message) => process.stderr.write(message + "\n"),
       });
-      if (options.strategy === "llm") {
-        await classifyWithLlm(dataset, options);
-        return;
+      try {
+        const strategy = set.strategies.get(use)!;
+        checkLabels(dataset.examples.map((e) => e.label), strategy.labels, options, dataset.labelColumn, dataset.file);
+        const texts = dataset.examples.map((e) => e.text);
+        for (const llm of llmsOf(strategy)) process.stderr.write(`${llm.name}: ${formatEstimate(await llm.estimate(texts, { hints }))}${strategy.type === "cascade" ? " (every row; the cascade sends only the uncertain ones)" : ""}\n`);
+        if (options.estimate) return;
+        await classifyFile(dataset, strategy, options, { hints, withLlm });
+      } finally {
+        await set.close();
       }
-      let strategy: Strategy;
-      let truncatedCount: () => number = () => 0;
-      let tokenLimit = options.maxLength;
-      if (options.strategy === "encoder") {
-        const model = await loadEncoderFromCli(options);
-        if (model.kind === "embedding") {
-          throw new UserError("this model is an embedding model (no classifier head); use `tandem embed`, or train a head with `tandem train head`", { file: model.dir });
-        }
-        const encoder = encoderStrategy(model, { batchSize: options.batchSize, maxLength: options.maxLength, bucketing: options.bucketing });
-        truncatedCount = () => encoder.lastTruncated;
-        tokenLimit = Math.min(options.maxLength, model.maxPositions);
-        strategy = encoder;
-      } else {
-        strategy = lexiconStrategy({ neutralThreshold: options.neutralThreshold });
-      }
-      checkLabels(dataset.examples.map((e) => e.label), strategy.labels, options, dataset.labelColumn, dataset.file);
-
-      const names = outputColumns(dataset.columns, ["prediction", "probabilities"], options.strategy, options.prefix, options.input);
-      const columns = [...dataset.columns, ...Object.values(names)];
-      const progress = progressBar(dataset.examples.length, strategy.name);
-      const predictions = await strategy.classify(
-        dataset.examples.map((example) => example.text),
-        (done) => progress.update(done),
-      );
-      progress.stop();
-      // Probabilities are written in sorted label order, the default order of `tandem evaluate`.
-      const sorted = sortLabels(strategy.labels);
-      const position = sorted.map((label) => strategy.labels.indexOf(label));
-      const writer = new TableWriter(options.out, columns);
-      dataset.examples.forEach((example, i) => {
-        const prediction = predictions[i]!;
-        const probabilities = prediction.probabilities;
-        writer.write({
-          ...example.row,
-          [names.prediction!]: prediction.label,
-          [names.probabilities!]: probabilities ? position.map((p) => Number((probabilities[p] as number).toFixed(6))) : undefined,
-        });
-      });
-      writer.close();
-      const truncated = truncatedCount();
-      process.stderr.write(
-        `${predictions.length} rows → ${options.out} (probabilities in the order ${sorted.join(", ")})${truncated ? `; ${truncated} texts truncated at ${tokenLimit} tokens` : ""}\n`,
-      );
     });
+}
+
+/** The LLM strategies inside a strategy (itself included). */
+function llmsOf(strategy: Strategy, seen = new Set<Strategy>()): LlmStrategy[] {
+  if (seen.has(strategy)) return [];
+  seen.add(strategy);
+  return [...(strategy.type === "llm" ? [strategy as LlmStrategy] : []), ...strategy.members.flatMap((m) => llmsOf(m, seen))];
 }
 
 /** The gold labels (when the file has them) must all be labels the strategy can predict. */
@@ -141,14 +186,11 @@ function checkLabels(gold: Array<string | undefined>, labels: readonly string[],
   }
 }
 
-async function classifyWithLlm(dataset: Awaited<ReturnType<typeof loadDataset>>, options: ClassifyOptions): Promise<void> {
-  const setup = await setupLlm(dataset, options);
-  checkLabels(dataset.examples.map((e) => e.label), setup.labels, { ...options, scheme: options.scheme ?? "neg_neu_pos" }, dataset.labelColumn, dataset.file);
-  process.stderr.write(formatEstimate(estimateRun(setup)) + "\n");
-  if (options.estimate) return;
-  const names = outputColumns(dataset.columns, ["prediction", "probabilities", "raw_answer", "status", "input_tokens", "output_tokens", "cost_usd", "cached"], "llm", options.prefix, options.input);
+async function classifyFile(dataset: Dataset, strategy: Strategy, options: ClassifyOptions, how: { hints?: ReturnType<typeof hintsFromColumns>; withLlm: boolean }): Promise<void> {
+  const added = ["prediction", "probabilities", ...(strategy.type === "cascade" ? ["answered_by"] : []), ...(how.withLlm ? ["raw_answer", "error", "status", "input_tokens", "output_tokens", "cost_usd", "cached"] : [])];
+  const names = outputColumns(dataset.columns, added, strategy.type, options.prefix, options.input);
   const columns = [...dataset.columns, ...Object.values(names)];
-  const progress = progressBar(dataset.examples.length, setup.model.spec);
+  const progress = progressBar(dataset.examples.length, strategy.name);
   // First Ctrl-C: stop dispatching, let calls in flight land in the cache, write what we have.
   // Second Ctrl-C: abort the calls in flight too.
   const stop = new AbortController();
@@ -162,57 +204,45 @@ async function classifyWithLlm(dataset: Awaited<ReturnType<typeof loadDataset>>,
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
-  let run;
+  let predictions;
   try {
-    if (options.batch) {
-      const { client } = openAiClientFor(setup.model.spec);
-      const batchPrices = setup.prices;
-      const filled = await fillCacheWithBatch(setup.runOptions, {
-        client,
-        db: openStore(options.db),
-        cache: setup.cache,
-        prices: batchPrices,
-        pollSeconds: options.pollSeconds,
-        signal: stop.signal,
-        onProgress: (p) => process.stderr.write(`batch ${p.batchId}: ${p.status} (${p.completed}/${p.total} done, ${p.failed} failed)\n`),
-      });
-      if (filled.added > 0) process.stderr.write(`batch: ${filled.added} answers for ${formatUsd(filled.costUsd)} (batch price); they are read from the cache below\n`);
-      if (filled.failed > 0) process.stderr.write(`${filled.failed} batch requests failed; they are sent one by one now\n`);
-    }
-    run = await runLlm({
-      ...setup.runOptions,
-      signal: hard.signal,
-      stop: stop.signal,
-      onResult: (_, totals) => progress.update(totals.done, { tokens: String(totals.inputTokens + totals.outputTokens), cost: formatUsd(totals.spentUsd + totals.cachedUsd) }),
-    });
+    predictions = await strategy.classify(dataset.examples.map((e) => e.text), { hints: how.hints, signal: hard.signal, stop: stop.signal, onProgress: (done) => progress.update(done) });
   } catch (error) {
-    progress.stop();
     if (hard.signal.aborted) throw new UserError("interrupted: answers received so far are cached; run the same command again to continue", {}, 130);
     throw error;
   } finally {
+    progress.stop();
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);
   }
-  progress.stop();
-  const sorted = sortLabels(setup.labels);
+  // Probabilities are written in sorted label order, the default order of `tandem evaluate`.
+  const sorted = sortLabels(strategy.labels);
+  const position = sorted.map((label) => strategy.labels.indexOf(label));
   const writer = new TableWriter(options.out, columns);
   dataset.examples.forEach((example, i) => {
-    const result = run.results[i]!;
+    const p = predictions[i]!;
     const values: Record<string, unknown> = {
-      prediction: result.label,
-      probabilities: result.probabilities ? sorted.map((label) => Number(result.probabilities![setup.labels.indexOf(label)]!.toFixed(6))) : undefined,
-      raw_answer: result.raw,
-      status: result.status,
-      input_tokens: result.inputTokens,
-      output_tokens: result.outputTokens,
-      cost_usd: Number(result.costUsd.toFixed(8)),
-      cached: result.cached,
+      prediction: p.label,
+      probabilities: p.probabilities ? position.map((j) => Number((p.probabilities![j] as number).toFixed(6))) : undefined,
+      answered_by: p.answeredBy,
+      raw_answer: p.raw,
+      status: p.status,
+      error: p.error,
+      input_tokens: p.inputTokens ?? 0,
+      output_tokens: p.outputTokens ?? 0,
+      cost_usd: Number(p.costUsd.toFixed(8)),
+      cached: p.cached ?? false,
     };
-    writer.write({ ...example.row, ...Object.fromEntries(Object.entries(values).map(([key, value]) => [names[key]!, value])) });
+    writer.write({ ...example.row, ...Object.fromEntries(Object.entries(names).map(([key, column]) => [column, values[key]])) });
   });
   writer.close();
-  process.stderr.write(`${formatRunSummary(run, dataset.examples.length, stop.signal.aborted)}\n→ ${options.out}\n`);
-  await setup.model.close?.();
+  const truncated = (strategy.type === "encoder" ? [strategy as EncoderStrategy] : strategy.members.filter((m): m is EncoderStrategy => m.type === "encoder")).map((e) => ({ count: e.lastTruncated, limit: e.tokenLimit })).find((t) => t.count > 0);
+  if (how.withLlm) {
+    const retries = llmsOf(strategy).reduce((sum, llm) => sum + (llm.lastRun?.totals.retries ?? 0), 0);
+    process.stderr.write(`${formatRunSummary(predictions, { interrupted: stop.signal.aborted, retries })}\n→ ${options.out}\n`);
+  } else {
+    process.stderr.write(`${predictions.length} rows → ${options.out} (probabilities in the order ${sorted.join(", ")})${truncated ? `; ${truncated.count} texts truncated at ${truncated.limit} tokens` : ""}\n`);
+  }
   if (stop.signal.aborted) process.exitCode = 130;
-  else if (run.stoppedForBudget) process.exitCode = 3;
+  else if (predictions.some((p) => p.status === "skipped" && p.error?.startsWith("budget"))) process.exitCode = 3;
 }

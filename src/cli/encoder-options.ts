@@ -1,10 +1,9 @@
 /** Options shared by the commands that run an encoder (classify, embed, bench encoder). */
 import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
-import { resolveModelDir } from "../encoders/hub.js";
+import { resolveModelDir, STARTER_MODEL } from "../encoders/hub.js";
 import { EncoderModel } from "../encoders/model.js";
 import { parseInteger } from "./options.js";
 
@@ -17,8 +16,6 @@ export interface EncoderCliOptions {
   bucketing: boolean;
 }
 
-/** The bundled starter model, shipped in the repository (models/starter). */
-export const STARTER_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "models", "starter");
 
 export function withEncoderOptions(command: Command): Command {
   return command

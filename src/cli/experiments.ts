@@ -7,18 +7,15 @@ import { UserError } from "../core/errors.js";
 import { openStore } from "../core/store.js";
 import { TableWriter } from "../data/writers.js";
 import { compareRun, type RunComparison } from "../experiments/compare.js";
-import { loadExperiment, type ExperimentConfig, type StrategyConfig } from "../experiments/config.js";
+import { loadExperiment, type ExperimentConfig } from "../experiments/config.js";
 import { formatComparisonMarkdown, formatComparisonText, renderHtml } from "../experiments/report.js";
 import { loadRun, runExperiment, type ExperimentRun } from "../experiments/runner.js";
-import { listRuns } from "../experiments/store.js";
+import { RunStore } from "../experiments/store.js";
 import { sortLabels } from "../metrics/labels.js";
 import { loadDataset } from "../data/dataset.js";
-import { ResponseCache } from "../llm/cache.js";
-import { DEFAULT_PRICES, lookupPrice } from "../llm/pricing.js";
-import { defaultWording, renderProgram } from "../llm/prompts/programs.js";
-import { createChatModel } from "../llm/providers/index.js";
-import { runLlm } from "../llm/runner.js";
-import { STARTER_MODEL } from "./encoder-options.js";
+import { STARTER_MODEL } from "../encoders/hub.js";
+import type { StrategyConfig } from "../strategies/config.js";
+import { createStrategy } from "../strategies/factory.js";
 import { parseFormat, parseInteger, printJson } from "./options.js";
 import { progressBar, type ProgressReporter } from "./progress.js";
 
@@ -85,9 +82,9 @@ export function registerExperiments(program: Command): void {
     .description("Runs in the state database, newest first.")
     .option("--db <file>", "state database (default .tandem/tandem.db)")
     .action((options: { db?: string }) => {
-      const rows = listRuns(openStore(options.db));
+      const rows = new RunStore(options.db).listRuns();
       if (rows.length === 0) return void process.stdout.write("no runs yet (tandem run FILE, or tandem demo)\n");
-      for (const row of rows) process.stdout.write(`${row.id}  ${row.status.padEnd(7)}  ${String(row.rows).padStart(6)} rows  ${row.created_at}\n`);
+      for (const row of rows) process.stdout.write(`${row.id}  ${row.status.padEnd(7)}  ${String(row.rows).padStart(6)} rows  ${row.createdAt}\n`);
     });
   for (const [name, description] of [["show", "The comparison table of a run."], ["compare", "The comparison of a run as JSON: metrics, costs, significance against the baseline, pairwise McNemar p-values."]] as const) {
     runs
@@ -168,7 +165,7 @@ function demoConfig(): ExperimentConfig {
     { name: "lexicon-wide-neutral", type: "lexicon", neutralThreshold: 0.5 },
   ];
   if (existsSync(join(STARTER_MODEL, "config.json"))) strategies.push({ name: "starter-encoder", type: "encoder", model: STARTER_MODEL });
-  strategies.push({ name: "vote", type: "ensemble", members: strategies.map((s) => s.name), method: "average" });
+  strategies.push({ name: "vote", type: "ensemble", members: strategies.map((s) => s.name!), method: "average" });
   return {
     name: "tandem-demo",
     file: "demo",
@@ -187,16 +184,11 @@ async function localLlmGlimpse(db: string): Promise<string> {
   if (!hasLlama || !existsSync(gguf)) return "local LLM: skipped (npm install node-llama-cpp, and a GGUF model, to run local:/path/model.gguf)\n";
   const dataset = await loadDataset(join(ROOT, "data", "samples", "merged-test-300.csv"));
   const rows = dataset.examples.slice(0, 5);
-  const model = await createChatModel(`local:${gguf}`);
+  const model = await createStrategy({ type: "llm", model: `local:${gguf}`, program: "minimal", structured: "on", maxTokens: 20 }, { store: db });
   try {
-    const labels = ["negative", "neutral", "positive"];
-    const run = await runLlm({
-      model, labels, count: rows.length, structured: true, maxTokens: 20, cache: new ResponseCache(openStore(db)),
-      messages: (i) => renderProgram("minimal", labels, { text: rows[i]!.text }, defaultWording("sentiment")),
-      prices: lookupPrice(DEFAULT_PRICES, "local", gguf),
-    });
-    return `local LLM path (${gguf.split("/").pop()}, random weights, JSON-schema grammar): ` + run.results.map((r) => `${r.status === "ok" ? r.label : r.status}`).join(", ") + " — every answer is a label\n";
+    const answers = await model.classify(rows.map((r) => r.text));
+    return `local LLM path (${gguf.split("/").pop()}, random weights, JSON-schema grammar): ` + answers.map((r) => `${r.status === "ok" ? r.label : r.status}`).join(", ") + " — every answer is a label\n";
   } finally {
-    await model.close?.();
+    await model.close();
   }
 }

@@ -10,15 +10,16 @@ import { buildExamples, type BuildMetadata } from "../finetune/build.js";
 import { estimateFineTune, type FineTuneEstimate } from "../finetune/estimate.js";
 import { cancelJob, isFinal, jobRow, listJobs, recordScore, refreshJob, startJob, uploadTrainingFiles, type FollowEvent, type JobRow } from "../finetune/jobs.js";
 import { validateJsonl, type ValidationReport } from "../finetune/validate.js";
-import { openAiClientFor } from "../llm/openai-client.js";
+
 import { loadPriceTable, lookupPrice, PRICES_AS_OF } from "../llm/pricing.js";
-import { planPrompts } from "../llm/prompts/build.js";
-import { parseModelSpec } from "../llm/providers/index.js";
-import { runLlm } from "../llm/runner.js";
+import type { ProgramName } from "../llm/prompts/programs.js";
+import { openAiClientFor, parseModelSpec } from "../llm/providers/registry.js";
 import type { ChatMessage } from "../llm/types.js";
 import { evaluate, macroF1 } from "../metrics/evaluate.js";
 import { formatFixed } from "../metrics/format.js";
-import { preparePlan, setupLlm, formatUsd, withLlmOptions, type LlmCliOptions } from "./llm.js";
+import { createStrategy } from "../strategies/factory.js";
+import { promptBuilder } from "../strategies/llm.js";
+import { formatUsd, hintsFromColumns, llmConfigFromCli, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { parseFormat, parseInteger, parseList, parseNumber, printJson } from "./options.js";
 
 function readText(file: string): string {
@@ -86,15 +87,21 @@ function describeEvent(event: FollowEvent): string {
   return `${event.jobId}: ${metrics}`;
 }
 
+/** Macro F1 of a fine-tuned model on a labelled file, asked with the program it was trained with. */
 async function scoreModel(row: JobRow, evalFile: string, db: string | undefined): Promise<number> {
   const meta = row.metadata ? (JSON.parse(row.metadata) as BuildMetadata) : undefined;
-  const options = { program: (meta?.program ?? "zero-shot") as LlmCliOptions["program"], template: meta?.template, scheme: meta?.scheme ?? "neg_neu_pos", task: meta?.wording.task, item: meta?.wording.item, system: meta?.wording.system, k: 5, seed: 42, temperature: 0, structured: "off", logprobs: "auto", topLogprobs: 5, concurrency: 8, timeout: 60, retries: 6, pollSeconds: 30, db, model: modelSpecFor(row, row.fine_tuned_model!) } as LlmCliOptions;
-  const dataset = await loadDataset(evalFile, { scheme: undefined });
-  const setup = await setupLlm(dataset, options);
-  const run = await runLlm(setup.runOptions);
-  const gold = dataset.examples.map((e) => e.label ?? "");
-  const result = evaluate({ gold, pred: run.results.map((r) => r.label), labels: setup.labels });
-  return macroF1(result.overall);
+  const strategy = await createStrategy(
+    { type: "llm", model: modelSpecFor(row, row.fine_tuned_model!), program: (meta?.program ?? "zero-shot") as ProgramName, template: meta?.template, scheme: meta?.scheme ?? "neg_neu_pos", task: meta?.wording.task, item: meta?.wording.item, system: meta?.wording.system, structured: "off" },
+    { store: db },
+  );
+  try {
+    const dataset = await loadDataset(evalFile, { scheme: undefined });
+    const predictions = await strategy.classify(dataset.examples.map((e) => e.text));
+    const result = evaluate({ gold: dataset.examples.map((e) => e.label ?? ""), pred: predictions.map((p) => p.label), labels: [...strategy.labels] });
+    return macroF1(result.overall);
+  } finally {
+    await strategy.close();
+  }
 }
 
 export function registerFinetune(program: Command): void {
@@ -129,10 +136,11 @@ export function registerFinetune(program: Command): void {
       parts = [{ name: "train", file: options.out, dataset: input }];
     }
     const meta: BuildMetadata = { program: options.program, template: options.template, scheme: options.scheme, wording: { task: "", item: "", system: "" }, source: options.input, lines: {}, ids: options.idCol ? {} : undefined };
+    const builder = promptBuilder(llmConfigFromCli(options, "build"), options.scheme);
+    meta.wording = builder.wording;
     for (const part of parts) {
-      const { plan } = await preparePlan(part.dataset, options);
-      meta.wording = plan.wording;
-      const examples = buildExamples(planPrompts(plan), part.dataset.examples.map((e) => e.label!));
+      const prompts = await builder.prompts(part.dataset.examples.map((e) => e.text), hintsFromColumns(part.dataset, options, builder.labels));
+      const examples = buildExamples(prompts, part.dataset.examples.map((e) => e.label!));
       writeFileSync(part.file, examples.map((e) => JSON.stringify(e)).join("\n") + "\n");
       meta.lines[part.file] = part.dataset.examples.map((e) => e.line);
       if (options.idCol) meta.ids![part.file] = part.dataset.examples.map((e) => String(e.row[options.idCol!] ?? ""));
@@ -197,7 +205,7 @@ export function registerFinetune(program: Command): void {
       const uploads = new Map<string, { training: string; validation?: string }>();
       const started: JobRow[] = [];
       for (const spec of options.model) {
-        const { client, model: base } = openAiClientFor(spec);
+        const { client, model: base } = await openAiClientFor(spec);
         const endpoint = parseModelSpec(spec).baseURL ?? "openai";
         if (!uploads.has(endpoint)) uploads.set(endpoint, await uploadTrainingFiles(client, options.train, options.val));
         for (const epochs of epochList) {
@@ -264,7 +272,7 @@ export function registerFinetune(program: Command): void {
     .option("--db <file>", "state database (default .tandem/tandem.db)")
     .action(async (id: string, options: { db?: string }) => {
       const db = openStore(options.db);
-      const { client } = openAiClientFor(jobRow(db, id).spec);
+      const { client } = await openAiClientFor(jobRow(db, id).spec);
       const row = await cancelJob(client, db, id);
       process.stdout.write(`${row.id}: ${row.status}\n`);
     });
@@ -279,7 +287,7 @@ async function follow(ids: string[], options: { pollSeconds: number; eval?: stri
     const pending = new Set(ids);
     while (pending.size > 0 && !interrupted) {
       for (const id of [...pending]) {
-        const { client } = openAiClientFor(jobRow(db, id).spec);
+        const { client } = await openAiClientFor(jobRow(db, id).spec);
         try {
           const { row, events } = await refreshJob(client, db, id);
           for (const event of events) process.stdout.write(describeEvent(event) + "\n");

@@ -1,24 +1,16 @@
-/** The LLM side of `tandem classify` and `tandem prompt render`: options, prompt plans, estimates, summaries. */
+/** The LLM flags of `tandem classify`, `prompt render` and `finetune build`: flags → llm config, hint columns, estimates, summaries. */
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
-import { openStore } from "../core/store.js";
 import { loadDataset, type Dataset } from "../data/dataset.js";
-import { resolveScheme, matchLabel, type LabelScheme } from "../data/labels.js";
+import { resolveScheme, matchLabel } from "../data/labels.js";
 import { parseProbabilityCell } from "../data/predictions.js";
 import { cellText } from "../data/readers.js";
-import { EncoderModel } from "../encoders/model.js";
-import { resolveModelDir } from "../encoders/hub.js";
-import { runEncoder } from "../encoders/inference.js";
-import { ResponseCache, cacheKey } from "../llm/cache.js";
-import { loadPriceTable, lookupPrice, costOf, PRICES_AS_OF, type PriceLookup } from "../llm/pricing.js";
-import { planPrompts, exampleKind, type PromptPlan } from "../llm/prompts/build.js";
-import { PROGRAM_NAMES, PROGRAMS, defaultWording, type ProgramName } from "../llm/prompts/programs.js";
-import { loadTemplate } from "../llm/prompts/template.js";
-import { createChatModel } from "../llm/providers/index.js";
-import { buildRequest, runLlm, type LlmRun, type LlmRunOptions } from "../llm/runner.js";
-import { countChatTokens } from "../llm/tokens.js";
-import type { ChatModel } from "../llm/types.js";
+import { formatUsd } from "../llm/pricing.js";
+import { PROGRAM_NAMES, PROGRAMS, type ProgramName } from "../llm/prompts/programs.js";
 import { sortLabels } from "../metrics/labels.js";
+import type { LlmConfig } from "../strategies/config.js";
+import { promptBuilder, type LlmEstimate } from "../strategies/llm.js";
+import type { Prediction } from "../strategies/strategy.js";
 import { parseFormat, parseInteger, parseNumber } from "./options.js";
 
 export interface LlmCliOptions {
@@ -86,167 +78,87 @@ export function withLlmOptions(command: Command): Command {
     .option("--poll-seconds <n>", "with --batch: seconds between status checks", parseNumber("--poll-seconds", 0.01), 30);
 }
 
-export interface LlmSetup {
-  model: ChatModel;
-  scheme: LabelScheme;
-  labels: string[];
-  plan: PromptPlan;
-  messages: (index: number) => ReturnType<ReturnType<typeof planPrompts>>;
-  prices: PriceLookup;
-  runOptions: Omit<LlmRunOptions, "onResult" | "onRetry">;
-  cache: ResponseCache;
+/** The llm strategy config the flags describe. */
+export function llmConfigFromCli(options: LlmCliOptions, model: string, scheme?: string): LlmConfig {
+  return {
+    type: "llm",
+    model,
+    program: options.program,
+    template: options.template,
+    scheme: scheme ?? options.scheme,
+    examples: options.examples,
+    k: options.k,
+    embedder: options.embedder,
+    exampleSeed: options.seed,
+    task: options.task,
+    item: options.item,
+    system: options.system,
+    temperature: options.temperature,
+    samplingSeed: options.samplingSeed,
+    maxTokens: options.maxTokens,
+    structured: options.structured,
+    logprobs: options.logprobs,
+    topLogprobs: options.topLogprobs,
+    concurrency: options.concurrency,
+    rpm: options.rpm,
+    tpm: options.tpm,
+    timeout: options.timeout,
+    retries: options.retries,
+    maxCost: options.maxCost,
+    batch: options.batch,
+    pollSeconds: options.pollSeconds,
+  };
 }
 
-function encoderHints(dataset: Dataset, options: LlmCliOptions, labels: string[]): Pick<PromptPlan, "encoderLabels" | "encoderProbs"> {
-  const uses = options.template ? { label: true, probs: true } : { label: PROGRAMS[options.program].usesEncoderLabel, probs: PROGRAMS[options.program].usesEncoderProbs };
-  const hints: Pick<PromptPlan, "encoderLabels" | "encoderProbs"> = {};
+/**
+ * Hints for the prompt from the file's columns (--encoder-pred, --encoder-probs), in `labels` order;
+ * undefined when none are given. A program that needs them and has none is an error unless `fallback`
+ * (e.g. a cascade's encoder) will supply them.
+ */
+export function hintsFromColumns(dataset: Dataset, options: LlmCliOptions, labels: readonly string[], fallback = false): Prediction[] | undefined {
+  const program = PROGRAMS[options.program];
   const scheme = resolveScheme(options.scheme ?? "neg_neu_pos");
-  if (uses.label && !options.template && !options.encoderPred) {
-    throw new UserError(`program "${options.program}" needs the encoder's label: --encoder-pred COLUMN (e.g. "prediction" from tandem classify --strategy encoder)`);
+  if (!options.template && !fallback) {
+    if (program.usesEncoderLabel && !options.encoderPred) throw new UserError(`program "${options.program}" needs the encoder's label: --encoder-pred COLUMN (e.g. "prediction" from tandem classify --strategy encoder)`);
+    if (program.usesEncoderProbs && !options.encoderProbs) throw new UserError(`program "${options.program}" needs the encoder's probabilities: --encoder-probs COLUMN`);
   }
-  if (uses.probs && !options.template && !options.encoderProbs) {
-    throw new UserError(`program "${options.program}" needs the encoder's probabilities: --encoder-probs COLUMN`);
-  }
+  if (!options.encoderPred && !options.encoderProbs) return undefined;
   const column = (name: string) => {
     if (!dataset.columns.includes(name)) throw new UserError(`no column "${name}" (columns: ${dataset.columns.join(", ")})`, { file: dataset.file });
   };
-  if (options.encoderPred) {
-    column(options.encoderPred);
-    hints.encoderLabels = dataset.examples.map((e) => {
-      const raw = cellText(e.row[options.encoderPred!]);
-      return matchLabel(scheme, raw) ?? raw;
-    });
-  }
-  if (options.encoderProbs) {
-    column(options.encoderProbs);
-    const sorted = sortLabels(labels);
-    hints.encoderProbs = dataset.examples.map((e) => {
-      const vector = parseProbabilityCell(e.row[options.encoderProbs!]);
+  if (options.encoderPred) column(options.encoderPred);
+  if (options.encoderProbs) column(options.encoderProbs);
+  const sorted = sortLabels(labels);
+  return dataset.examples.map((e) => {
+    const raw = options.encoderPred ? cellText(e.row[options.encoderPred]) : "";
+    let probabilities: number[] | undefined;
+    if (options.encoderProbs) {
+      const vector = parseProbabilityCell(e.row[options.encoderProbs]);
       if (!vector || vector.length !== labels.length) {
         throw new UserError(`expected ${labels.length} probabilities (sorted label order: ${sorted.join(", ")})`, { file: dataset.file, line: e.line, column: options.encoderProbs });
       }
-      return labels.map((label) => vector[sorted.indexOf(label)] as number);
-    });
-  }
-  return hints;
-}
-
-/** The prompt plan for a dataset: wording, encoder hints and demonstrations. */
-export async function preparePlan(dataset: Dataset, options: LlmCliOptions): Promise<{ scheme: LabelScheme; labels: string[]; plan: PromptPlan }> {
-  const scheme = resolveScheme(options.scheme ?? "neg_neu_pos");
-  const labels = [...scheme.labels];
-  const template = options.template ? loadTemplate(options.template) : undefined;
-  const wording = {
-    ...defaultWording(scheme.description),
-    ...(options.task ? { task: options.task } : {}),
-    ...(options.item ? { item: options.item } : {}),
-    ...(options.system ? { system: options.system } : {}),
-  };
-  const texts = dataset.examples.map((e) => e.text);
-  const plan: PromptPlan = { program: options.program, template, labels, wording, texts, k: options.k, seed: options.seed, ...encoderHints(dataset, options, labels) };
-  const kind = exampleKind(plan);
-  if (kind !== "none") {
-    if (!options.examples) throw new UserError(`program "${options.program}" needs labelled examples: --examples FILE`);
-    const pool = await loadDataset(options.examples, { scheme });
-    plan.pool = pool.examples.map((e) => ({ text: e.text, label: e.label as string }));
-    if (kind === "similar" && options.embedder) {
-      const embedder = await EncoderModel.load(await resolveModelDir(options.embedder));
-      const poolVectors = await runEncoder(embedder, plan.pool.map((e) => e.text));
-      const queryVectors = await runEncoder(embedder, texts);
-      plan.vectors = { pool: poolVectors.values, queries: queryVectors.values, dim: poolVectors.width };
-      await embedder.release();
+      probabilities = labels.map((label) => vector[sorted.indexOf(label)] as number);
     }
-  }
-  return { scheme, labels, plan };
+    const label = options.encoderPred ? (matchLabel(scheme, raw) ?? raw) : labels[probabilities!.indexOf(Math.max(...probabilities!))]!;
+    return { label, probabilities, status: "ok", costUsd: 0 };
+  });
 }
 
-export async function setupLlm(dataset: Dataset, options: LlmCliOptions): Promise<LlmSetup> {
-  if (!options.model) throw new UserError("--strategy llm needs --model (e.g. openai:gpt-4o-mini or compat:http://localhost:11434/v1#llama3.1)");
-  const { scheme, labels, plan } = await preparePlan(dataset, options);
-  const texts = plan.texts;
-  const model = await createChatModel(options.model);
-  const prices = lookupPrice(loadPriceTable(options.pricing), model.provider, model.model);
-  const cache = new ResponseCache(openStore(options.db));
-  const messages = planPrompts(plan);
-  // Fine-tuned models answer as they were trained (a bare label), so "auto" leaves structured output off for them.
-  const fineTuned = model.model.startsWith("ft:");
-  const structured = options.structured === "on" || (options.structured === "auto" && model.provider !== "compat" && model.supportsStructured && !fineTuned);
-  const logprobs = options.logprobs === "on" || (options.logprobs === "auto" && model.supportsLogprobs);
-  return {
-    model,
-    scheme,
-    labels,
-    plan,
-    messages,
-    prices,
-    cache,
-    runOptions: {
-      model,
-      labels,
-      messages,
-      count: texts.length,
-      temperature: options.temperature,
-      seed: options.samplingSeed,
-      maxTokens: options.maxTokens,
-      structured,
-      logprobs,
-      topLogprobs: options.topLogprobs,
-      concurrency: options.concurrency,
-      rpm: options.rpm,
-      tpm: options.tpm,
-      timeoutMs: options.timeout * 1000,
-      maxRetries: options.retries,
-      cache,
-      prices,
-      maxCostUsd: options.maxCost,
-    },
-  };
-}
-
-export interface Estimate {
-  calls: number;
-  cached: number;
-  inputTokens: number;
-  outputTokens: number;
-  costUsd: number;
-  basis: string;
-}
-
-/** Tokens and dollars of the calls not yet in the cache (answers at their length limit: an upper bound). */
-export function estimateRun(setup: LlmSetup): Estimate {
-  const options = setup.runOptions;
-  let cached = 0;
-  let inputTokens = 0;
-  let outputTokens = 0;
-  for (let i = 0; i < options.count; i++) {
-    const request = buildRequest(options, setup.messages(i));
-    if (setup.cache.get(cacheKey(setup.model.provider, setup.model.model, request))) {
-      cached++;
-      continue;
-    }
-    inputTokens += countChatTokens(request.messages, setup.model.model);
-    outputTokens += request.maxTokens;
-  }
-  const costUsd = costOf({ inputTokens, cachedInputTokens: 0, outputTokens }, setup.prices);
-  return { calls: options.count - cached, cached, inputTokens, outputTokens, costUsd, basis: setup.prices.price ? `${setup.prices.basis}, prices as of ${PRICES_AS_OF}` : setup.prices.basis };
-}
-
-/** Dollars with enough decimals to show what a few calls cost. */
-export function formatUsd(dollars: number): string {
-  return `$${dollars >= 1 ? dollars.toFixed(2) : dollars >= 0.01 ? dollars.toFixed(4) : dollars.toFixed(6)}`;
-}
-
-export function formatEstimate(estimate: Estimate): string {
+export function formatEstimate(estimate: LlmEstimate): string {
   return `estimate: ${estimate.calls} calls (${estimate.cached} already cached), ≤ ${estimate.inputTokens} input + ${estimate.outputTokens} output tokens, ≤ ${formatUsd(estimate.costUsd)} (${estimate.basis})`;
 }
 
-export function formatRunSummary(run: LlmRun, rows: number, interrupted = false): string {
-  const t = run.totals;
-  const answered = rows - t.unparseable - t.errors - t.skipped;
-  let out = `${rows} rows: ${answered} answered, ${t.unparseable} unparseable, ${t.errors} failed, ${t.skipped} not run; ${t.inputTokens} input + ${t.outputTokens} output tokens; spent ${formatUsd(t.spentUsd)} now, ${formatUsd(t.cachedUsd)} from cache; ${t.retries} retries`;
-  if (interrupted) out += `\ninterrupted: ${t.skipped} rows not run; run the same command again to finish (answered rows are cached and cost nothing)`;
-  if (run.stoppedForBudget) out += `\nstopped at the --max-cost budget: ${t.skipped} rows not run; run again with a higher --max-cost to finish (answered rows are cached and cost nothing)`;
-  if (t.errors > 0) out += `\n${t.errors} rows failed after retries (status "error"); run again to retry only those`;
+/** The closing summary of a run with LLM answers: rows by status, tokens, money, and what to do next. */
+export function formatRunSummary(predictions: readonly Prediction[], how: { interrupted?: boolean; retries?: number } = {}): string {
+  const count = (status: string) => predictions.filter((p) => p.status === status).length;
+  const sum = (pick: (p: Prediction) => number) => predictions.reduce((total, p) => total + pick(p), 0);
+  const skipped = count("skipped");
+  const errors = count("error");
+  const budget = predictions.some((p) => p.status === "skipped" && p.error?.startsWith("budget"));
+  let out = `${predictions.length} rows: ${count("ok")} answered, ${count("unparseable")} unparseable, ${errors} failed, ${skipped} not run; ${sum((p) => p.inputTokens ?? 0)} input + ${sum((p) => p.outputTokens ?? 0)} output tokens; spent ${formatUsd(sum((p) => (p.cached ? 0 : p.costUsd)))} now, ${formatUsd(sum((p) => (p.cached ? p.costUsd : 0)))} from cache${how.retries !== undefined ? `; ${how.retries} retries` : ""}`;
+  if (how.interrupted) out += `\ninterrupted: ${skipped} rows not run; run the same command again to finish (answered rows are cached and cost nothing)`;
+  if (budget) out += `\nstopped at the --max-cost budget: ${skipped} rows not run; run again with a higher --max-cost to finish (answered rows are cached and cost nothing)`;
+  if (errors > 0) out += `\n${errors} rows failed after retries (status "error"); run again to retry only those`;
   return out;
 }
 
@@ -265,11 +177,13 @@ export function registerPrompt(program: Command): void {
     const dataset = await loadDataset(options.input, { columns: { text: options.textCol }, requireLabels: false });
     if (options.row > dataset.examples.length) throw new UserError(`--row ${options.row} is past the last row (${dataset.examples.length})`, { file: options.input });
     const single: Dataset = { ...dataset, examples: [dataset.examples[options.row - 1]!] };
-    const { plan } = await preparePlan(single, options);
-    const messages = planPrompts(plan)(0);
+    const builder = promptBuilder(llmConfigFromCli(options, "prompt"));
+    const prompts = await builder.prompts([single.examples[0]!.text], hintsFromColumns(single, options, builder.labels));
+    const messages = prompts(0);
     if (options.format === "json") process.stdout.write(JSON.stringify(messages, null, 2) + "\n");
     else process.stdout.write(messages.map((m) => `[${m.role}]\n${m.content}`).join("\n\n") + "\n");
   });
 }
 
-export { runLlm };
+
+export { formatUsd };

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** The `tandem` command: a thin layer that parses arguments and calls the library. */
+import { realpathSync } from "node:fs";
 import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { isUserError } from "../core/errors.js";
 import { registerClassify } from "./classify.js";
@@ -60,18 +62,24 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// Pipes closed early (e.g. `| head`) are not errors.
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code === "EPIPE") process.exit(0);
-  throw error;
-});
+/** Runs the command line with this process's arguments and sets the exit code. */
+export function runFromCommandLine(): void {
+  // Pipes closed early (e.g. `| head`) are not errors.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(0);
+    throw error;
+  });
+  main(process.argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      process.stderr.write(`tandem: internal error (please report): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
 
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`tandem: internal error (please report): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+// Run only when executed (node dist/cli/main.js, or the `tandem` bin link); importing does nothing.
+const entry = process.argv[1];
+if (entry && realpathSync(entry) === fileURLToPath(import.meta.url)) runFromCommandLine();

@@ -27,23 +27,27 @@ export function openStore(file = defaultStorePath()): Store {
   } catch (error) {
     throw new UserError(`cannot open the state database (${(error as Error).message})`, { file });
   }
+  // Wait for other processes' write locks instead of failing (set first: switching to WAL takes one).
+  db.pragma("busy_timeout = 15000");
   // WAL: readers do not block the writer, and every committed row survives a kill.
   db.pragma("journal_mode = WAL");
   db.pragma("synchronous = NORMAL");
-  db.pragma("busy_timeout = 5000");
   open.set(key, db);
   return db;
 }
 
-/** Runs each statement once per database (tracked by name). */
+/**
+ * Runs each statement once per database (tracked by name). The check and the change happen under one
+ * write lock (BEGIN IMMEDIATE), so processes opening a fresh database together apply it exactly once.
+ */
 export function migrate(db: Store, name: string, sql: string): void {
   db.exec("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)");
-  const done = db.prepare("SELECT 1 FROM migrations WHERE name = ?").get(name);
-  if (done) return;
+  if (db.prepare("SELECT 1 FROM migrations WHERE name = ?").get(name)) return;
   db.transaction(() => {
+    if (db.prepare("SELECT 1 FROM migrations WHERE name = ?").get(name)) return;
     db.exec(sql);
     db.prepare("INSERT INTO migrations (name, applied_at) VALUES (?, ?)").run(name, new Date().toISOString());
-  })();
+  }).immediate();
 }
 
 export function closeStores(): void {

@@ -5,13 +5,17 @@
  */
 import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { UserError } from "../core/errors.js";
 
 const REQUIRED = ["config.json"];
 const ONE_OF_TOKENIZER = ["tokenizer.json", "vocab.txt"];
 const ONE_OF_GRAPH = ["onnx/model.onnx", "model.onnx"];
 const OPTIONAL = ["tokenizer_config.json", "special_tokens_map.json", "head.safetensors", "model.safetensors"];
+
+/** The bundled starter model, shipped with the package (models/starter); the model spec "starter" names it. */
+export const STARTER_MODEL = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "models", "starter");
 
 export function cacheRoot(): string {
   return process.env.TANDEM_CACHE ?? join(homedir(), ".cache", "tandem");
@@ -48,8 +52,12 @@ async function download(url: string, target: string, required: boolean): Promise
   return true;
 }
 
-/** A folder holding the model's files: the spec itself, or the cached download of a hub id. */
+/** A folder holding the model's files: "starter" (the bundled model), the spec itself, or the cached download of a hub id. */
 export async function resolveModelDir(spec: string, options: { revision?: string; onDownload?: (file: string) => void } = {}): Promise<string> {
+  if (spec === "starter" && !existsSync(spec)) {
+    if (!existsSync(join(STARTER_MODEL, "config.json"))) throw new UserError(`the bundled starter model is missing (${STARTER_MODEL})`);
+    return STARTER_MODEL;
+  }
   if (existsSync(spec)) {
     if (!statSync(spec).isDirectory()) throw new UserError("a model is a folder (config.json, tokenizer, onnx/model.onnx), not a file", { file: spec });
     return spec;

@@ -1,8 +1,12 @@
-/** The run store: experiments, each strategy's metrics and timings, and every row's prediction, in the state database. */
-import { migrate, type Store } from "../core/store.js";
-import type { Prediction } from "../strategies/strategy.js";
+/**
+ * The run store: experiments, each strategy's metrics and timings, and every row's prediction, in the
+ * state database. Every SQL statement about runs lives here.
+ */
+import { randomBytes } from "node:crypto";
+import { migrate, openStore, type Store } from "../core/store.js";
+import type { Prediction, PredictionStatus } from "../strategies/strategy.js";
 
-export function ensureRunTables(db: Store): void {
+function ensureRunTables(db: Store): void {
   migrate(
     db,
     "runs_v1",
@@ -79,9 +83,52 @@ export function ensureRunTables(db: Store): void {
      DROP TABLE run_predictions;
      ALTER TABLE run_predictions_v2 RENAME TO run_predictions;`,
   );
+  // Why a row has no label (status and reason) and who answered it, kept with every prediction.
+  migrate(
+    db,
+    "runs_v3_status",
+    `ALTER TABLE run_predictions ADD COLUMN status TEXT;
+     ALTER TABLE run_predictions ADD COLUMN error TEXT;
+     ALTER TABLE run_predictions ADD COLUMN answered_by TEXT;
+     ALTER TABLE run_predictions ADD COLUMN raw TEXT;`,
+  );
 }
 
-export interface RunRow {
+/** A run as stored. */
+export interface RunRecord {
+  id: string;
+  name: string;
+  configHash: string;
+  /** The experiment config, as JSON. */
+  config: string;
+  status: "running" | "done";
+  rows: number;
+  labels: string[];
+  gold: string[];
+  slices?: string[];
+  createdAt: string;
+  finishedAt?: string;
+}
+
+/** One strategy's stored result (one replicate). */
+export interface StrategyRecord {
+  runId: string;
+  strategy: string;
+  replicate: number;
+  seed?: number;
+  position: number;
+  type: string;
+  seconds: number;
+  costUsd: number;
+  trainingCostUsd: number;
+  tokens: number;
+  /** The evaluation, as JSON. */
+  evaluation: string;
+  /** Strategy-specific extras (cascade curve, LLM share, notes), as JSON. */
+  extra?: string;
+}
+
+interface RunRow {
   id: string;
   name: string;
   config_hash: string;
@@ -95,7 +142,7 @@ export interface RunRow {
   finished_at: string | null;
 }
 
-export interface StrategyRow {
+interface StrategyRow {
   run_id: string;
   strategy: string;
   replicate: number;
@@ -110,24 +157,109 @@ export interface StrategyRow {
   extra: string | null;
 }
 
-export function savePredictions(db: Store, runId: string, strategy: string, predictions: Prediction[], replicate = 0): void {
-  const insert = db.prepare("INSERT OR REPLACE INTO run_predictions (run_id, strategy, replicate, row, label, probabilities, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?)");
-  db.transaction(() => {
-    predictions.forEach((p, row) => insert.run(runId, strategy, replicate, row, p.label, p.probabilities ? JSON.stringify(p.probabilities) : null, p.costUsd ?? null));
-  })();
-}
+const runRecord = (row: RunRow): RunRecord => ({
+  id: row.id,
+  name: row.name,
+  configHash: row.config_hash,
+  config: row.config,
+  status: row.status as RunRecord["status"],
+  rows: row.rows,
+  labels: JSON.parse(row.labels) as string[],
+  gold: JSON.parse(row.gold) as string[],
+  slices: row.slices ? (JSON.parse(row.slices) as string[]) : undefined,
+  createdAt: row.created_at,
+  finishedAt: row.finished_at ?? undefined,
+});
 
-export function loadPredictions(db: Store, runId: string, strategy: string, replicate = 0): Prediction[] {
-  const rows = db.prepare("SELECT label, probabilities, cost_usd FROM run_predictions WHERE run_id = ? AND strategy = ? AND replicate = ? ORDER BY row").all(runId, strategy, replicate) as Array<{ label: string; probabilities: string | null; cost_usd: number | null }>;
-  return rows.map((r) => ({ label: r.label, probabilities: r.probabilities ? (JSON.parse(r.probabilities) as number[]) : undefined, costUsd: r.cost_usd ?? undefined }));
-}
+const strategyRecord = (row: StrategyRow): StrategyRecord => ({
+  runId: row.run_id,
+  strategy: row.strategy,
+  replicate: row.replicate,
+  seed: row.seed ?? undefined,
+  position: row.position,
+  type: row.type,
+  seconds: row.seconds,
+  costUsd: row.cost_usd,
+  trainingCostUsd: row.training_cost_usd,
+  tokens: row.tokens,
+  evaluation: row.evaluation,
+  extra: row.extra ?? undefined,
+});
 
-export function listRuns(db: Store): RunRow[] {
-  ensureRunTables(db);
-  return db.prepare("SELECT * FROM runs ORDER BY created_at DESC, id DESC").all() as RunRow[];
-}
+export class RunStore {
+  readonly db: Store;
 
-/** Every stored strategy result of a run, all replicates, in strategy order then replicate order. */
-export function strategyRows(db: Store, runId: string): StrategyRow[] {
-  return db.prepare("SELECT * FROM run_strategies WHERE run_id = ? ORDER BY position, replicate").all(runId) as StrategyRow[];
+  /** A store (or a file; default .tandem/tandem.db or TANDEM_DB); creates or upgrades the tables. */
+  constructor(db?: Store | string) {
+    this.db = typeof db === "object" ? db : openStore(db);
+    ensureRunTables(this.db);
+  }
+
+  /** The newest unfinished run of this config, to resume. */
+  unfinishedRun(configHash: string): RunRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM runs WHERE config_hash = ? AND status = 'running' ORDER BY created_at DESC LIMIT 1").get(configHash) as RunRow | undefined;
+    return row ? runRecord(row) : undefined;
+  }
+
+  /** Records a new run; its id is the name, the time, the config hash and a random part (unique across processes). */
+  createRun(run: Pick<RunRecord, "name" | "configHash" | "config" | "rows" | "labels" | "gold" | "slices">): RunRecord {
+    const now = new Date();
+    const stamp = now.toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-");
+    const id = `${run.name.replace(/[^\w.-]+/g, "-")}-${stamp}-${run.configHash.slice(0, 4)}${randomBytes(3).toString("hex")}`;
+    this.db
+      .prepare("INSERT INTO runs (id, name, config_hash, config, status, rows, labels, gold, slices, created_at) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)")
+      .run(id, run.name, run.configHash, run.config, run.rows, JSON.stringify(run.labels), JSON.stringify(run.gold), run.slices ? JSON.stringify(run.slices) : null, now.toISOString());
+    return { ...run, id, status: "running", createdAt: now.toISOString() };
+  }
+
+  finishRun(id: string): void {
+    this.db.prepare("UPDATE runs SET status = 'done', finished_at = ? WHERE id = ?").run(new Date().toISOString(), id);
+  }
+
+  run(id: string): RunRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM runs WHERE id = ?").get(id) as RunRow | undefined;
+    return row ? runRecord(row) : undefined;
+  }
+
+  /** Every run, newest first. */
+  listRuns(): RunRecord[] {
+    return (this.db.prepare("SELECT * FROM runs ORDER BY created_at DESC, id DESC").all() as RunRow[]).map(runRecord);
+  }
+
+  /** Every stored strategy result of a run, all replicates, in strategy order then replicate order. */
+  strategyResults(runId: string): StrategyRecord[] {
+    return (this.db.prepare("SELECT * FROM run_strategies WHERE run_id = ? ORDER BY position, replicate").all(runId) as StrategyRow[]).map(strategyRecord);
+  }
+
+  /** A strategy's result and its predictions, in one transaction (a kill leaves both or neither). */
+  saveStrategyResult(result: StrategyRecord, predictions: readonly Prediction[]): void {
+    const insert = this.db.prepare(
+      "INSERT OR REPLACE INTO run_predictions (run_id, strategy, replicate, row, label, probabilities, cost_usd, status, error, answered_by, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    );
+    this.db.transaction(() => {
+      predictions.forEach((p, row) =>
+        insert.run(result.runId, result.strategy, result.replicate, row, p.label, p.probabilities ? JSON.stringify(p.probabilities) : null, p.costUsd, p.status, p.error ?? null, p.answeredBy ?? null, p.raw ?? null),
+      );
+      this.db
+        .prepare("INSERT OR REPLACE INTO run_strategies (run_id, strategy, replicate, seed, position, type, seconds, cost_usd, training_cost_usd, tokens, evaluation, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .run(result.runId, result.strategy, result.replicate, result.seed ?? null, result.position, result.type, result.seconds, result.costUsd, result.trainingCostUsd, result.tokens, result.evaluation, result.extra ?? null);
+    })();
+  }
+
+  /** One strategy's predictions (one replicate), in row order. */
+  predictions(runId: string, strategy: string, replicate = 0): Prediction[] {
+    const rows = this.db
+      .prepare("SELECT label, probabilities, cost_usd, status, error, answered_by, raw FROM run_predictions WHERE run_id = ? AND strategy = ? AND replicate = ? ORDER BY row")
+      .all(runId, strategy, replicate) as Array<{ label: string; probabilities: string | null; cost_usd: number | null; status: string | null; error: string | null; answered_by: string | null; raw: string | null }>;
+    return rows.map((r) => ({
+      label: r.label,
+      probabilities: r.probabilities ? (JSON.parse(r.probabilities) as number[]) : undefined,
+      costUsd: r.cost_usd ?? 0,
+      // Rows stored before statuses were kept: a label means ok.
+      status: (r.status ?? (r.label ? "ok" : "error")) as PredictionStatus,
+      error: r.error ?? undefined,
+      answeredBy: r.answered_by ?? undefined,
+      raw: r.raw ?? undefined,
+    }));
+  }
 }

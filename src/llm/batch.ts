@@ -11,7 +11,7 @@ import { migrate, type Store } from "../core/store.js";
 import { cacheKey, type ResponseCache } from "./cache.js";
 import { costOf, type PriceLookup } from "./pricing.js";
 import { buildRequest, type LlmRunOptions } from "./runner.js";
-import type { ChatResponse } from "./types.js";
+import { chatCompletionBody, chatResponseFrom } from "./openai-wire.js";
 
 export interface BatchProgress {
   batchId: string;
@@ -37,20 +37,6 @@ function ensureTable(db: Store): void {
        updated_at TEXT NOT NULL
      )`,
   );
-}
-
-/** The chat-completions body of a request, as the Batch API wants it. */
-function requestBody(model: string, request: ReturnType<typeof buildRequest>): Record<string, unknown> {
-  const body: Record<string, unknown> = { model, messages: request.messages, temperature: request.temperature, max_tokens: request.maxTokens };
-  if (request.seed !== undefined) body.seed = request.seed;
-  if (request.logprobs) Object.assign(body, { logprobs: true, top_logprobs: request.topLogprobs });
-  if (request.structured) {
-    body.response_format = {
-      type: "json_schema",
-      json_schema: { name: "classification", strict: true, schema: { type: "object", properties: { label: { type: "string", enum: [...request.labels] } }, required: ["label"], additionalProperties: false } },
-    };
-  }
-  return body;
 }
 
 interface BatchOutputLine {
@@ -85,7 +71,7 @@ export async function fillCacheWithBatch(run: LlmRunOptions, options: BatchRunOp
   const runKey = createHash("sha256").update([...pending.keys()].sort().join("\n")).digest("hex");
   let state = options.db.prepare("SELECT batch_id, status FROM llm_batches WHERE run_key = ?").get(runKey) as { batch_id: string; status: string } | undefined;
   if (!state || ["failed", "expired", "cancelled"].includes(state.status)) {
-    const lines = [...pending.entries()].map(([key, request]) => JSON.stringify({ custom_id: key, method: "POST", url: "/v1/chat/completions", body: requestBody(run.model.model, request) }));
+    const lines = [...pending.entries()].map(([key, request]) => JSON.stringify({ custom_id: key, method: "POST", url: "/v1/chat/completions", body: chatCompletionBody(run.model.model, request) }));
     const file = await options.client.files.create({ file: await toFile(Buffer.from(lines.join("\n") + "\n"), "tandem-batch.jsonl"), purpose: "batch" });
     const batch = await options.client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
     const now = new Date().toISOString();
@@ -123,21 +109,11 @@ export async function fillCacheWithBatch(run: LlmRunOptions, options: BatchRunOp
       if (line.trim() === "") continue;
       const item = JSON.parse(line) as BatchOutputLine;
       const completion = item.response?.body;
-      const choice = completion?.choices?.[0];
-      if (!completion || item.response?.status_code !== 200 || typeof choice?.message?.content !== "string" || !pending.has(item.custom_id)) {
+      const response = completion && item.response?.status_code === 200 && pending.has(item.custom_id) ? chatResponseFrom(completion, run.model.model) : undefined;
+      if (!response) {
         failed++;
         continue;
       }
-      const response: ChatResponse = {
-        text: choice.message.content,
-        usage: {
-          inputTokens: completion.usage?.prompt_tokens ?? 0,
-          cachedInputTokens: completion.usage?.prompt_tokens_details?.cached_tokens ?? 0,
-          outputTokens: completion.usage?.completion_tokens ?? 0,
-        },
-        logprobs: choice.logprobs?.content?.map((entry) => ({ token: entry.token, logprob: entry.logprob, top: (entry.top_logprobs ?? []).map((t) => ({ token: t.token, logprob: t.logprob })) })),
-        model: completion.model,
-      };
       const cost = costOf(response.usage, options.prices, true);
       options.cache.put(item.custom_id, run.model.provider, run.model.model, response, cost);
       costUsd += cost;

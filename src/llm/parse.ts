@@ -5,6 +5,11 @@
  * to a default class. Pure.
  */
 
+/** The JSON schema of a structured answer, {"label": <one of the labels>}: every provider asks for this one. */
+export function labelJsonSchema(labels: readonly string[]): Record<string, unknown> {
+  return { type: "object", properties: { label: { type: "string", enum: [...labels] } }, required: ["label"], additionalProperties: false };
+}
+
 export interface ParsedAnswer {
   label: string | null;
   /** Character offset of the label in the answer (for finding its token's log-probabilities). */

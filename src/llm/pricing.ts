@@ -95,3 +95,8 @@ export function costOf(usage: Usage, lookup: PriceLookup, batch = false): number
   const dollars = (uncached * input + usage.cachedInputTokens * cachedInput + usage.outputTokens * output) / 1e6;
   return batch ? dollars * lookup.batchDiscount : dollars;
 }
+
+/** Dollars with enough decimals to show what a few calls cost. */
+export function formatUsd(dollars: number): string {
+  return `$${dollars >= 1 ? dollars.toFixed(2) : dollars >= 0.01 ? dollars.toFixed(4) : dollars.toFixed(6)}`;
+}

@@ -10,7 +10,7 @@ import { labelProbabilities } from "./logprobs.js";
 import { parseAnswer } from "./parse.js";
 import { costOf, type PriceLookup } from "./pricing.js";
 import { countChatTokens } from "./tokens.js";
-import { ProviderError, type ChatMessage, type ChatModel, type ChatRequest, type ChatResponse } from "./types.js";
+import { ProviderError, type ChatMessage, type ChatModel, type ChatRequest, type ChatResponse, type ModelInfo } from "./types.js";
 
 export type ItemStatus = "ok" | "unparseable" | "error" | "skipped";
 
@@ -80,7 +80,8 @@ export interface LlmRun {
   stoppedForBudget: boolean;
 }
 
-export function buildRequest(options: LlmRunOptions, messages: ChatMessage[]): ChatRequest {
+/** The request of one item (a model's capabilities are enough: no client is needed). */
+export function buildRequest(options: Pick<LlmRunOptions, "labels" | "temperature" | "seed" | "maxTokens" | "logprobs" | "topLogprobs" | "structured" | "timeoutMs"> & { model: ModelInfo }, messages: ChatMessage[]): ChatRequest {
   return {
     messages,
     labels: options.labels,

@@ -41,7 +41,8 @@ export interface ChatResponse {
   model: string;
 }
 
-export interface ChatModel {
+/** What a model is, known from its model string alone. */
+export interface ModelInfo {
   /** "openai", "anthropic", "compat", "local". */
   provider: string;
   /** The model id sent to the provider. */
@@ -50,6 +51,9 @@ export interface ChatModel {
   spec: string;
   supportsLogprobs: boolean;
   supportsStructured: boolean;
+}
+
+export interface ChatModel extends ModelInfo {
   complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResponse>;
   close?(): Promise<void>;
 }

@@ -1,12 +1,28 @@
 /**
  * Cascades: the encoder answers when its top probability is at least τ, the LLM answers the rest.
+ * The live cascade strategy asks the LLM about those items only.
  * The what-if curve computes macro F1, accuracy and the share of items sent to the LLM for every τ from
  * stored predictions (no calls), and τ is chosen for a target macro F1 at the lowest LLM share, or
- * for the best macro F1 within a budget of LLM share. Pure.
+ * for the best macro F1 within a budget of LLM share.
  */
 import { classCounts, encodePairs, sortLabels, unionOf } from "../metrics/labels.js";
 import { macroF1FromCounts } from "../metrics/report.js";
-import type { Prediction, Strategy } from "./strategy.js";
+import { closeOnce, knownSubset, memberPredictions, reorderProbabilities, type Prediction, type Strategy } from "./strategy.js";
+
+/**
+ * The one routing rule of every cascade (live, from stored predictions, the what-if curve): the LLM
+ * answers when the encoder's top probability is below τ, and also when the encoder gave none (NaN),
+ * since an unknown confidence is not a confident answer.
+ */
+export function routesToLlm(confidence: number, tau: number): boolean {
+  return !(confidence >= tau);
+}
+
+/** The top class probability of a prediction, NaN when it has none or gave no label. */
+export function topProbability(prediction: Pick<Prediction, "probabilities" | "status">): number {
+  if (prediction.status !== "ok" || !prediction.probabilities || prediction.probabilities.length === 0) return Number.NaN;
+  return Math.max(...prediction.probabilities);
+}
 
 export interface CascadePoint {
   tau: number;
@@ -22,7 +38,7 @@ export interface CascadePoint {
 export interface CascadeInput {
   gold: readonly string[];
   encoderPred: readonly string[];
-  /** The encoder's top probability per item. */
+  /** The encoder's top probability per item (NaN: unknown, routed to the LLM). */
   encoderConfidence: ArrayLike<number>;
   llmPred: readonly string[];
   /** Per-item cost of the LLM answer (e.g. the cost_usd column of tandem classify --strategy llm). */
@@ -36,7 +52,7 @@ export const DEFAULT_TAUS = Array.from({ length: 21 }, (_, i) => Number((i * 0.0
 export function cascadePredictions(input: CascadeInput, tau: number): { pred: string[]; llmCalls: number } {
   let llmCalls = 0;
   const pred = input.gold.map((_, i) => {
-    if ((input.encoderConfidence[i] as number) >= tau) return input.encoderPred[i] as string;
+    if (!routesToLlm(input.encoderConfidence[i] as number, tau)) return input.encoderPred[i] as string;
     llmCalls++;
     return input.llmPred[i] as string;
   });
@@ -57,7 +73,7 @@ export function cascadeCurve(input: CascadeInput, taus: readonly number[] = DEFA
     };
     if (input.llmCost) {
       let cost = 0;
-      for (let i = 0; i < input.gold.length; i++) if ((input.encoderConfidence[i] as number) < tau) cost += input.llmCost[i] as number;
+      for (let i = 0; i < input.gold.length; i++) if (routesToLlm(input.encoderConfidence[i] as number, tau)) cost += input.llmCost[i] as number;
       point.llm_cost_usd = cost;
     }
     return point;
@@ -93,22 +109,72 @@ export function chooseTau(points: CascadePoint[], options: { targetF1?: number; 
   return { best: [...points].sort(byF1)[0]!, rule: "best macro F1 (ties: lower LLM share)" };
 }
 
-/** A live cascade: the encoder first, the LLM only for the items below τ. */
-export function cascadeStrategy(encoder: Strategy, llm: Strategy, tau: number): Strategy {
+/**
+ * A cascade's answers from its members' answers: the encoder's where it is confident, the LLM's
+ * elsewhere (`llm[i]` is only read for routed items, so a live cascade passes a sparse array). Costs
+ * add up: the encoder's for every item, the LLM's for routed ones. Probabilities are in `labels` order.
+ */
+export function combineCascade(
+  encoder: readonly Prediction[],
+  llm: ReadonlyArray<Prediction | undefined>,
+  tau: number,
+  orders: { labels: readonly string[]; encoderLabels: readonly string[]; llmLabels: readonly string[] },
+): Prediction[] {
+  return encoder.map((first, i) => {
+    if (!routesToLlm(topProbability(first), tau)) return { ...first, probabilities: reorderProbabilities(first.probabilities, orders.encoderLabels, orders.labels) };
+    const answer = llm[i];
+    if (!answer) throw new Error(`cascade: no LLM answer for routed item ${i}`);
+    return {
+      ...answer,
+      probabilities: reorderProbabilities(answer.probabilities, orders.llmLabels, orders.labels),
+      costUsd: first.costUsd + answer.costUsd,
+      latencyMs: (first.latencyMs ?? 0) + (answer.latencyMs ?? 0),
+    };
+  });
+}
+
+/** Rows a cascade sends to the LLM, given the encoder's answers. */
+export function routedRows(encoder: readonly Prediction[], tau: number): number[] {
+  const rows: number[] = [];
+  encoder.forEach((p, i) => {
+    if (routesToLlm(topProbability(p), tau)) rows.push(i);
+  });
+  return rows;
+}
+
+/** A live cascade: the encoder first, the LLM only for the items it routes. */
+export function cascadeStrategy(encoder: Strategy, llm: Strategy, tau: number, name = `cascade(τ=${tau})`): Strategy {
+  const labels = encoder.labels;
   return {
-    name: `cascade(τ=${tau})`,
-    labels: encoder.labels,
-    async classify(texts, onProgress) {
-      const first = await encoder.classify(texts);
-      const uncertain = first.map((p, i) => ({ p, i })).filter(({ p }) => Math.max(...(p.probabilities ?? [0])) < tau);
-      const second = await llm.classify(uncertain.map(({ i }) => texts[i] as string), (done) => onProgress?.(texts.length - uncertain.length + done));
-      const out: Prediction[] = [...first];
-      uncertain.forEach(({ i }, j) => {
-        const answer = second[j] as Prediction;
-        out[i] = { ...answer, costUsd: (first[i]?.costUsd ?? 0) + (answer.costUsd ?? 0) };
-      });
-      onProgress?.(texts.length);
-      return out;
+    name,
+    type: "cascade",
+    labels,
+    members: [encoder, llm],
+    async classify(texts, options = {}) {
+      const first = await memberPredictions(encoder, texts, options);
+      const rows = routedRows(first, tau);
+      options.onProgress?.(texts.length - rows.length);
+      const known = options.known?.get(llm);
+      const sparse: Array<Prediction | undefined> = new Array(texts.length);
+      if (known) rows.forEach((i) => (sparse[i] = known[i]));
+      else if (rows.length > 0) {
+        const subsetKnown = knownSubset(options.known, rows) ?? new Map<Strategy, Prediction[]>();
+        // The LLM's hints, when they are this cascade's encoder, are already known for these rows.
+        subsetKnown.set(encoder, rows.map((i) => first[i] as Prediction));
+        const second = await llm.classify(rows.map((i) => texts[i] as string), {
+          ...options,
+          known: subsetKnown,
+          hints: options.hints ? rows.map((i) => options.hints![i] as Prediction) : undefined,
+          onProgress: (done) => options.onProgress?.(texts.length - rows.length + done),
+        });
+        rows.forEach((i, j) => (sparse[i] = second[j]));
+      }
+      options.onProgress?.(texts.length);
+      return combineCascade(first, sparse, tau, { labels, encoderLabels: encoder.labels, llmLabels: llm.labels });
     },
+    close: closeOnce(async () => {
+      await encoder.close();
+      await llm.close();
+    }),
   };
 }

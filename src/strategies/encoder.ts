@@ -1,14 +1,33 @@
 /** The encoder strategy: a fine-tuned encoder classifier run by the inference engine. */
+import { UserError } from "../core/errors.js";
+import { resolveModelDir } from "../encoders/hub.js";
 import { classifyWithEncoder, type InferenceOptions } from "../encoders/inference.js";
-import type { EncoderModel } from "../encoders/model.js";
-import type { Prediction, Strategy } from "./strategy.js";
+import { EncoderModel } from "../encoders/model.js";
+import type { EncoderConfig } from "./config.js";
+import { closeOnce, type Prediction, type Strategy } from "./strategy.js";
 
-export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOptions, "onProgress"> = {}): Strategy & { lastTruncated: number } {
-  const strategy = {
-    name: "encoder",
+export interface EncoderStrategy extends Strategy {
+  readonly model: EncoderModel;
+  /** Texts cut at the token limit in the last call. */
+  lastTruncated: number;
+  /** The effective token limit (the model's positions when smaller than maxLength). */
+  readonly tokenLimit: number;
+}
+
+/** A strategy over a loaded model (the caller owns the model unless `ownsModel`). */
+export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOptions, "onProgress"> = {}, name = "encoder", ownsModel = false): EncoderStrategy {
+  if (model.kind === "embedding") {
+    throw new UserError("this model is an embedding model (no classifier head); use `tandem embed`, or train a head with `tandem train head`", { file: model.dir });
+  }
+  const strategy: EncoderStrategy = {
+    name,
+    type: "encoder",
     labels: model.labels,
+    members: [],
+    model,
     lastTruncated: 0,
-    async classify(texts: readonly string[], onProgress?: (done: number) => void): Promise<Prediction[]> {
+    tokenLimit: Math.min(options.maxLength ?? 512, model.maxPositions),
+    async classify(texts, { onProgress } = {}): Promise<Prediction[]> {
       const result = await classifyWithEncoder(model, texts, { ...options, onProgress: (done) => onProgress?.(done) });
       strategy.lastTruncated = result.truncated;
       const k = result.labels.length;
@@ -16,10 +35,22 @@ export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOpti
       return result.predictions.map((label, row) => ({
         label,
         probabilities: Array.from(result.probabilities.subarray(row * k, (row + 1) * k)),
+        answeredBy: name,
+        status: "ok",
         costUsd: 0,
         latencyMs,
       }));
     },
+    close: closeOnce(async () => {
+      if (ownsModel) await model.release();
+    }),
   };
   return strategy;
+}
+
+/** Loads the config's model (folder, hub id or "starter") and wraps it. */
+export async function loadEncoderStrategy(config: EncoderConfig, name: string, onDownload?: (file: string) => void): Promise<EncoderStrategy> {
+  const dir = await resolveModelDir(config.model, { onDownload });
+  const model = await EncoderModel.load(dir, { threads: config.threads, executionProvider: config.device });
+  return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing }, name, true);
 }

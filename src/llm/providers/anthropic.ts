@@ -4,6 +4,7 @@
  * parameter; the model's default sampling applies.
  */
 import Anthropic from "@anthropic-ai/sdk";
+import { labelJsonSchema } from "../parse.js";
 import { ProviderError, retryAfterFromHeaders, type ChatModel, type ChatRequest, type ChatResponse } from "../types.js";
 
 export function anthropicChatModel(options: { spec: string; model: string; apiKey: string; baseURL?: string }): ChatModel {
@@ -29,7 +30,7 @@ export function anthropicChatModel(options: { spec: string; model: string; apiKe
               ? {
                   format: {
                     type: "json_schema",
-                    schema: { type: "object", properties: { label: { type: "string", enum: [...request.labels] } }, required: ["label"], additionalProperties: false },
+                    schema: labelJsonSchema(request.labels),
                   },
                 }
               : undefined,

@@ -5,6 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import { UserError } from "../../core/errors.js";
+import { labelJsonSchema } from "../parse.js";
 import type { ChatModel, ChatRequest, ChatResponse } from "../types.js";
 
 // The few parts of node-llama-cpp used here, typed locally so that compiling needs no optional package.
@@ -59,11 +60,7 @@ export async function localChatModel(options: { spec: string; path: string; gpu?
       const run = async (): Promise<ChatResponse> => {
         const key = request.labels.join("\u0000");
         if (request.structured && !grammars.has(key)) {
-          grammars.set(key, await llama.createGrammarForJsonSchema({
-            type: "object",
-            properties: { label: { type: "string", enum: [...request.labels] } },
-            required: ["label"],
-          }));
+          grammars.set(key, await llama.createGrammarForJsonSchema(labelJsonSchema(request.labels)));
         }
         const system = request.messages.filter((m) => m.role === "system").map((m) => m.content).join("\n\n");
         const user = request.messages.filter((m) => m.role !== "system").map((m) => m.content).join("\n\n");

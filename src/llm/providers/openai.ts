@@ -4,7 +4,8 @@
  * SDK's own are off.
  */
 import OpenAI from "openai";
-import { ProviderError, retryAfterFromHeaders, type ChatModel, type ChatRequest, type ChatResponse, type TokenLogprob } from "../types.js";
+import { chatCompletionBody, chatResponseFrom } from "../openai-wire.js";
+import { ProviderError, retryAfterFromHeaders, type ChatModel, type ChatRequest, type ChatResponse } from "../types.js";
 
 export interface OpenAiOptions {
   spec: string;
@@ -40,58 +41,15 @@ export function openAiChatModel(options: OpenAiOptions): ChatModel {
     supportsLogprobs: true,
     supportsStructured: true,
     async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResponse> {
-      const body: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming = {
-        model: options.model,
-        messages: request.messages,
-        temperature: request.temperature,
-        max_tokens: request.maxTokens,
-      };
-      if (request.seed !== undefined) body.seed = request.seed;
-      if (request.logprobs) {
-        body.logprobs = true;
-        body.top_logprobs = request.topLogprobs;
-      }
-      if (request.structured) {
-        body.response_format = {
-          type: "json_schema",
-          json_schema: {
-            name: "classification",
-            strict: true,
-            schema: {
-              type: "object",
-              properties: { label: { type: "string", enum: [...request.labels] } },
-              required: ["label"],
-              additionalProperties: false,
-            },
-          },
-        };
-      }
       let completion: OpenAI.Chat.ChatCompletion;
       try {
-        completion = await client.chat.completions.create(body, { timeout: request.timeoutMs, signal });
+        completion = await client.chat.completions.create(chatCompletionBody(options.model, request), { timeout: request.timeoutMs, signal });
       } catch (error) {
         throw toProviderError(error);
       }
-      const choice = completion.choices?.[0];
-      if (!choice || typeof choice.message?.content !== "string") {
-        throw new ProviderError("the response has no message content", true);
-      }
-      const usage = completion.usage;
-      const logprobs: TokenLogprob[] | undefined = choice.logprobs?.content?.map((entry) => ({
-        token: entry.token,
-        logprob: entry.logprob,
-        top: (entry.top_logprobs ?? []).map((alt) => ({ token: alt.token, logprob: alt.logprob })),
-      }));
-      return {
-        text: choice.message.content,
-        usage: {
-          inputTokens: usage?.prompt_tokens ?? 0,
-          cachedInputTokens: usage?.prompt_tokens_details?.cached_tokens ?? 0,
-          outputTokens: usage?.completion_tokens ?? 0,
-        },
-        logprobs,
-        model: completion.model ?? options.model,
-      };
+      const response = chatResponseFrom(completion, options.model);
+      if (!response) throw new ProviderError("the response has no message content", true);
+      return response;
     },
   };
 }

@@ -1,0 +1,77 @@
+/**
+ * tandem as a library: every capability of the CLI as typed functions. The one-call entry is
+ * `createClassifier`; strategies are built by `createStrategy` from the one config schema.
+ */
+
+// Classifying
+export { createClassifier, type Classifier, type ClassificationResult } from "./classifier.js";
+export { createStrategy, createStrategies, parseStrategyConfig, parseStrategyFile, loadStrategyFile, type StrategyContext, type StrategySet, type StrategyFile } from "./strategies/factory.js";
+export {
+  StrategyConfigSchema,
+  LexiconConfigSchema,
+  EncoderConfigSchema,
+  LlmConfigSchema,
+  CascadeConfigSchema,
+  EnsembleConfigSchema,
+  STRATEGY_TYPES,
+  type StrategyConfig,
+  type StrategyConfigInput,
+  type StrategyType,
+  type LexiconConfig,
+  type EncoderConfig,
+  type LlmConfig,
+  type CascadeConfig,
+  type EnsembleConfig,
+  type MemberRef,
+} from "./strategies/config.js";
+export { checkStrategySet, shorthandConfig } from "./strategies/members.js";
+export type { Strategy, Prediction, PredictionStatus, ClassifyOptions } from "./strategies/strategy.js";
+export { cascadeCurve, chooseTau, cascadePredictions, combineCascade, routesToLlm, topProbability, DEFAULT_TAUS, type CascadePoint, type CascadeInput, type CascadeChoice } from "./strategies/cascade.js";
+export { ensemblePredictions } from "./strategies/ensemble.js";
+export { lexiconPrediction, LEXICON_LABELS } from "./strategies/lexicon.js";
+export { promptBuilder, type LlmStrategy, type LlmEstimate, type PromptBuilder, type PromptConfig } from "./strategies/llm.js";
+export type { EncoderStrategy } from "./strategies/encoder.js";
+
+// Data
+export { loadDataset, type Dataset, type Example, type LoadOptions } from "./data/dataset.js";
+export { readTable, streamRecords, detectFormat, type Table, type TableRecord, type TableFormat } from "./data/readers.js";
+export { TableWriter } from "./data/writers.js";
+export { resolveScheme, matchLabel, BUILTIN_SCHEMES, type LabelScheme } from "./data/labels.js";
+export { stratifiedSplit, stratifiedSample } from "./data/split.js";
+export { readSstFile, parseTree, sstExamples, type SstExample } from "./data/sst.js";
+export { mergeDatasets } from "./data/merge.js";
+
+// Metrics and statistics (scikit-learn-identical reports; McNemar; paired bootstrap)
+export { evaluate, macroF1, sliceMacroF1, type Evaluation, type EvaluateInput, type EvaluationReport } from "./metrics/evaluate.js";
+export { classificationReport, confusionMatrix, type ClassificationReport, type ZeroDivision } from "./metrics/report.js";
+export { mcnemar, mcnemarFromTable, type McNemarResult } from "./stats/mcnemar.js";
+export { pairedBootstrapMacroF1, bootstrapStability, type BootstrapResult, type BootstrapStability } from "./stats/bootstrap.js";
+export { compareClassifiers, type Comparison, type ComparisonInput } from "./stats/compare.js";
+
+// Encoders
+export { EncoderModel, type SessionOptions } from "./encoders/model.js";
+export { runEncoder, classifyWithEncoder, type InferenceOptions, type InferenceResult } from "./encoders/inference.js";
+export { resolveModelDir, STARTER_MODEL } from "./encoders/hub.js";
+export { benchEncoder, type BenchRow } from "./encoders/bench.js";
+export { trainHead, predictHead, type HeadTrainingSettings, type HeadTrainingResult } from "./training/train-head.js";
+export { trainFull, type FullTrainingOptions } from "./training/full.js";
+
+// LLMs
+export { createChatModel, parseModelSpec, describeModel, providerProblem, openAiClientFor, PROVIDER_NAMES, type ModelSpec } from "./llm/providers/registry.js";
+export { runLlm, type LlmRun, type LlmRunOptions, type LlmItemResult } from "./llm/runner.js";
+export { ResponseCache } from "./llm/cache.js";
+export { loadPriceTable, lookupPrice, costOf, formatUsd, DEFAULT_PRICES, PRICES_AS_OF, type ModelPrice, type PriceTable } from "./llm/pricing.js";
+export { parseAnswer, labelJsonSchema } from "./llm/parse.js";
+export { PROGRAMS, PROGRAM_NAMES, type ProgramName } from "./llm/prompts/programs.js";
+export type { ChatModel, ChatMessage, ChatRequest, ChatResponse, ModelInfo } from "./llm/types.js";
+
+// Experiments and the run store
+export { runExperiment, loadRun, type ExperimentRun, type StrategyOutcome, type RunnerHooks } from "./experiments/runner.js";
+export { loadExperiment, parseExperiment, ExperimentSchema, type ExperimentConfig } from "./experiments/config.js";
+export { RunStore, type RunRecord, type StrategyRecord } from "./experiments/store.js";
+export { compareRun, type RunComparison, type ComparisonRow } from "./experiments/compare.js";
+export { renderHtml, formatComparisonMarkdown, formatComparisonText } from "./experiments/report.js";
+
+// State and errors
+export { openStore, closeStores, type Store } from "./core/store.js";
+export { UserError, type Location } from "./core/errors.js";

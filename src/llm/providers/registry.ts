@@ -1,0 +1,143 @@
+/**
+ * The provider registry: for each provider, one entry that parses its model strings, names its
+ * environment variables and builds its client. Model strings:
+ *   openai:gpt-4o-mini, openai:ft:gpt-4o-mini-2024-07-18:org::id   (OPENAI_API_KEY, OPENAI_BASE_URL)
+ *   anthropic:claude-3-5-haiku-latest                                (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL)
+ *   local:/path/model.gguf                                           (node-llama-cpp)
+ *   compat:http://host:port/v1#model                                 (OPENAI_COMPAT_API_KEY, optional)
+ * Parsing needs no key, so estimates and price look-ups work without one. SDKs load only when a client
+ * is built, so commands that never call a provider do not pay for loading them.
+ */
+import { existsSync } from "node:fs";
+import type OpenAI from "openai";
+import { UserError } from "../../core/errors.js";
+import { loadDotEnv, requireSecret } from "../../core/env.js";
+import type { ChatModel, ModelInfo } from "../types.js";
+
+export const PROVIDER_NAMES = ["openai", "anthropic", "local", "compat"] as const;
+export type ProviderName = (typeof PROVIDER_NAMES)[number];
+
+export interface ModelSpec {
+  provider: ProviderName;
+  /** The model id sent to the provider (for local: the GGUF path). */
+  model: string;
+  baseURL?: string;
+}
+
+interface ProviderEntry {
+  /** Token log-probabilities (class probabilities) and JSON-schema answers. */
+  supportsLogprobs: boolean;
+  supportsStructured: boolean;
+  /** The part after "provider:" → the spec. */
+  parse(rest: string, spec: string): ModelSpec;
+  /** Environment variables that must be set before a call (checked before anything is spent). */
+  requiredSecrets: string[];
+  /** What else must hold before a call; a message when it does not. */
+  check?(spec: ModelSpec): string | undefined;
+  createChatModel(spec: ModelSpec, text: string, options: { gpu?: boolean }): Promise<ChatModel>;
+  /** An SDK client for the APIs beyond chat (files, batches, fine-tuning), where the provider has them. */
+  openAiClient?(spec: ModelSpec): Promise<OpenAI>;
+}
+
+const openAiSdk = async () => (await import("openai")).default;
+
+const PROVIDERS: Record<ProviderName, ProviderEntry> = {
+  openai: {
+    supportsLogprobs: true,
+    supportsStructured: true,
+    parse: (model) => ({ provider: "openai", model }),
+    requiredSecrets: ["OPENAI_API_KEY"],
+    async createChatModel(spec, text) {
+      const { openAiChatModel } = await import("./openai.js");
+      return openAiChatModel({ spec: text, model: spec.model, apiKey: requireSecret("OPENAI_API_KEY", `model ${text}`), baseURL: process.env.OPENAI_BASE_URL, provider: "openai" });
+    },
+    async openAiClient() {
+      const OpenAI = await openAiSdk();
+      return new OpenAI({ apiKey: requireSecret("OPENAI_API_KEY", "the OpenAI API"), baseURL: process.env.OPENAI_BASE_URL, maxRetries: 2 });
+    },
+  },
+  compat: {
+    supportsLogprobs: true,
+    supportsStructured: true,
+    parse(rest, text) {
+      const hash = rest.lastIndexOf("#");
+      if (hash < 0 || hash === rest.length - 1) throw new UserError(`invalid model "${text}": compat models are compat:BASE_URL#MODEL, e.g. compat:http://localhost:11434/v1#llama3.1`);
+      const baseURL = rest.slice(0, hash);
+      if (!/^https?:\/\//.test(baseURL)) throw new UserError(`invalid model "${text}": the base URL must start with http:// or https://`);
+      return { provider: "compat", model: rest.slice(hash + 1), baseURL };
+    },
+    requiredSecrets: [],
+    async createChatModel(spec, text) {
+      const { openAiChatModel } = await import("./openai.js");
+      // Local servers usually need no key; the SDK insists on one, so send a placeholder.
+      return openAiChatModel({ spec: text, model: spec.model, apiKey: process.env.OPENAI_COMPAT_API_KEY || "not-needed", baseURL: spec.baseURL, provider: "compat" });
+    },
+    async openAiClient(spec) {
+      const OpenAI = await openAiSdk();
+      return new OpenAI({ apiKey: process.env.OPENAI_COMPAT_API_KEY || "not-needed", baseURL: spec.baseURL, maxRetries: 2 });
+    },
+  },
+  anthropic: {
+    supportsLogprobs: false,
+    supportsStructured: true,
+    parse: (model) => ({ provider: "anthropic", model }),
+    requiredSecrets: ["ANTHROPIC_API_KEY"],
+    async createChatModel(spec, text) {
+      const { anthropicChatModel } = await import("./anthropic.js");
+      return anthropicChatModel({ spec: text, model: spec.model, apiKey: requireSecret("ANTHROPIC_API_KEY", `model ${text}`), baseURL: process.env.ANTHROPIC_BASE_URL });
+    },
+  },
+  local: {
+    supportsLogprobs: false,
+    supportsStructured: true,
+    parse: (model) => ({ provider: "local", model }),
+    requiredSecrets: [],
+    check: (spec) => (existsSync(spec.model) ? undefined : `GGUF model ${spec.model} does not exist`),
+    async createChatModel(spec, text, options) {
+      const { localChatModel } = await import("./local.js");
+      return localChatModel({ spec: text, path: spec.model, gpu: options.gpu });
+    },
+  },
+};
+
+const USAGE = "use openai:MODEL, anthropic:MODEL, local:/path/model.gguf or compat:http://host:port/v1#MODEL";
+
+export function parseModelSpec(text: string): ModelSpec {
+  const colon = text.indexOf(":");
+  const provider = colon > 0 ? text.slice(0, colon) : "";
+  const rest = colon > 0 ? text.slice(colon + 1) : "";
+  if (rest === "" || !(PROVIDER_NAMES as readonly string[]).includes(provider)) throw new UserError(`invalid model "${text}": ${USAGE}`);
+  return PROVIDERS[provider as ProviderName].parse(rest, text);
+}
+
+/** What a model string names and can do, without a key or a client (estimates, cache keys, prices). */
+export function describeModel(text: string): ModelInfo {
+  const spec = parseModelSpec(text);
+  const entry = PROVIDERS[spec.provider];
+  return { provider: spec.provider, model: spec.model, spec: text, supportsLogprobs: entry.supportsLogprobs, supportsStructured: entry.supportsStructured };
+}
+
+/** What stops a call to this model before it is made (a missing key, a missing file), or undefined. */
+export function providerProblem(text: string): string | undefined {
+  const spec = parseModelSpec(text);
+  loadDotEnv();
+  const entry = PROVIDERS[spec.provider];
+  const missing = entry.requiredSecrets.find((name) => !process.env[name]);
+  if (missing) return `${text} needs ${missing} (environment or .env)`;
+  return entry.check?.(spec);
+}
+
+export async function createChatModel(text: string, options: { gpu?: boolean } = {}): Promise<ChatModel> {
+  const spec = parseModelSpec(text);
+  loadDotEnv();
+  return PROVIDERS[spec.provider].createChatModel(spec, text, options);
+}
+
+/** An OpenAI SDK client for an openai: or compat: model (files, batches, fine-tuning). */
+export async function openAiClientFor(text: string): Promise<{ client: OpenAI; model: string }> {
+  const spec = parseModelSpec(text);
+  loadDotEnv();
+  const entry = PROVIDERS[spec.provider];
+  if (!entry.openAiClient) throw new UserError(`${text}: this needs an OpenAI or OpenAI-compatible provider (openai:MODEL or compat:URL#MODEL)`);
+  return { client: await entry.openAiClient(spec), model: spec.model };
+}

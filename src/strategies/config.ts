@@ -1,0 +1,220 @@
+/**
+ * The one strategy config schema (zod; the TypeScript types are inferred from it). The same objects are
+ * written in experiment files, `tandem classify --config`, the server's configuration and the library.
+ * Keys are camelCase; files may spell them snake_case (see `camelizeKeys`). A member (a cascade's
+ * encoder and llm, an ensemble's members, an llm's hints) is an inline config or a string: the name of
+ * another strategy of the same file, or, where there is no file, a shorthand (`lexicon`, a model
+ * folder / hub id / `starter` for an encoder, `provider:model` for an llm).
+ */
+import { resolve } from "node:path";
+import { z } from "zod";
+import { PROGRAM_NAMES } from "../llm/prompts/programs.js";
+
+const name = z.string().min(1).optional();
+const count = (min = 1) => z.number().int().min(min);
+
+export const LexiconConfigSchema = z.strictObject({
+  type: z.literal("lexicon"),
+  name,
+  /** |compound| below this is neutral (VADER's convention 0.05). */
+  neutralThreshold: z.number().min(0).max(1).optional(),
+  /** Sharpness of the probability softmax. */
+  temperature: z.number().positive().optional(),
+});
+
+export const EncoderConfigSchema = z.strictObject({
+  type: z.literal("encoder"),
+  name,
+  /** A model folder, a hub id (org/name) or "starter" (the bundled model). */
+  model: z.string().min(1).default("starter"),
+  batchSize: count().optional(),
+  maxLength: count(2).optional(),
+  threads: count().optional(),
+  /** ONNX Runtime execution provider: cpu, cuda, dml, coreml. */
+  device: z.string().optional(),
+  /** Group texts of similar length into batches (default on). */
+  bucketing: z.boolean().optional(),
+});
+
+const member = (): z.ZodUnion<[z.ZodString, typeof StrategyConfigSchema]> => z.union([z.string().min(1), StrategyConfigSchema]);
+
+export const LlmConfigSchema = z.strictObject({
+  type: z.literal("llm"),
+  name,
+  /** openai:MODEL, anthropic:MODEL, local:/path/model.gguf, compat:http://host:port/v1#MODEL */
+  model: z.string().min(1),
+  program: z.enum(PROGRAM_NAMES).default("zero-shot"),
+  /** A YAML prompt template file instead of a program. */
+  template: z.string().optional(),
+  /** Label scheme of the answers (default: the dataset's, else neg_neu_pos). */
+  scheme: z.string().optional(),
+  /** The strategy whose label / probabilities the prompt shows (programs label, probs, label-probs). */
+  get hints() {
+    return member().optional();
+  },
+  /** Labelled examples for similar / balanced / few-shot programs (never the test split). */
+  examples: z.string().optional(),
+  k: count().optional(),
+  /** Embedding model for choosing similar examples (default BM25). */
+  embedder: z.string().optional(),
+  /** Seed of the example choice. */
+  exampleSeed: z.number().int().optional(),
+  task: z.string().optional(),
+  item: z.string().optional(),
+  system: z.string().optional(),
+  temperature: z.number().min(0).max(2).optional(),
+  /** Sampling seed sent to the provider; each seed is its own cache entry. */
+  samplingSeed: z.number().int().optional(),
+  maxTokens: count().optional(),
+  structured: z.enum(["auto", "on", "off"]).optional(),
+  logprobs: z.enum(["auto", "on", "off"]).optional(),
+  topLogprobs: z.number().int().min(1).max(20).optional(),
+  concurrency: count().optional(),
+  rpm: count().optional(),
+  tpm: count().optional(),
+  /** Per-request timeout in seconds. */
+  timeout: z.number().positive().optional(),
+  retries: count(0).optional(),
+  /** Stop dispatching before spending more than this many dollars. */
+  maxCost: z.number().min(0).optional(),
+  /** Dollars spent to train the model (reports add it to the cost). */
+  trainingCost: z.number().min(0).optional(),
+  /** OpenAI Batch API: half price, answers within 24 h. */
+  batch: z.boolean().optional(),
+  pollSeconds: z.number().positive().optional(),
+});
+
+export const CascadeConfigSchema = z.strictObject({
+  type: z.literal("cascade"),
+  name,
+  /** Answers first; must give class probabilities (an encoder, an average ensemble, or another cascade). */
+  get encoder() {
+    return member();
+  },
+  /** Answers the items whose top encoder probability is below tau. */
+  get llm() {
+    return member();
+  },
+  tau: z.number().min(0).max(1).default(0.9),
+});
+
+export const EnsembleConfigSchema = z.strictObject({
+  type: z.literal("ensemble"),
+  name,
+  get members() {
+    return z.array(member()).min(2, "an ensemble needs at least two members");
+  },
+  method: z.enum(["majority", "average"]).default("majority"),
+});
+
+export const StrategyConfigSchema = z.discriminatedUnion("type", [LexiconConfigSchema, EncoderConfigSchema, LlmConfigSchema, CascadeConfigSchema, EnsembleConfigSchema]);
+
+/** A strategy as written (defaults not yet applied). */
+export type StrategyConfigInput = z.input<typeof StrategyConfigSchema>;
+/** A validated strategy config. */
+export type StrategyConfig = z.output<typeof StrategyConfigSchema>;
+export type StrategyType = StrategyConfig["type"];
+export type LexiconConfig = z.output<typeof LexiconConfigSchema>;
+export type EncoderConfig = z.output<typeof EncoderConfigSchema>;
+export type LlmConfig = z.output<typeof LlmConfigSchema>;
+export type CascadeConfig = z.output<typeof CascadeConfigSchema>;
+export type EnsembleConfig = z.output<typeof EnsembleConfigSchema>;
+export type MemberRef = string | StrategyConfig;
+
+export const STRATEGY_TYPES = ["lexicon", "encoder", "llm", "cascade", "ensemble"] as const satisfies readonly StrategyType[];
+
+/** A named strategy, as in experiment files and server configurations. */
+export const NamedStrategyConfigSchema = StrategyConfigSchema.and(z.object({ name: z.string().min(1) }));
+
+/** The members a strategy is built on, with the field that names each (for error messages). */
+export function memberRefs(config: StrategyConfig): Array<{ field: Array<string | number>; ref: MemberRef }> {
+  switch (config.type) {
+    case "cascade":
+      return [{ field: ["encoder"], ref: config.encoder }, { field: ["llm"], ref: config.llm }];
+    case "ensemble":
+      return config.members.map((ref, i) => ({ field: ["members", i], ref }));
+    case "llm":
+      return config.hints === undefined ? [] : [{ field: ["hints"], ref: config.hints }];
+    default:
+      return [];
+  }
+}
+
+/** snake_case → camelCase. */
+export function camelCase(key: string): string {
+  return key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** A copy with every object key in camelCase (files may use either spelling). */
+export function camelizeKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(camelizeKeys);
+  if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [camelCase(k), camelizeKeys(v)]));
+  return value;
+}
+
+/** The path as written in the original (possibly snake_case) object, for error messages and line lookups. */
+export function originalPath(original: unknown, path: ReadonlyArray<PropertyKey>): Array<string | number> {
+  const out: Array<string | number> = [];
+  let node = original;
+  for (const segment of path) {
+    if (typeof segment === "number" || Array.isArray(node)) {
+      out.push(Number(segment));
+      node = Array.isArray(node) ? node[Number(segment)] : undefined;
+      continue;
+    }
+    const key = node && typeof node === "object" ? (Object.keys(node).find((k) => camelCase(k) === segment) ?? String(segment)) : String(segment);
+    out.push(key);
+    node = node && typeof node === "object" ? (node as Record<string, unknown>)[key] : undefined;
+  }
+  return out;
+}
+
+/** One readable line for a zod issue ("unknown field", "must be …"); `value` is what the file holds there. */
+export function describeIssue(issue: z.core.$ZodIssue, fieldName: string, value?: unknown): string {
+  switch (issue.code) {
+    case "unrecognized_keys":
+      return `unknown field${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    case "invalid_union":
+      if (issue.path.at(-1) === "type") return value === undefined ? `"type" is required (${STRATEGY_TYPES.join(", ")})` : `unknown strategy type "${String(value)}" (use ${STRATEGY_TYPES.join(", ")})`;
+      return `"${fieldName}" must be a strategy name or a strategy (type: ${STRATEGY_TYPES.join(", ")})`;
+    case "invalid_value":
+      return `"${fieldName}" must be one of ${issue.values.map((v) => String(v)).join(", ")}${value === undefined ? "" : ` (not "${String(value)}")`}`;
+    case "invalid_type": {
+      if (value === undefined) return `"${fieldName}" is required`;
+      const expected = issue.expected === "int" ? "an integer" : issue.expected === "number" ? "a number" : issue.expected === "string" ? "text" : issue.expected === "boolean" ? "true or false" : issue.expected === "array" ? "a list" : issue.expected === "object" ? "a mapping" : issue.expected;
+      return `"${fieldName}" must be ${expected}`;
+    }
+    case "too_small":
+      if (issue.origin === "array") return Number(issue.minimum) === 1 ? `"${fieldName}" must be a non-empty list` : `"${fieldName}" must list at least ${String(issue.minimum)}`;
+      if (issue.origin === "string") return `"${fieldName}" must not be empty`;
+      return `"${fieldName}" must be ${issue.inclusive === false ? ">" : "≥"} ${String(issue.minimum)}`;
+    case "too_big":
+      return `"${fieldName}" must be ${issue.inclusive === false ? "<" : "≤"} ${String(issue.maximum)}`;
+    default:
+      return `"${fieldName}": ${issue.message}`;
+  }
+}
+
+/** Local paths in a strategy (model folders, GGUF files, examples, templates) made relative to `base`; provider specs and hub ids stay. */
+export function resolveStrategyPaths(config: StrategyConfig, base: string): StrategyConfig {
+  const path = (value: string | undefined) => (value === undefined ? undefined : resolve(base, value));
+  const model = (value: string) => {
+    if (value.startsWith("local:")) return `local:${resolve(base, value.slice(6))}`;
+    if (value.startsWith(".") || value.startsWith("/")) return resolve(base, value);
+    return value;
+  };
+  const member = <T,>(ref: T): T => (typeof ref === "object" && ref !== null ? (resolveStrategyPaths(ref as unknown as StrategyConfig, base) as unknown as T) : ref);
+  switch (config.type) {
+    case "encoder":
+      return { ...config, model: model(config.model) };
+    case "llm":
+      return { ...config, model: model(config.model), examples: path(config.examples), template: path(config.template), embedder: config.embedder === undefined ? undefined : model(config.embedder), hints: member(config.hints) };
+    case "cascade":
+      return { ...config, encoder: member(config.encoder), llm: member(config.llm) };
+    case "ensemble":
+      return { ...config, members: config.members.map(member) };
+    default:
+      return config;
+  }
+}
+
