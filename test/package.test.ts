@@ -66,7 +66,8 @@ test("npm pack → install in a fresh project → strict type-check and run of `
   assert.equal(checked.status, 0, checked.stdout + checked.stderr);
 
   writeFileSync(join(project, "misuse.ts"), MISUSE);
-  const misuse = spawnSync(process.execPath, [tsc, "--strict", "--module", "NodeNext", "--moduleResolution", "NodeNext", "--target", "ES2022", "--noEmit", join(project, "misuse.ts")], { cwd: project, encoding: "utf8" });
+  writeFileSync(join(project, "tsconfig.misuse.json"), JSON.stringify({ extends: "./tsconfig.json", compilerOptions: { noEmit: true }, files: ["misuse.ts"] }));
+  const misuse = spawnSync(process.execPath, [tsc, "-p", join(project, "tsconfig.misuse.json")], { cwd: project, encoding: "utf8" });
   assert.notEqual(misuse.status, 0);
   assert.match(misuse.stdout, /misuse\.ts\(3,7\): error TS2322: Type 'readonly string\[\]' is not assignable to type 'number'/);
 

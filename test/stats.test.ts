@@ -32,10 +32,10 @@ test("McNemar exact and chi-square p-values equal scipy's", () => {
       [100, b],
       [c, 50],
     ]);
-    close(result.p_value, exact);
-    close(result.p_value_chi2, chi2);
+    close(result.pValue, exact);
+    close(result.pValueChi2, chi2);
   }
-  assert.deepEqual(mcnemarFromTable([[5, 0], [0, 5]]).p_value, 1);
+  assert.deepEqual(mcnemarFromTable([[5, 0], [0, 5]]).pValue, 1);
 });
 
 test("McNemar table counts paired correctness", () => {
@@ -95,7 +95,7 @@ test("the bootstrap equals a straightforward resampling with the same draws", ()
   differences.sort((x, y) => x - y);
   close(fast.ci[0], percentileSorted(differences, 2.5), 1e-12);
   close(fast.ci[1], percentileSorted(differences, 97.5), 1e-12);
-  close(fast.mean_difference, differences.reduce((s, v) => s + v, 0) / 50, 1e-12);
+  close(fast.meanDifference, differences.reduce((s, v) => s + v, 0) / 50, 1e-12);
 });
 
 test("the bootstrap is seeded, brackets the observed difference, and detects a real gap", () => {
@@ -108,8 +108,8 @@ test("the bootstrap is seeded, brackets the observed difference, and detects a r
   assert.ok(first.difference > 0.1);
   assert.ok(first.bootstrap.ci[0] < first.difference && first.difference < first.bootstrap.ci[1]);
   assert.ok(first.bootstrap.ci[0] > 0, "B is clearly better: the interval excludes 0");
-  assert.ok(first.bootstrap.p_value < 0.001);
-  assert.ok(first.mcnemar.p_value < 1e-6);
+  assert.ok(first.bootstrap.pValue < 0.001);
+  assert.ok(first.mcnemar.pValue < 1e-6);
 });
 
 test("identical classifiers: difference 0, interval [0, 0], p-values 1", () => {
@@ -117,19 +117,19 @@ test("identical classifiers: difference 0, interval [0, 0], p-values 1", () => {
   const result = compareClassifiers({ gold, predA, predB: predA, iterations: 500, seed: 1, stabilitySeeds: [1, 2, 3] });
   assert.equal(result.difference, 0);
   assert.deepEqual(result.bootstrap.ci, [0, 0]);
-  assert.equal(result.bootstrap.p_value, 1);
-  assert.equal(result.mcnemar.p_value, 1);
+  assert.equal(result.bootstrap.pValue, 1);
+  assert.equal(result.mcnemar.pValue, 1);
   assert.equal(result.stability!.runs.length, 3);
-  assert.equal(result.stability!.ci_low.sd, 0);
+  assert.equal(result.stability!.ciLow.sd, 0);
 });
 
 test("stability mode reports the spread of the bounds over seeds", () => {
   const { gold, predA, predB } = syntheticPredictions(500, 4, 0.6, 0.65);
   const result = compareClassifiers({ gold, predA, predB, iterations: 300, stabilitySeeds: [1, 2, 3, 4] });
   const lows = result.stability!.runs.map((run) => run.ci[0]);
-  assert.equal(result.stability!.ci_low.min, Math.min(...lows));
-  assert.equal(result.stability!.ci_low.max, Math.max(...lows));
-  assert.ok(result.stability!.ci_low.sd > 0);
+  assert.equal(result.stability!.ciLow.min, Math.min(...lows));
+  assert.equal(result.stability!.ciLow.max, Math.max(...lows));
+  assert.ok(result.stability!.ciLow.sd > 0);
 });
 
 test("the generator: fixed sequence for a seed, batched draws equal single draws, uniform counts", () => {

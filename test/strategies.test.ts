@@ -16,18 +16,18 @@ const INPUT = {
 test("the cascade curve: macro F1, accuracy and LLM share per τ, worked by hand", () => {
   const [none, some, more, all] = cascadeCurve(INPUT, [0, 0.7, 0.85, 1]);
   // τ = 0: the encoder alone. a: tp 2, predicted 3, true 2 → F1 0.8; b: tp 1, predicted 1, true 2 → 2/3.
-  assert.ok(Math.abs(none!.macro_f1 - (0.8 + 2 / 3) / 2) < 1e-12);
-  assert.deepEqual([none!.accuracy, none!.llm_share, none!.llm_calls], [0.75, 0, 0]);
-  assert.deepEqual([some!.macro_f1, some!.accuracy, some!.llm_share], [1, 1, 0.25]);
-  assert.deepEqual([more!.macro_f1, more!.llm_share], [1, 0.5]);
-  assert.deepEqual([all!.macro_f1, all!.accuracy, all!.llm_share], [0.5, 0.5, 1]);
+  assert.ok(Math.abs(none!.macroF1 - (0.8 + 2 / 3) / 2) < 1e-12);
+  assert.deepEqual([none!.accuracy, none!.llmShare, none!.llmCalls], [0.75, 0, 0]);
+  assert.deepEqual([some!.macroF1, some!.accuracy, some!.llmShare], [1, 1, 0.25]);
+  assert.deepEqual([more!.macroF1, more!.llmShare], [1, 0.5]);
+  assert.deepEqual([all!.macroF1, all!.accuracy, all!.llmShare], [0.5, 0.5, 1]);
   const points = cascadeCurve(INPUT, [0, 0.7, 0.85, 1]);
   assert.equal(chooseTau(points, { targetF1: 0.9 }).best.tau, 0.7);
   assert.equal(chooseTau(points, { maxLlmShare: 0.1 }).best.tau, 0);
   assert.equal(chooseTau(points).best.tau, 0.7, "best F1, ties to the lower LLM share");
   assert.match(chooseTau(points, { targetF1: 1.1 }).rule, /no τ reaches/);
   const priced = cascadeCurve({ ...INPUT, llmCost: [0.1, 0.2, 0.3, 0.4] }, [0, 0.7, 0.85, 1]);
-  assert.deepEqual(priced.map((p) => Number(p.llm_cost_usd!.toFixed(10))), [0, 0.2, 0.5, 1]);
+  assert.deepEqual(priced.map((p) => Number(p.llmCostUsd!.toFixed(10))), [0, 0.2, 0.5, 1]);
   assert.equal(chooseTau(priced, { budgetUsd: 0.25 }).best.tau, 0.7);
   assert.equal(chooseTau(priced, { budgetUsd: 0.1 }).best.tau, 0);
 });

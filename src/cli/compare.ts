@@ -4,7 +4,7 @@ import { UserError } from "../core/errors.js";
 import { readPredictionFile } from "../data/predictions.js";
 import { compareClassifiers, type Comparison } from "../stats/compare.js";
 import { formatFixed } from "../metrics/format.js";
-import { optionalScheme, parseFormat, parseInteger, parseList, parseNumber, parseNumberList, printJson } from "./options.js";
+import { optionalScheme, parseFormat, parseInteger, parseList, parseNumber, parseNumberList, printJson, snakeCaseKeys } from "./options.js";
 
 interface CompareOptions {
   a: string;
@@ -69,7 +69,7 @@ Example:
         stabilitySeeds: options.seeds,
         confidence: options.confidence,
       });
-      if (options.format === "json") printJson(comparison);
+      if (options.format === "json") printJson(snakeCaseKeys(comparison));
       else process.stdout.write(formatComparison(comparison, options.a, options.b));
     });
 }
@@ -79,18 +79,18 @@ export function formatComparison(c: Comparison, nameA: string, nameB: string): s
   const p = (v: number) => (v < 1e-4 ? v.toExponential(2) : formatFixed(v, 4));
   const [[both, onlyA], [onlyB, neither]] = c.mcnemar.table;
   let out = `rows: ${c.rows}; labels: ${c.labels.join(", ")}\n`;
-  out += `A  ${nameA}: macro F1 ${pct(c.a.macro_f1)}%, accuracy ${pct(c.a.accuracy)}%\n`;
-  out += `B  ${nameB}: macro F1 ${pct(c.b.macro_f1)}%, accuracy ${pct(c.b.accuracy)}%\n`;
+  out += `A  ${nameA}: macro F1 ${pct(c.a.macroF1)}%, accuracy ${pct(c.a.accuracy)}%\n`;
+  out += `B  ${nameB}: macro F1 ${pct(c.b.macroF1)}%, accuracy ${pct(c.b.accuracy)}%\n`;
   out += `difference (B − A): ${c.difference >= 0 ? "+" : ""}${pct(c.difference)} points\n\n`;
   out += `McNemar table      B correct  B wrong\n`;
   out += `  A correct   ${String(both).padStart(10)} ${String(onlyA).padStart(8)}\n`;
   out += `  A wrong     ${String(onlyB).padStart(10)} ${String(neither).padStart(8)}\n`;
-  out += `  exact p = ${p(c.mcnemar.p_value)}; chi-square (continuity-corrected) p = ${p(c.mcnemar.p_value_chi2)}\n\n`;
+  out += `  exact p = ${p(c.mcnemar.pValue)}; chi-square (continuity-corrected) p = ${p(c.mcnemar.pValueChi2)}\n\n`;
   const b = c.bootstrap;
-  out += `Paired bootstrap (${b.iterations} resamples, seed ${b.seed}): ${Math.round(b.confidence * 100)}% CI of the difference [${pct(b.ci[0])}, ${pct(b.ci[1])}] points, p = ${p(b.p_value)}\n`;
+  out += `Paired bootstrap (${b.iterations} resamples, seed ${b.seed}): ${Math.round(b.confidence * 100)}% CI of the difference [${pct(b.ci[0])}, ${pct(b.ci[1])}] points, p = ${p(b.pValue)}\n`;
   if (c.stability) {
     const s = c.stability;
-    out += `Stability over seeds ${s.seeds.join(", ")}: lower bound ${pct(s.ci_low.min)}…${pct(s.ci_low.max)} (sd ${pct(s.ci_low.sd)}), upper bound ${pct(s.ci_high.min)}…${pct(s.ci_high.max)} (sd ${pct(s.ci_high.sd)})\n`;
+    out += `Stability over seeds ${s.seeds.join(", ")}: lower bound ${pct(s.ciLow.min)}…${pct(s.ciLow.max)} (sd ${pct(s.ciLow.sd)}), upper bound ${pct(s.ciHigh.min)}…${pct(s.ciHigh.max)} (sd ${pct(s.ciHigh.sd)})\n`;
   }
   return out;
 }

@@ -16,7 +16,7 @@ import { loadDataset } from "../data/dataset.js";
 import { STARTER_MODEL } from "../encoders/hub.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { createStrategy } from "../strategies/factory.js";
-import { parseFormat, parseInteger, printJson } from "./options.js";
+import { parseFormat, parseInteger, printJson, snakeCaseKeys } from "./options.js";
 import { progressBar, type ProgressReporter } from "./progress.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -71,7 +71,7 @@ export function registerExperiments(program: Command): void {
     .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
     .action(async (file: string, options: { db?: string; html?: string; md?: string; iterations: number; format: string }) => {
       const { run, comparison } = await execute(loadExperiment(file), options);
-      if (options.format === "json") printJson(comparison);
+      if (options.format === "json") printJson(snakeCaseKeys(comparison));
       else process.stdout.write(`run ${run.id}\n\n${formatComparisonText(comparison)}`);
       writeReports(run, comparison, options);
     });
@@ -96,7 +96,7 @@ export function registerExperiments(program: Command): void {
       .action((id: string, options: { db?: string; iterations: number }) => {
         const run = loadRun(openStore(options.db), id);
         const comparison = compareRun(run, { iterations: options.iterations });
-        if (name === "compare") printJson(comparison);
+        if (name === "compare") printJson(snakeCaseKeys(comparison));
         else process.stdout.write(`run ${run.id}\n\n${formatComparisonText(comparison)}`);
       });
   }

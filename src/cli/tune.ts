@@ -5,7 +5,7 @@ import { parseProbabilityCell } from "../data/predictions.js";
 import { cellText, readTable, type Table } from "../data/readers.js";
 import { formatFixed } from "../metrics/format.js";
 import { cascadeCurve, chooseTau, DEFAULT_TAUS } from "../strategies/cascade.js";
-import { parseFormat, parseNumber, parseNumberList, printJson } from "./options.js";
+import { parseFormat, parseNumber, parseNumberList, printJson, snakeCaseKeys } from "./options.js";
 
 interface TuneOptions {
   encoder: string;
@@ -42,11 +42,11 @@ export function registerTune(program: Command): void {
     .option("--target-f1 <f>", "choose the lowest LLM share reaching this macro F1 (a fraction, e.g. 0.8)", parseNumber("--target-f1", 0, 1))
     .option("--max-llm-share <s>", "choose the best macro F1 sending at most this share of items to the LLM", parseNumber("--max-llm-share", 0, 1))
     .option("--budget <dollars>", "choose the best macro F1 whose LLM answers cost at most this (needs --llm-cost)", parseNumber("--budget", 0))
-    .option("--llm-cost <column>", "per-row cost column of the LLM file (tandem classify writes cost_usd)", "cost_usd")
+    .option("--llm-cost <column>", "per-row cost column of the LLM file (tandem classify writes costUsd)", "costUsd")
     .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
     .addHelpText("after", `
-JSON: {"points": [{"tau", "macro_f1", "accuracy", "llm_share", "llm_calls"}, ...], "best": {...}, "rule": "..."}
-(macro_f1, accuracy and llm_share as fractions).`)
+JSON: {"points": [{"tau", "macroF1", "accuracy", "llmShare", "llmCalls"}, ...], "best": {...}, "rule": "..."}
+(macroF1, accuracy and llmShare as fractions).`)
     .action(async (options: TuneOptions) => {
       const encoder = await readTable(options.encoder);
       const llm = await readTable(options.llm);
@@ -73,14 +73,14 @@ JSON: {"points": [{"tau", "macro_f1", "accuracy", "llm_share", "llm_calls"}, ...
       const points = cascadeCurve({ gold, encoderPred, encoderConfidence: confidence, llmPred, llmCost }, options.taus ?? DEFAULT_TAUS);
       const choice = chooseTau(points, { targetF1: options.targetF1, maxLlmShare: options.maxLlmShare, budgetUsd: options.budget });
       if (options.format === "json") {
-        printJson({ points, best: choice.best, rule: choice.rule });
+        printJson(snakeCaseKeys({ points, best: choice.best, rule: choice.rule }));
         return;
       }
       let out = `    τ  macro F1 (%)  accuracy (%)  LLM share (%)  LLM calls${llmCost ? "  LLM cost" : ""}\n`;
       for (const p of points) {
-        out += `${formatFixed(p.tau, 2).padStart(5)} ${formatFixed(p.macro_f1 * 100, 2).padStart(13)} ${formatFixed(p.accuracy * 100, 2).padStart(13)} ${formatFixed(p.llm_share * 100, 1).padStart(14)} ${String(p.llm_calls).padStart(10)}${llmCost ? `  $${(p.llm_cost_usd ?? 0).toFixed(6)}` : ""}${p === choice.best ? "  ← chosen" : ""}\n`;
+        out += `${formatFixed(p.tau, 2).padStart(5)} ${formatFixed(p.macroF1 * 100, 2).padStart(13)} ${formatFixed(p.accuracy * 100, 2).padStart(13)} ${formatFixed(p.llmShare * 100, 1).padStart(14)} ${String(p.llmCalls).padStart(10)}${llmCost ? `  $${(p.llmCostUsd ?? 0).toFixed(6)}` : ""}${p === choice.best ? "  ← chosen" : ""}\n`;
       }
-      out += `\nchosen τ = ${choice.best.tau} (${choice.rule}): macro F1 ${formatFixed(choice.best.macro_f1 * 100, 2)}% with ${formatFixed(choice.best.llm_share * 100, 1)}% of items sent to the LLM\n`;
+      out += `\nchosen τ = ${choice.best.tau} (${choice.rule}): macro F1 ${formatFixed(choice.best.macroF1 * 100, 2)}% with ${formatFixed(choice.best.llmShare * 100, 1)}% of items sent to the LLM\n`;
       process.stdout.write(out);
     });
 }

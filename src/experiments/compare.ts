@@ -11,24 +11,24 @@ import type { ExperimentRun } from "./runner.js";
 export interface ComparisonRow {
   strategy: string;
   type: string;
-  macro_f1: number;
+  macroF1: number;
   accuracy: number;
   slices: Record<string, number>;
-  inference_cost_usd: number;
-  training_cost_usd: number;
+  inferenceCostUsd: number;
+  trainingCostUsd: number;
   tokens: number;
   /** Total dollars per macro-F1 point (null when the strategy is free). */
-  cost_per_f1_point: number | null;
-  items_per_second: number;
-  llm_share?: number;
-  vs_baseline?: { difference: number; ci: [number, number]; p_bootstrap: number; p_mcnemar: number; p_holm: number; significant: boolean };
+  costPerF1Point: number | null;
+  itemsPerSecond: number;
+  llmShare?: number;
+  vsBaseline?: { difference: number; ci: [number, number]; pBootstrap: number; pMcnemar: number; pHolm: number; significant: boolean };
   pareto: boolean;
   note?: string;
   /**
-   * With replicates (sampling strategies of a run with replicates > 1): macro_f1, accuracy, slices,
+   * With replicates (sampling strategies of a run with replicates > 1): macroF1, accuracy, slices,
    * inference cost and tokens above are means over the replicates; here their spread.
    */
-  replicates?: { n: number; seeds: number[]; macro_f1: number[]; macro_f1_sd: number; accuracy_sd: number };
+  replicates?: { n: number; seeds: number[]; macroF1: number[]; macroF1Sd: number; accuracySd: number };
 }
 
 const mean = (values: readonly number[]) => values.reduce((a, b) => a + b, 0) / values.length;
@@ -68,8 +68,8 @@ export function compareRun(run: ExperimentRun, options: { iterations?: number; s
   const base = run.outcomes.find((o) => o.name === baseline);
   const table: ComparisonRow[] = run.outcomes.map((o) => {
     const reps = o.replicates && o.replicates.length > 1 ? o.replicates : undefined;
-    const macro = reps ? mean(reps.map((r) => r.macro_f1)) : macroF1(o.evaluation.overall);
-    const costUsd = reps ? mean(reps.map((r) => r.cost_usd)) : o.costUsd;
+    const macro = reps ? mean(reps.map((r) => r.macroF1)) : macroF1(o.evaluation.overall);
+    const costUsd = reps ? mean(reps.map((r) => r.costUsd)) : o.costUsd;
     const seconds = reps ? mean(reps.map((r) => r.seconds)) : o.seconds;
     const single = sliceMacroF1(o.evaluation);
     const slices = reps ? Object.fromEntries(Object.keys(single).map((k) => [k, mean(reps.map((x) => x.slices[k] ?? Number.NaN))])) : single;
@@ -77,29 +77,29 @@ export function compareRun(run: ExperimentRun, options: { iterations?: number; s
     const row: ComparisonRow = {
       strategy: o.name,
       type: o.type,
-      macro_f1: macro,
+      macroF1: macro,
       accuracy: reps ? mean(reps.map((r) => r.accuracy)) : (o.evaluation.overall.accuracy as number),
       slices,
-      inference_cost_usd: costUsd,
-      training_cost_usd: o.trainingCostUsd,
+      inferenceCostUsd: costUsd,
+      trainingCostUsd: o.trainingCostUsd,
       tokens: reps ? Math.round(mean(reps.map((r) => r.tokens))) : o.tokens,
-      cost_per_f1_point: total > 0 ? total / (macro * 100) : null,
-      items_per_second: seconds > 0 ? run.gold.length / seconds : Infinity,
-      llm_share: o.llmShare,
+      costPerF1Point: total > 0 ? total / (macro * 100) : null,
+      itemsPerSecond: seconds > 0 ? run.gold.length / seconds : Infinity,
+      llmShare: o.llmShare,
       pareto: false,
       note: o.note,
     };
     if (reps) {
-      row.replicates = { n: reps.length, seeds: reps.map((r) => r.seed), macro_f1: reps.map((r) => r.macro_f1), macro_f1_sd: sampleSd(reps.map((r) => r.macro_f1)), accuracy_sd: sampleSd(reps.map((r) => r.accuracy)) };
+      row.replicates = { n: reps.length, seeds: reps.map((r) => r.seed), macroF1: reps.map((r) => r.macroF1), macroF1Sd: sampleSd(reps.map((r) => r.macroF1)), accuracySd: sampleSd(reps.map((r) => r.accuracy)) };
     }
     return row;
   });
   // Pareto-optimal: no other strategy is at least as good on both F1 and cost and better on one.
   for (const row of table) {
-    const cost = row.inference_cost_usd + row.training_cost_usd;
+    const cost = row.inferenceCostUsd + row.trainingCostUsd;
     row.pareto = !table.some((other) => {
-      const otherCost = other.inference_cost_usd + other.training_cost_usd;
-      return other !== row && other.macro_f1 >= row.macro_f1 && otherCost <= cost && (other.macro_f1 > row.macro_f1 || otherCost < cost);
+      const otherCost = other.inferenceCostUsd + other.trainingCostUsd;
+      return other !== row && other.macroF1 >= row.macroF1 && otherCost <= cost && (other.macroF1 > row.macroF1 || otherCost < cost);
     });
   }
   if (base) {
@@ -107,15 +107,15 @@ export function compareRun(run: ExperimentRun, options: { iterations?: number; s
     const results = others.map((o) =>
       compareClassifiers({ gold: run.gold, predA: base.predictions.map((p) => p.label), predB: o.predictions.map((p) => p.label), labels: run.labels, iterations: options.iterations ?? 10_000, seed: options.seed ?? 42 }),
     );
-    const adjusted = holm(results.map((r) => r.mcnemar.p_value));
+    const adjusted = holm(results.map((r) => r.mcnemar.pValue));
     others.forEach((o, j) => {
       const r = results[j]!;
-      table.find((row) => row.strategy === o.name)!.vs_baseline = {
+      table.find((row) => row.strategy === o.name)!.vsBaseline = {
         difference: r.difference,
         ci: r.bootstrap.ci,
-        p_bootstrap: r.bootstrap.p_value,
-        p_mcnemar: r.mcnemar.p_value,
-        p_holm: adjusted[j]!,
+        pBootstrap: r.bootstrap.pValue,
+        pMcnemar: r.mcnemar.pValue,
+        pHolm: adjusted[j]!,
         significant: adjusted[j]! < alpha,
       };
     });
@@ -126,7 +126,7 @@ export function compareRun(run: ExperimentRun, options: { iterations?: number; s
     for (const b of run.outcomes) {
       const correctA = a.predictions.map((p, i) => (p.label === run.gold[i] ? 1 : 0));
       const correctB = b.predictions.map((p, i) => (p.label === run.gold[i] ? 1 : 0));
-      pairwise[a.name]![b.name] = a === b ? 1 : mcnemar(correctA, correctB).p_value;
+      pairwise[a.name]![b.name] = a === b ? 1 : mcnemar(correctA, correctB).pValue;
     }
   }
   return {

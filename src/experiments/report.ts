@@ -17,7 +17,7 @@ const pValue = (p: number) => (p < 1e-4 ? p.toExponential(1) : formatFixed(p, 4)
 
 /** Macro F1 in points, with "± sd (n)" over replicates where there are any. */
 function macroCell(row: ComparisonRow): string {
-  return row.replicates ? `${pct(row.macro_f1)} ± ${pct(row.replicates.macro_f1_sd)} (n=${row.replicates.n})` : pct(row.macro_f1);
+  return row.replicates ? `${pct(row.macroF1)} ± ${pct(row.replicates.macroF1Sd)} (n=${row.replicates.n})` : pct(row.macroF1);
 }
 
 function replicateNote(c: RunComparison): string {
@@ -29,9 +29,9 @@ function columns(c: RunComparison): { slices: string[] } {
 }
 
 function vsBaseline(row: ComparisonRow): string {
-  const v = row.vs_baseline;
+  const v = row.vsBaseline;
   if (!v) return "baseline";
-  return `${v.difference >= 0 ? "+" : ""}${pct(v.difference)} [${pct(v.ci[0])}, ${pct(v.ci[1])}] p=${pValue(v.p_holm)}${v.significant ? " *" : ""}`;
+  return `${v.difference >= 0 ? "+" : ""}${pct(v.difference)} [${pct(v.ci[0])}, ${pct(v.ci[1])}] p=${pValue(v.pHolm)}${v.significant ? " *" : ""}`;
 }
 
 export function formatComparisonText(c: RunComparison): string {
@@ -46,9 +46,9 @@ export function formatComparisonText(c: RunComparison): string {
       macroCell(row).padStart(macroWidth),
       pct(row.accuracy).padStart(5),
       ...slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!)).padStart(12)),
-      money(row.inference_cost_usd + row.training_cost_usd).padStart(4),
-      (row.cost_per_f1_point === null ? "–" : money(row.cost_per_f1_point)).padStart(7),
-      (Number.isFinite(row.items_per_second) ? row.items_per_second.toFixed(0) : "∞").padStart(7),
+      money(row.inferenceCostUsd + row.trainingCostUsd).padStart(4),
+      (row.costPerF1Point === null ? "–" : money(row.costPerF1Point)).padStart(7),
+      (Number.isFinite(row.itemsPerSecond) ? row.itemsPerSecond.toFixed(0) : "∞").padStart(7),
       vsBaseline(row),
     ].join("  ") + "\n";
   }
@@ -60,7 +60,7 @@ export function formatComparisonMarkdown(c: RunComparison): string {
   const { slices } = columns(c);
   let out = `### Run ${c.run} (${c.rows} rows)\n\n| strategy | macro F1 (%) | accuracy (%) | ${slices.map((s) => `${s} F1 (%)`).join(" | ")}${slices.length ? " | " : ""}inference cost | training cost | tokens | $ per F1 point | items/s | vs ${c.baseline ?? "baseline"} |\n|---|---:|---:|${slices.map(() => "---:|").join("")}---:|---:|---:|---:|---:|---|\n`;
   for (const row of c.table) {
-    out += `| ${row.strategy}${row.pareto ? " ◆" : ""} | ${macroCell(row)} | ${pct(row.accuracy)} | ${slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!))).join(" | ")}${slices.length ? " | " : ""}${money(row.inference_cost_usd)} | ${money(row.training_cost_usd)} | ${row.tokens} | ${row.cost_per_f1_point === null ? "–" : money(row.cost_per_f1_point)} | ${Number.isFinite(row.items_per_second) ? row.items_per_second.toFixed(0) : "∞"} | ${vsBaseline(row)} |\n`;
+    out += `| ${row.strategy}${row.pareto ? " ◆" : ""} | ${macroCell(row)} | ${pct(row.accuracy)} | ${slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!))).join(" | ")}${slices.length ? " | " : ""}${money(row.inferenceCostUsd)} | ${money(row.trainingCostUsd)} | ${row.tokens} | ${row.costPerF1Point === null ? "–" : money(row.costPerF1Point)} | ${Number.isFinite(row.itemsPerSecond) ? row.itemsPerSecond.toFixed(0) : "∞"} | ${vsBaseline(row)} |\n`;
   }
   out += `\n◆ Pareto-optimal on macro F1 vs cost. Significance: ${c.correction}; the interval is the paired bootstrap's 95% interval of the macro-F1 difference (points).${replicateNote(c)}\n`;
   return out;
@@ -77,12 +77,12 @@ function packageFile(name: string, file: string): string {
 export function chartSpecs(run: ExperimentRun, c: RunComparison): Record<string, unknown> {
   const specs: Record<string, unknown> = {};
   const schema = "https://vega.github.io/schema/vega-lite/v6.json";
-  const sliceRows = c.table.flatMap((row) => [{ strategy: row.strategy, slice: "all", f1: row.macro_f1 * 100 }, ...Object.entries(row.slices).map(([slice, f1]) => ({ strategy: row.strategy, slice, f1: f1 * 100 }))]);
+  const sliceRows = c.table.flatMap((row) => [{ strategy: row.strategy, slice: "all", f1: row.macroF1 * 100 }, ...Object.entries(row.slices).map(([slice, f1]) => ({ strategy: row.strategy, slice, f1: f1 * 100 }))]);
   specs["f1-per-slice"] = {
     $schema: schema, title: "Macro F1 per slice", data: { values: sliceRows }, width: { step: 14 },
     mark: "bar", encoding: { x: { field: "strategy", type: "nominal", title: null }, xOffset: { field: "slice" }, y: { field: "f1", type: "quantitative", title: "macro F1 (%)" }, color: { field: "slice", type: "nominal" }, tooltip: [{ field: "strategy" }, { field: "slice" }, { field: "f1", format: ".2f" }] },
   };
-  const frontier = c.table.map((row) => ({ strategy: row.strategy, cost: row.inference_cost_usd + row.training_cost_usd, f1: row.macro_f1 * 100, pareto: row.pareto ? "Pareto-optimal" : "dominated" }));
+  const frontier = c.table.map((row) => ({ strategy: row.strategy, cost: row.inferenceCostUsd + row.trainingCostUsd, f1: row.macroF1 * 100, pareto: row.pareto ? "Pareto-optimal" : "dominated" }));
   specs["cost-frontier"] = {
     $schema: schema, title: "Macro F1 against cost", data: { values: frontier }, width: 420, height: 280,
     layer: [
@@ -105,8 +105,8 @@ export function chartSpecs(run: ExperimentRun, c: RunComparison): Record<string,
     ] },
   };
   const curves = run.outcomes.filter((o) => o.curve).flatMap((o) => o.curve!.flatMap((p) => [
-    { cascade: o.name, tau: p.tau, share: p.llm_share * 100, value: p.macro_f1 * 100, metric: "macro F1" },
-    { cascade: o.name, tau: p.tau, share: p.llm_share * 100, value: p.accuracy * 100, metric: "accuracy" },
+    { cascade: o.name, tau: p.tau, share: p.llmShare * 100, value: p.macroF1 * 100, metric: "macro F1" },
+    { cascade: o.name, tau: p.tau, share: p.llmShare * 100, value: p.accuracy * 100, metric: "accuracy" },
   ]));
   if (curves.length > 0) {
     specs["cascade-curve"] = {
@@ -135,7 +135,7 @@ export function renderHtml(run: ExperimentRun, c: RunComparison): string {
     .join("\n");
   const { slices } = columns(c);
   const rows = c.table
-    .map((row) => `<tr><td>${escapeHtml(row.strategy)}${row.pareto ? " ◆" : ""}</td><td>${macroCell(row)}</td><td>${pct(row.accuracy)}</td>${slices.map((s) => `<td>${row.slices[s] === undefined ? "" : pct(row.slices[s]!)}</td>`).join("")}<td>${money(row.inference_cost_usd)}</td><td>${money(row.training_cost_usd)}</td><td>${row.tokens}</td><td>${row.cost_per_f1_point === null ? "–" : money(row.cost_per_f1_point)}</td><td>${Number.isFinite(row.items_per_second) ? row.items_per_second.toFixed(0) : "∞"}</td><td>${escapeHtml(vsBaseline(row))}</td></tr>`)
+    .map((row) => `<tr><td>${escapeHtml(row.strategy)}${row.pareto ? " ◆" : ""}</td><td>${macroCell(row)}</td><td>${pct(row.accuracy)}</td>${slices.map((s) => `<td>${row.slices[s] === undefined ? "" : pct(row.slices[s]!)}</td>`).join("")}<td>${money(row.inferenceCostUsd)}</td><td>${money(row.trainingCostUsd)}</td><td>${row.tokens}</td><td>${row.costPerF1Point === null ? "–" : money(row.costPerF1Point)}</td><td>${Number.isFinite(row.itemsPerSecond) ? row.itemsPerSecond.toFixed(0) : "∞"}</td><td>${escapeHtml(vsBaseline(row))}</td></tr>`)
     .join("\n");
   const charts = Object.keys(specs).map((id) => `<section><div id="${id}" class="chart"></div></section>`).join("\n");
   return `<!doctype html>

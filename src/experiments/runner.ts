@@ -41,11 +41,11 @@ export interface StrategyOutcome {
 export interface ReplicateResult {
   replicate: number;
   seed: number;
-  macro_f1: number;
+  macroF1: number;
   accuracy: number;
   /** Macro F1 per slice. */
   slices: Record<string, number>;
-  cost_usd: number;
+  costUsd: number;
   tokens: number;
   seconds: number;
 }
@@ -223,10 +223,10 @@ function replicateResult(outcome: Pick<StrategyOutcome, "evaluation" | "costUsd"
   return {
     replicate,
     seed,
-    macro_f1: macroF1(outcome.evaluation.overall),
+    macroF1: macroF1(outcome.evaluation.overall),
     accuracy: outcome.evaluation.overall.accuracy as number,
     slices: sliceMacroF1(outcome.evaluation),
-    cost_usd: outcome.costUsd,
+    costUsd: outcome.costUsd,
     tokens: outcome.tokens,
     seconds: outcome.seconds,
   };

@@ -19,8 +19,8 @@ export interface BootstrapResult {
   seed: number;
   confidence: number;
   /** macro-F1(B) − macro-F1(A) on the original items. */
-  observed_difference: number;
-  mean_difference: number;
+  observedDifference: number;
+  meanDifference: number;
   /** Percentile interval of the resampled differences (numpy's linear interpolation). */
   ci: [number, number];
   /**
@@ -28,7 +28,7 @@ export interface BootstrapResult {
    * centred on the observed one, at least as far from it as the observed difference is from zero,
    * counted as (1 + hits) / (1 + iterations).
    */
-  p_value: number;
+  pValue: number;
 }
 
 /** Classes are 0..k−1; the value k marks a label outside the list (never counted as a class). */
@@ -104,10 +104,10 @@ export function pairedBootstrapMacroF1(
     iterations,
     seed,
     confidence,
-    observed_difference: observed,
-    mean_difference: sum / iterations,
+    observedDifference: observed,
+    meanDifference: sum / iterations,
     ci: [percentileSorted(differences, tail), percentileSorted(differences, 100 - tail)],
-    p_value: (1 + hits) / (1 + iterations),
+    pValue: (1 + hits) / (1 + iterations),
   };
 }
 
@@ -121,9 +121,9 @@ export interface Spread {
 export interface BootstrapStability {
   seeds: number[];
   runs: BootstrapResult[];
-  ci_low: Spread;
-  ci_high: Spread;
-  p_value: Spread;
+  ciLow: Spread;
+  ciHigh: Spread;
+  pValue: Spread;
 }
 
 function spread(values: number[]): Spread {
@@ -145,8 +145,8 @@ export function bootstrapStability(
   return {
     seeds,
     runs,
-    ci_low: spread(runs.map((run) => run.ci[0])),
-    ci_high: spread(runs.map((run) => run.ci[1])),
-    p_value: spread(runs.map((run) => run.p_value)),
+    ciLow: spread(runs.map((run) => run.ci[0])),
+    ciHigh: spread(runs.map((run) => run.ci[1])),
+    pValue: spread(runs.map((run) => run.pValue)),
   };
 }

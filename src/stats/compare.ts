@@ -17,7 +17,7 @@ export interface ComparisonInput {
 }
 
 export interface SideSummary {
-  macro_f1: number;
+  macroF1: number;
   accuracy: number;
   correct: number;
 }
@@ -35,10 +35,10 @@ export interface Comparison {
     seed: number;
     confidence: number;
     ci: [number, number];
-    p_value: number;
-    mean_difference: number;
+    pValue: number;
+    meanDifference: number;
   };
-  stability?: Omit<BootstrapStability, "runs"> & { runs: Array<{ seed: number; ci: [number, number]; p_value: number }> };
+  stability?: Omit<BootstrapStability, "runs"> & { runs: Array<{ seed: number; ci: [number, number]; pValue: number }> };
 }
 
 export function compareClassifiers(input: ComparisonInput): Comparison {
@@ -48,7 +48,7 @@ export function compareClassifiers(input: ComparisonInput): Comparison {
   const k = labels.length;
   const summary = (encoded: typeof a): SideSummary => {
     const counts = classCounts(encoded);
-    return { macro_f1: macroF1FromCounts(counts.tp, counts.predSum, counts.trueSum), accuracy: counts.correct / counts.total, correct: counts.correct };
+    return { macroF1: macroF1FromCounts(counts.tp, counts.predSum, counts.trueSum), accuracy: counts.correct / counts.total, correct: counts.correct };
   };
   const sideA = summary(a);
   const sideB = summary(b);
@@ -67,15 +67,15 @@ export function compareClassifiers(input: ComparisonInput): Comparison {
     labels,
     a: sideA,
     b: sideB,
-    difference: sideB.macro_f1 - sideA.macro_f1,
+    difference: sideB.macroF1 - sideA.macroF1,
     mcnemar: mcnemar(a.correct, b.correct),
     bootstrap: {
       iterations: boot.iterations,
       seed: boot.seed,
       confidence: boot.confidence,
       ci: boot.ci,
-      p_value: boot.p_value,
-      mean_difference: boot.mean_difference,
+      pValue: boot.pValue,
+      meanDifference: boot.meanDifference,
     },
   };
   if (input.stabilitySeeds && input.stabilitySeeds.length > 0) {
@@ -83,7 +83,7 @@ export function compareClassifiers(input: ComparisonInput): Comparison {
       iterations: input.iterations,
       confidence: input.confidence,
     });
-    result.stability = { ...stability, runs: stability.runs.map((run) => ({ seed: run.seed, ci: run.ci, p_value: run.p_value })) };
+    result.stability = { ...stability, runs: stability.runs.map((run) => ({ seed: run.seed, ci: run.ci, pValue: run.pValue })) };
   }
   return result;
 }

@@ -8,11 +8,11 @@ export interface McNemarResult {
   /** [[both correct, only A correct], [only B correct, both wrong]]. */
   table: [[number, number], [number, number]];
   /** Exact two-sided binomial p-value: min(1, 2·P(X ≤ min(b, c))), X ~ Binomial(b + c, 1/2). */
-  p_value: number;
+  pValue: number;
   /** (|b − c| − 1)² / (b + c); null when b + c = 0. */
-  statistic_chi2: number | null;
+  statisticChi2: number | null;
   /** Upper tail of χ²(1) at the statistic; 1 when b + c = 0. */
-  p_value_chi2: number;
+  pValueChi2: number;
 }
 
 /** P(X ≤ k) for X ~ Binomial(n, 1/2), summed from the largest term down in log space. */
@@ -56,11 +56,11 @@ export function mcnemarFromTable(table: McNemarResult["table"]): McNemarResult {
   const b = table[0][1];
   const c = table[1][0];
   const discordant = b + c;
-  if (discordant === 0) return { table, p_value: 1, statistic_chi2: null, p_value_chi2: 1 };
+  if (discordant === 0) return { table, pValue: 1, statisticChi2: null, pValueChi2: 1 };
   const exact = Math.min(1, 2 * binomialCdfHalf(Math.min(b, c), discordant));
   const statistic = (Math.abs(b - c) - 1) ** 2 / discordant;
   // χ² with one degree of freedom: P(X > s) = erfc(√(s/2)).
-  return { table, p_value: exact, statistic_chi2: statistic, p_value_chi2: erfc(Math.sqrt(statistic / 2)) };
+  return { table, pValue: exact, statisticChi2: statistic, pValueChi2: erfc(Math.sqrt(statistic / 2)) };
 }
 
 export function mcnemar(correctA: ArrayLike<boolean | number>, correctB: ArrayLike<boolean | number>): McNemarResult {

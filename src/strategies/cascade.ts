@@ -26,13 +26,13 @@ export function topProbability(prediction: Pick<Prediction, "probabilities" | "s
 
 export interface CascadePoint {
   tau: number;
-  macro_f1: number;
+  macroF1: number;
   accuracy: number;
   /** Share of items answered by the LLM (0–1). */
-  llm_share: number;
-  llm_calls: number;
+  llmShare: number;
+  llmCalls: number;
   /** Dollars of the LLM answers used at this τ, when per-item costs are known. */
-  llm_cost_usd?: number;
+  llmCostUsd?: number;
 }
 
 export interface CascadeInput {
@@ -66,15 +66,15 @@ export function cascadeCurve(input: CascadeInput, taus: readonly number[] = DEFA
     const counts = classCounts(encodePairs(input.gold, pred, labels));
     const point: CascadePoint = {
       tau,
-      macro_f1: macroF1FromCounts(counts.tp, counts.predSum, counts.trueSum),
+      macroF1: macroF1FromCounts(counts.tp, counts.predSum, counts.trueSum),
       accuracy: counts.correct / counts.total,
-      llm_share: input.gold.length ? llmCalls / input.gold.length : 0,
-      llm_calls: llmCalls,
+      llmShare: input.gold.length ? llmCalls / input.gold.length : 0,
+      llmCalls: llmCalls,
     };
     if (input.llmCost) {
       let cost = 0;
       for (let i = 0; i < input.gold.length; i++) if (routesToLlm(input.encoderConfidence[i] as number, tau)) cost += input.llmCost[i] as number;
-      point.llm_cost_usd = cost;
+      point.llmCostUsd = cost;
     }
     return point;
   });
@@ -90,21 +90,21 @@ export interface CascadeChoice {
  * `maxLlmShare`: the best F1 within it. Otherwise the best F1 overall, ties to the lower LLM share.
  */
 export function chooseTau(points: CascadePoint[], options: { targetF1?: number; maxLlmShare?: number; budgetUsd?: number } = {}): CascadeChoice {
-  const byF1 = (a: CascadePoint, b: CascadePoint) => b.macro_f1 - a.macro_f1 || a.llm_share - b.llm_share;
+  const byF1 = (a: CascadePoint, b: CascadePoint) => b.macroF1 - a.macroF1 || a.llmShare - b.llmShare;
   if (options.targetF1 !== undefined) {
-    const reaching = points.filter((p) => p.macro_f1 >= options.targetF1!).sort((a, b) => a.llm_share - b.llm_share || b.macro_f1 - a.macro_f1);
+    const reaching = points.filter((p) => p.macroF1 >= options.targetF1!).sort((a, b) => a.llmShare - b.llmShare || b.macroF1 - a.macroF1);
     if (reaching.length > 0) return { best: reaching[0]!, rule: `lowest LLM share with macro F1 ≥ ${options.targetF1}` };
     return { best: [...points].sort(byF1)[0]!, rule: `no τ reaches macro F1 ${options.targetF1}: best macro F1 instead` };
   }
   if (options.budgetUsd !== undefined) {
-    const within = points.filter((p) => (p.llm_cost_usd ?? 0) <= options.budgetUsd! + 1e-12).sort(byF1);
+    const within = points.filter((p) => (p.llmCostUsd ?? 0) <= options.budgetUsd! + 1e-12).sort(byF1);
     if (within.length > 0) return { best: within[0]!, rule: `best macro F1 with LLM cost ≤ $${options.budgetUsd}` };
-    return { best: [...points].sort((a, b) => (a.llm_cost_usd ?? 0) - (b.llm_cost_usd ?? 0))[0]!, rule: `no τ stays within $${options.budgetUsd}: cheapest instead` };
+    return { best: [...points].sort((a, b) => (a.llmCostUsd ?? 0) - (b.llmCostUsd ?? 0))[0]!, rule: `no τ stays within $${options.budgetUsd}: cheapest instead` };
   }
   if (options.maxLlmShare !== undefined) {
-    const within = points.filter((p) => p.llm_share <= options.maxLlmShare! + 1e-12).sort(byF1);
+    const within = points.filter((p) => p.llmShare <= options.maxLlmShare! + 1e-12).sort(byF1);
     if (within.length > 0) return { best: within[0]!, rule: `best macro F1 with LLM share ≤ ${options.maxLlmShare}` };
-    return { best: [...points].sort((a, b) => a.llm_share - b.llm_share)[0]!, rule: `no τ keeps the LLM share ≤ ${options.maxLlmShare}: lowest share instead` };
+    return { best: [...points].sort((a, b) => a.llmShare - b.llmShare)[0]!, rule: `no τ keeps the LLM share ≤ ${options.maxLlmShare}: lowest share instead` };
   }
   return { best: [...points].sort(byF1)[0]!, rule: "best macro F1 (ties: lower LLM share)" };
 }
