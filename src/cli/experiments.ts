@@ -34,12 +34,13 @@ function writeReports(run: ExperimentRun, comparison: RunComparison, options: { 
   }
 }
 
-async function execute(config: ExperimentConfig, options: { db?: string; iterations: number }): Promise<{ run: ExperimentRun; comparison: RunComparison }> {
+async function execute(config: ExperimentConfig, options: { db?: string; iterations: number; pricing?: string }): Promise<{ run: ExperimentRun; comparison: RunComparison }> {
   const db = openStore(options.db);
   let bar: ProgressReporter | undefined;
   let current = "";
   const run = await runExperiment(config, {
     db,
+    pricing: options.pricing,
     log: (message) => {
       bar?.stop();
       bar = undefined;
@@ -68,8 +69,9 @@ export function registerExperiments(program: Command): void {
     .option("--html <file>", "also write the HTML report")
     .option("--md <file>", "also write the Markdown report")
     .option("--iterations <n>", "bootstrap resamples for the significance tests", parseInteger("--iterations", 100), 10_000)
+    .option("--pricing <file>", "prices to use instead of / on top of the built-in table (JSON or YAML)")
     .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
-    .action(async (file: string, options: { db?: string; html?: string; md?: string; iterations: number; format: string }) => {
+    .action(async (file: string, options: { db?: string; html?: string; md?: string; iterations: number; pricing?: string; format: string }) => {
       const { run, comparison } = await execute(loadExperiment(file), options);
       if (options.format === "json") printJson(snakeCaseKeys(comparison));
       else process.stdout.write(`run ${run.id}\n\n${formatComparisonText(comparison)}`);
