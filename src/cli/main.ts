@@ -13,6 +13,7 @@ import { registerEvaluate } from "./evaluate.js";
 import { registerExperiments } from "./experiments.js";
 import { registerFinetune } from "./finetune.js";
 import { registerPrompt } from "./llm.js";
+import { registerServe } from "./serve.js";
 import { registerTune } from "./tune.js";
 import { registerTraining } from "./train.js";
 
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerExperiments(program);
   registerTraining(program);
   registerData(program);
+  registerServe(program);
   const inherit = (command: Command) => {
     for (const sub of command.commands) {
       sub.exitOverride().configureOutput(program.configureOutput());

@@ -29,6 +29,8 @@ export interface StrategyContext {
   onDownload?: (file: string) => void;
   onRetry?: LlmContext["onRetry"];
   onBatchProgress?: LlmContext["onBatchProgress"];
+  /** Applied to every strategy built (members included), e.g. the server's dynamic batching of encoders. */
+  decorate?: (strategy: Strategy) => Strategy;
 }
 
 /** A validated config from anything a caller wrote (a shorthand string or an object); errors name the field. */
@@ -53,12 +55,16 @@ function storeOf(context: StrategyContext): Store {
 
 /** Builds one strategy (and its inline or shorthand members). */
 export async function createStrategy(input: StrategyConfigInput | string, context: StrategyContext = {}): Promise<Strategy> {
-  const config = parseStrategyConfig(input, { membersByName: context.named !== undefined });
+  const built = await buildStrategy(parseStrategyConfig(input, { membersByName: context.named !== undefined }), context);
+  return context.decorate ? context.decorate(built) : built;
+}
+
+async function buildStrategy(config: StrategyConfig, context: StrategyContext): Promise<Strategy> {
   const member = async (ref: MemberRef): Promise<Strategy> => {
     if (typeof ref === "string" && context.named) {
       const found = context.named.get(ref);
       if (!found) throw new UserError(`"${ref}" is not a strategy defined here (${[...context.named.keys()].join(", ")})`);
-      return found;
+      return found; // already decorated
     }
     return createStrategy(ref, context);
   };

@@ -1,0 +1,340 @@
+/**
+ * `tandem serve`: the HTTP service. Fastify validates every request and serializes every response from
+ * JSON schemas, which also make the OpenAPI 3.1 document (/openapi.json) and the reference page (/docs).
+ * Models load once at start-up (/readyz turns ready then); encoders get dynamic batching; LLM calls go
+ * through the engine's cache, limits, retries and cost accounting. API keys, limits, load shedding,
+ * per-request timeouts, Prometheus metrics, JSON logs and a graceful shutdown come with it.
+ */
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import { UserError } from "../core/errors.js";
+import type { StrategyConfig } from "../strategies/config.js";
+import { createStrategies, type StrategyFile, type StrategySet } from "../strategies/factory.js";
+import { memberRefs } from "../strategies/config.js";
+import type { Prediction, Strategy } from "../strategies/strategy.js";
+import { bearerToken, isLoopback, keyChecker } from "./auth.js";
+import { batchingStrategy, type BatchingStrategy } from "./batcher.js";
+import { createMetrics, type ServerMetrics } from "./metrics.js";
+import { classifyRequestSchema, classifyResponseSchema, errorSchema, strategiesResponseSchema } from "./schemas.js";
+
+export interface ServeOptions {
+  strategies: StrategyFile;
+  host?: string;
+  port?: number;
+  /** Bearer tokens; required when the host is not loopback. */
+  apiKeys?: readonly string[];
+  /** State database (LLM cache, jobs). */
+  store?: string;
+  pricing?: string;
+  /** Dynamic batching of encoders (default on). */
+  batching?: boolean;
+  maxBatch?: number;
+  maxWaitMs?: number;
+  /** Texts per request. */
+  maxTexts?: number;
+  /** Characters per text. */
+  maxTextLength?: number;
+  /** Bytes per request body. */
+  bodyLimit?: number;
+  requestTimeoutMs?: number;
+  /** Texts accepted and unanswered beyond which requests get 429. */
+  maxQueue?: number;
+  /** JSON logs (pino): true for info level on stdout, false for none. */
+  logger?: boolean | { level: string };
+  /** Adds routes (the jobs API) once the strategies are loaded. */
+  plugins?: Array<(app: FastifyInstance, context: ServerContext) => Promise<void> | void>;
+}
+
+export interface ServerContext {
+  strategies: () => StrategySet | undefined;
+  defaultStrategy: string;
+  metrics: ServerMetrics;
+  options: Required<Pick<ServeOptions, "maxTexts" | "maxTextLength" | "requestTimeoutMs" | "maxQueue">>;
+  /** Refuses work beyond the queue limit: false (and a 429 sent) when the server is full. */
+  admit(reply: FastifyReply, texts: number): boolean;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  url: string;
+  /** Resolves when every model is loaded. */
+  ready: Promise<void>;
+  /** Stops accepting, answers the requests in flight, frees the models. */
+  close(): Promise<void>;
+}
+
+const DEFAULTS = { host: "127.0.0.1", port: 8080, maxBatch: 64, maxWaitMs: 5, maxTexts: 256, maxTextLength: 20_000, bodyLimit: 10 * 1024 * 1024, requestTimeoutMs: 60_000, maxQueue: 4096 };
+
+/** A 4xx answer: { error, field? }. */
+function refuse(reply: FastifyReply, status: number, error: string, field?: string): FastifyReply {
+  return reply.code(status).send(field === undefined ? { error } : { error, field });
+}
+
+function memberTypes(strategy: Strategy, into = new Map<string, string>()): Map<string, string> {
+  into.set(strategy.name, strategy.type);
+  for (const member of strategy.members) memberTypes(member, into);
+  return into;
+}
+
+function modelsOf(config: StrategyConfig, byName: ReadonlyMap<string, StrategyConfig>): string[] {
+  const own = config.type === "encoder" || config.type === "llm" ? [config.model] : [];
+  return [...new Set([...own, ...memberRefs(config).flatMap(({ ref }) => {
+    const target = typeof ref === "string" ? byName.get(ref) : ref;
+    return target ? modelsOf(target, byName) : [];
+  })])];
+}
+
+function wire(p: Prediction, labels: readonly string[]) {
+  return {
+    label: p.label,
+    probabilities: p.probabilities ? Object.fromEntries(labels.map((label, c) => [label, p.probabilities![c] as number])) : null,
+    answered_by: p.answeredBy ?? null,
+    status: p.status,
+    error: p.error ?? null,
+    raw: p.raw ?? null,
+    input_tokens: p.inputTokens ?? 0,
+    output_tokens: p.outputTokens ?? 0,
+    cost_usd: p.costUsd,
+    latency_ms: p.latencyMs ?? null,
+    cached: p.cached ?? false,
+  };
+}
+
+export async function startServer(options: ServeOptions): Promise<RunningServer> {
+  const host = options.host ?? DEFAULTS.host;
+  const apiKeys = options.apiKeys ?? [];
+  if (apiKeys.length === 0 && !isLoopback(host)) {
+    throw new UserError(`serving on ${host} (not loopback) needs API keys: set TANDEM_API_KEYS or --api-keys-file`);
+  }
+  const limits = {
+    maxTexts: options.maxTexts ?? DEFAULTS.maxTexts,
+    maxTextLength: options.maxTextLength ?? DEFAULTS.maxTextLength,
+    requestTimeoutMs: options.requestTimeoutMs ?? DEFAULTS.requestTimeoutMs,
+    maxQueue: options.maxQueue ?? DEFAULTS.maxQueue,
+  };
+  const batchers: BatchingStrategy[] = [];
+  let inFlight = 0;
+  const metrics = createMetrics(() => inFlight);
+  let set: StrategySet | undefined;
+  let loadError: unknown;
+  const byName = new Map(options.strategies.strategies.map((c) => [c.name!, c]));
+
+  const app = Fastify({
+    logger: options.logger === false || options.logger === undefined ? false : { level: options.logger === true ? "info" : options.logger.level, redact: ["req.headers.authorization", "req.headers.cookie"] },
+    bodyLimit: options.bodyLimit ?? DEFAULTS.bodyLimit,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    return503OnClosing: true,
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: "tandem", description: "Cost-aware text classification: encoders and LLMs in tandem.", version: "1" },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: apiKeys.length ? [{ bearer: [] }] : [],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  // Validation and framework errors as one JSON line naming the field; nothing of the input is echoed.
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (error.validation) {
+      const first = error.validation[0]!;
+      const params = first.params as { missingProperty?: string; additionalProperty?: string };
+      const path = first.instancePath.slice(1).replace(/\//g, ".");
+      const field = [path, params.missingProperty ?? params.additionalProperty].filter(Boolean).join(".") || undefined;
+      const what = params.additionalProperty ? "is not a known field" : (first.message ?? "is invalid");
+      return refuse(reply, 400, `${field ?? error.validationContext ?? "body"} ${what}`, field);
+    }
+    if (error.code === "FST_ERR_CTP_BODY_TOO_LARGE") {
+      metrics.rejected.inc({ reason: "body_too_large" });
+      return refuse(reply, 413, `the request body is larger than ${options.bodyLimit ?? DEFAULTS.bodyLimit} bytes`);
+    }
+    if (error.statusCode && error.statusCode < 500) return refuse(reply, error.statusCode, error.message.replace(/[\r\n].*/s, ""));
+    if (error instanceof UserError) return refuse(reply, 400, error.describe());
+    request.log.error({ err: error }, "internal error");
+    return refuse(reply, 500, "internal error");
+  });
+
+  const checkKey = keyChecker(apiKeys);
+  app.addHook("onRequest", async (request, reply) => {
+    (request as FastifyRequest & { started?: number }).started = performance.now();
+    const url = request.url;
+    if (apiKeys.length === 0 || url === "/healthz" || url === "/readyz" || url === "/openapi.json" || url.startsWith("/docs")) return;
+    if (!checkKey(bearerToken(request.headers.authorization))) {
+      metrics.rejected.inc({ reason: "unauthorized" });
+      reply.header("www-authenticate", 'Bearer realm="tandem"');
+      return refuse(reply, 401, "missing or invalid API key (Authorization: Bearer KEY)");
+    }
+  });
+  let shuttingDown = false;
+  app.addHook("onSend", async (_request, reply) => {
+    if (shuttingDown) reply.header("connection", "close");
+  });
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unmatched";
+    metrics.requests.inc({ route, method: request.method, status: String(reply.statusCode) });
+    const started = (request as FastifyRequest & { started?: number }).started;
+    if (started !== undefined) metrics.latency.observe({ route }, (performance.now() - started) / 1000);
+  });
+
+  const context: ServerContext = {
+    strategies: () => set,
+    defaultStrategy: options.strategies.default,
+    metrics,
+    options: limits,
+    admit(reply, texts) {
+      const queued = inFlight + batchers.reduce((sum, b) => sum + b.queueDepth(), 0);
+      if (queued + texts > limits.maxQueue && inFlight > 0) {
+        metrics.rejected.inc({ reason: "overloaded" });
+        reply.header("retry-after", "1");
+        refuse(reply, 429, `overloaded: ${queued} texts are waiting (limit ${limits.maxQueue}); retry after 1 s`);
+        return false;
+      }
+      return true;
+    },
+  };
+
+  app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
+  app.get("/readyz", { schema: { hide: true } }, async (_, reply) => {
+    if (set) return { status: "ready", strategies: [...set.strategies.keys()] };
+    return reply.code(503).send({ status: loadError ? "failed" : "loading", error: loadError ? String((loadError as Error).message ?? loadError) : undefined });
+  });
+  app.get("/metrics", { schema: { hide: true } }, async (_, reply) => {
+    reply.header("content-type", metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  app.get("/v1/strategies", { schema: { summary: "The strategies this server runs", response: { 200: strategiesResponseSchema } } }, async () => ({
+    default: options.strategies.default,
+    strategies: options.strategies.strategies.map((config) => {
+      const built = set?.strategies.get(config.name!);
+      return { name: config.name!, type: config.type, labels: built ? [...built.labels] : [], models: modelsOf(config, byName), members: memberRefs(config).map(({ ref }) => (typeof ref === "string" ? ref : ref.type)) };
+    }),
+  }));
+
+  app.post(
+    "/v1/classify",
+    { schema: { summary: "Classify texts with a strategy", body: classifyRequestSchema, response: { 200: classifyResponseSchema, "4xx": errorSchema, "5xx": errorSchema } } },
+    async (request, reply) => {
+      const body = request.body as { texts: string[]; strategy?: string };
+      if (!set) return refuse(reply, 503, loadError ? "the models failed to load" : "loading the models; try again shortly");
+      const name = body.strategy ?? options.strategies.default;
+      const strategy = set.strategies.get(name);
+      if (!strategy) return refuse(reply, 400, `unknown strategy "${name}" (${[...set.strategies.keys()].join(", ")})`, "strategy");
+      if (body.texts.length > limits.maxTexts) {
+        metrics.rejected.inc({ reason: "too_many_texts" });
+        return refuse(reply, 413, `${body.texts.length} texts in one request; the limit is ${limits.maxTexts} (send a job for large files: POST /v1/jobs)`, "texts");
+      }
+      const long = body.texts.findIndex((t) => t.length > limits.maxTextLength);
+      if (long >= 0) {
+        metrics.rejected.inc({ reason: "text_too_long" });
+        return refuse(reply, 413, `texts.${long} has ${body.texts[long]!.length} characters; the limit is ${limits.maxTextLength}`, `texts.${long}`);
+      }
+      if (!context.admit(reply, body.texts.length)) return reply;
+      const started = performance.now();
+      const abort = new AbortController();
+      let timer: NodeJS.Timeout | undefined;
+      inFlight += body.texts.length;
+      try {
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            abort.abort(new Error("timeout"));
+            reject(new UserError("timeout"));
+          }, limits.requestTimeoutMs);
+        });
+        let predictions: Prediction[];
+        try {
+          predictions = await Promise.race([strategy.classify(body.texts, { signal: abort.signal }), timeout]);
+        } catch (error) {
+          if (abort.signal.aborted) return refuse(reply, 504, `not answered within ${limits.requestTimeoutMs} ms`);
+          throw error;
+        }
+        const types = memberTypes(strategy);
+        let llm = 0;
+        for (const p of predictions) {
+          const by = p.answeredBy ?? strategy.name;
+          metrics.items.inc({ strategy: name, answered_by: by, status: p.status });
+          if (types.get(by) === "llm") llm++;
+          if (p.cached) metrics.cacheHits.inc({ strategy: name });
+        }
+        if (llm) metrics.llmItems.inc({ strategy: name }, llm);
+        const costUsd = predictions.reduce((sum, p) => sum + p.costUsd, 0);
+        if (costUsd > 0) metrics.cost.inc({ strategy: name }, costUsd);
+        const count = (status: string) => predictions.filter((p) => p.status === status).length;
+        return {
+          strategy: name,
+          labels: [...strategy.labels],
+          results: predictions.map((p) => wire(p, strategy.labels)),
+          totals: {
+            texts: predictions.length,
+            ok: count("ok"),
+            unparseable: count("unparseable"),
+            error: count("error"),
+            skipped: count("skipped"),
+            llm_share: predictions.length ? llm / predictions.length : 0,
+            cost_usd: costUsd,
+            input_tokens: predictions.reduce((sum, p) => sum + (p.inputTokens ?? 0), 0),
+            output_tokens: predictions.reduce((sum, p) => sum + (p.outputTokens ?? 0), 0),
+            seconds: (performance.now() - started) / 1000,
+          },
+        };
+      } finally {
+        clearTimeout(timer);
+        inFlight -= body.texts.length;
+      }
+    },
+  );
+
+  for (const plugin of options.plugins ?? []) await plugin(app, context);
+
+  await app.listen({ host, port: options.port ?? DEFAULTS.port });
+  const address = app.server.address();
+  const port = typeof address === "object" && address ? address.port : (options.port ?? DEFAULTS.port);
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+
+  const ready = createStrategies(options.strategies.strategies, {
+    store: options.store,
+    pricing: options.pricing,
+    decorate: (strategy) => {
+      if (strategy.type !== "encoder" || options.batching === false) return strategy;
+      const batched = batchingStrategy(strategy, { maxBatch: options.maxBatch ?? DEFAULTS.maxBatch, maxWaitMs: options.maxWaitMs ?? DEFAULTS.maxWaitMs, onBatch: (size) => metrics.batchSize.observe(size) });
+      batchers.push(batched);
+      return batched;
+    },
+  }).then(
+    (built) => {
+      set = built;
+      app.log.info({ strategies: [...built.strategies.keys()] }, "models loaded; ready");
+    },
+    (error: unknown) => {
+      loadError = error;
+      app.log.error({ err: error }, "loading the models failed");
+      throw error;
+    },
+  );
+  ready.catch(() => {}); // reported through /readyz and to whoever awaits `ready`
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    url,
+    ready,
+    close: () =>
+      (closing ??= (async () => {
+        shuttingDown = true;
+        // Keep-alive connections would hold the close open for the keep-alive timeout: answers in flight
+        // go out with "Connection: close", and connections that turn idle are closed as they do.
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+        try {
+          await app.close();
+        } finally {
+          clearInterval(sweep);
+        }
+        await ready.catch(() => {});
+        await set?.close();
+      })()),
+  };
+}
