@@ -49,18 +49,23 @@ async function serve(options: Partial<Parameters<typeof startServer>[0]> = {}, l
   return server;
 }
 
+/** A response body as JSON (the shape is what the assertions check). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Json = any;
+const json = async (response: Response | Promise<Response>): Promise<Json> => (await response).json();
+
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
 
 test("serve: every endpoint, the cascade's routing and cost, validation errors with the field, a valid OpenAPI 3.1 document", async () => {
   const server = await serve();
   try {
-    assert.deepEqual(await (await fetch(`${server.url}/healthz`)).json(), { status: "ok" });
+    assert.deepEqual(await json(fetch(`${server.url}/healthz`)), { status: "ok" });
     const ready = await fetch(`${server.url}/readyz`);
     assert.equal(ready.status, 200);
-    assert.deepEqual((await ready.json()).strategies, ["lexicon", "encoder", "gpt", "cascade"]);
+    assert.deepEqual((await json(ready)).strategies, ["lexicon", "encoder", "gpt", "cascade"]);
 
-    const listed = await (await fetch(`${server.url}/v1/strategies`)).json();
+    const listed = await json(fetch(`${server.url}/v1/strategies`));
     assert.equal(listed.default, "cascade");
     const cascadeInfo = listed.strategies.find((s: { name: string }) => s.name === "cascade");
     assert.deepEqual(cascadeInfo, { name: "cascade", type: "cascade", labels: ["negative", "neutral", "positive"], models: ["starter", `compat:${llm.url}#gpt-4o-mini`], members: ["encoder", "gpt"] });
@@ -68,7 +73,7 @@ test("serve: every endpoint, the cascade's routing and cost, validation errors w
     const texts = ["An utterly delightful, moving film.", "Boring.", "The food was okay I guess, the staff were there.", "Worst purchase of my life, it broke in a day."];
     const response = await post(`${server.url}/v1/classify`, { texts });
     assert.equal(response.status, 200);
-    const body = await response.json();
+    const body = await json(response);
     assert.equal(body.strategy, "cascade");
     assert.equal(body.results.length, 4);
     // The same cascade offline, by the library: the service must answer the same.
@@ -85,7 +90,7 @@ test("serve: every endpoint, the cascade's routing and cost, validation errors w
     assert.equal(body.totals.texts, 4);
     assert.ok(Math.abs(body.totals.cost_usd - body.results.reduce((s: number, r: { cost_usd: number }) => s + r.cost_usd, 0)) < 1e-12);
 
-    const lexicon = await (await post(`${server.url}/v1/classify`, { texts: ["I love it"], strategy: "lexicon" })).json();
+    const lexicon = await json(post(`${server.url}/v1/classify`, { texts: ["I love it"], strategy: "lexicon" }));
     assert.equal(lexicon.results[0].label, "positive");
     assert.equal(Object.keys(lexicon.results[0].probabilities).join(), "negative,neutral,positive");
 
@@ -101,12 +106,12 @@ test("serve: every endpoint, the cascade's routing and cost, validation errors w
     for (const [payload, status, field, message] of bad) {
       const r = await post(`${server.url}/v1/classify`, payload);
       assert.equal(r.status, status, JSON.stringify(payload));
-      const error = await r.json();
+      const error = await json(r);
       assert.equal(error.field, field, JSON.stringify(payload));
       assert.match(error.error, message);
     }
 
-    const document = await (await fetch(`${server.url}/openapi.json`)).json();
+    const document = await json(fetch(`${server.url}/openapi.json`));
     assert.equal(document.openapi, "3.1.0");
     await SwaggerParser.validate(structuredClone(document));
     assert.ok(document.paths["/v1/classify"].post.requestBody.content["application/json"].schema.properties.texts);
@@ -152,10 +157,10 @@ test("serve: limits give 413, a full queue gives 429 with Retry-After", async ()
   try {
     const many = await post(`${server.url}/v1/classify`, { texts: ["a", "b", "c", "d", "e", "f"], strategy: "lexicon" });
     assert.equal(many.status, 413);
-    assert.equal((await many.json()).field, "texts");
+    assert.equal((await json(many)).field, "texts");
     const long = await post(`${server.url}/v1/classify`, { texts: ["ok", "x".repeat(51)], strategy: "lexicon" });
     assert.equal(long.status, 413);
-    assert.equal((await long.json()).field, "texts.1");
+    assert.equal((await json(long)).field, "texts.1");
     const huge = await post(`${server.url}/v1/classify`, { texts: ["y".repeat(4000)] });
     assert.equal(huge.status, 413);
 
@@ -181,7 +186,7 @@ test("serve: dynamic batching answers concurrent one-text requests in fewer enco
     const before = await (await fetch(`${server.url}/metrics`)).text();
     const calls = (metrics: string) => Number(/tandem_encoder_batch_size_count (\d+)/.exec(metrics)?.[1] ?? 0);
     const texts = Array.from({ length: 24 }, (_, i) => `review number ${i}: ${i % 2 ? "great" : "bad"} value`);
-    const answers = await Promise.all(texts.map((t) => post(`${server.url}/v1/classify`, { texts: [t], strategy: "encoder" }).then((r) => r.json())));
+    const answers = await Promise.all(texts.map((t) => post(`${server.url}/v1/classify`, { texts: [t], strategy: "encoder" }).then(json)));
     const after = await (await fetch(`${server.url}/metrics`)).text();
     const used = calls(after) - calls(before);
     assert.ok(used >= 1 && used < 24, `${used} encoder calls for 24 requests`);
@@ -218,7 +223,7 @@ test("tandem serve: SIGTERM stops accepting, answers every request in flight, ex
   child.kill("SIGTERM");
   const answered = await Promise.all(inFlight.map(async (p) => {
     const r = await p;
-    return { status: r.status, body: await r.json() };
+    return { status: r.status, body: await json(r) };
   }));
   assert.deepEqual(answered.map((a) => a.status), [200, 200, 200, 200, 200, 200], JSON.stringify(answered));
   assert.ok(answered.every((a) => a.body.results[0].status === "ok"));
