@@ -11,6 +11,7 @@ import { createStrategies, loadStrategyFile } from "../strategies/factory.js";
 import type { EncoderStrategy } from "../strategies/encoder.js";
 import type { LlmStrategy } from "../strategies/llm.js";
 import { involvesLlm, shorthandConfig } from "../strategies/members.js";
+import { outputColumns } from "../strategies/output.js";
 import type { Strategy } from "../strategies/strategy.js";
 import { withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
 import { formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, withLlmOptions, type LlmCliOptions } from "./llm.js";
@@ -33,17 +34,6 @@ interface ClassifyOptions extends EncoderCliOptions, Omit<LlmCliOptions, "model"
   scheme?: string;
   neutralThreshold: number;
   prefix?: string;
-}
-
-/** Names of the added columns: plain, or prefixed when asked or when the input already uses a name. */
-function outputColumns(existing: string[], added: string[], strategy: string, prefix: string | undefined, file: string): Record<string, string> {
-  const chosen = prefix ?? (added.some((name) => existing.includes(name)) ? `${strategy}_` : "");
-  const names = Object.fromEntries(added.map((name) => [name, `${chosen}${name}`]));
-  for (const name of Object.values(names)) {
-    if (existing.includes(name)) throw new UserError(`the input already has a "${name}" column; choose another --prefix`, { file });
-  }
-  if (chosen && prefix === undefined) process.stderr.write(`the input already has a "${added.find((n) => existing.includes(n))}" column: writing ${Object.values(names).join(", ")}\n`);
-  return names;
 }
 
 /** The strategies the flags (or --config) describe, as a named set, and the one to run. */
@@ -187,9 +177,7 @@ function checkLabels(gold: Array<string | undefined>, labels: readonly string[],
 }
 
 async function classifyFile(dataset: Dataset, strategy: Strategy, options: ClassifyOptions, how: { hints?: ReturnType<typeof hintsFromColumns>; withLlm: boolean }): Promise<void> {
-  const added = ["prediction", "probabilities", ...(strategy.type === "cascade" ? ["answered_by"] : []), ...(how.withLlm ? ["raw_answer", "error", "status", "input_tokens", "output_tokens", "cost_usd", "cached"] : [])];
-  const names = outputColumns(dataset.columns, added, strategy.type, options.prefix, options.input);
-  const columns = [...dataset.columns, ...Object.values(names)];
+  const output = outputColumns(strategy, how.withLlm, dataset.columns, { prefix: options.prefix, file: options.input, onPrefix: (message) => process.stderr.write(message + "\n") });
   const progress = progressBar(dataset.examples.length, strategy.name);
   // First Ctrl-C: stop dispatching, let calls in flight land in the cache, write what we have.
   // Second Ctrl-C: abort the calls in flight too.
@@ -215,33 +203,15 @@ async function classifyFile(dataset: Dataset, strategy: Strategy, options: Class
     process.removeListener("SIGINT", onSignal);
     process.removeListener("SIGTERM", onSignal);
   }
-  // Probabilities are written in sorted label order, the default order of `tandem evaluate`.
-  const sorted = sortLabels(strategy.labels);
-  const position = sorted.map((label) => strategy.labels.indexOf(label));
-  const writer = new TableWriter(options.out, columns);
-  dataset.examples.forEach((example, i) => {
-    const p = predictions[i]!;
-    const values: Record<string, unknown> = {
-      prediction: p.label,
-      probabilities: p.probabilities ? position.map((j) => Number((p.probabilities![j] as number).toFixed(6))) : undefined,
-      answered_by: p.answeredBy,
-      raw_answer: p.raw,
-      status: p.status,
-      error: p.error,
-      input_tokens: p.inputTokens ?? 0,
-      output_tokens: p.outputTokens ?? 0,
-      cost_usd: Number(p.costUsd.toFixed(8)),
-      cached: p.cached ?? false,
-    };
-    writer.write({ ...example.row, ...Object.fromEntries(Object.entries(names).map(([key, column]) => [column, values[key]])) });
-  });
+  const writer = new TableWriter(options.out, output.columns);
+  dataset.examples.forEach((example, i) => writer.write({ ...example.row, ...output.values(predictions[i]!) }));
   writer.close();
   const truncated = (strategy.type === "encoder" ? [strategy as EncoderStrategy] : strategy.members.filter((m): m is EncoderStrategy => m.type === "encoder")).map((e) => ({ count: e.lastTruncated, limit: e.tokenLimit })).find((t) => t.count > 0);
   if (how.withLlm) {
     const retries = llmsOf(strategy).reduce((sum, llm) => sum + (llm.lastRun?.totals.retries ?? 0), 0);
     process.stderr.write(`${formatRunSummary(predictions, { interrupted: stop.signal.aborted, retries })}\n→ ${options.out}\n`);
   } else {
-    process.stderr.write(`${predictions.length} rows → ${options.out} (probabilities in the order ${sorted.join(", ")})${truncated ? `; ${truncated.count} texts truncated at ${truncated.limit} tokens` : ""}\n`);
+    process.stderr.write(`${predictions.length} rows → ${options.out} (probabilities in the order ${sortLabels(strategy.labels).join(", ")})${truncated ? `; ${truncated.count} texts truncated at ${truncated.limit} tokens` : ""}\n`);
   }
   if (stop.signal.aborted) process.exitCode = 130;
   else if (predictions.some((p) => p.status === "skipped" && p.error?.startsWith("budget"))) process.exitCode = 3;

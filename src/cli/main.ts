@@ -14,6 +14,7 @@ import { registerExperiments } from "./experiments.js";
 import { registerFinetune } from "./finetune.js";
 import { registerPrompt } from "./llm.js";
 import { registerServe } from "./serve.js";
+import { registerJobs } from "./jobs.js";
 import { registerTune } from "./tune.js";
 import { registerTraining } from "./train.js";
 
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerTraining(program);
   registerData(program);
   registerServe(program);
+  registerJobs(program);
   const inherit = (command: Command) => {
     for (const sub of command.commands) {
       sub.exitOverride().configureOutput(program.configureOutput());

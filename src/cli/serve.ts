@@ -20,6 +20,9 @@ interface ServeCliOptions {
   timeout: number;
   maxQueue: number;
   logLevel: string;
+  redis?: string;
+  chunkSize: number;
+  maxUpload: number;
 }
 
 export function registerServe(program: Command): void {
@@ -40,6 +43,9 @@ export function registerServe(program: Command): void {
     .option("--body-limit <bytes>", "bytes per request body (more: 413)", parseInteger("--body-limit", 1024), 10 * 1024 * 1024)
     .option("--timeout <seconds>", "per-request timeout (then 504)", parseNumber("--timeout", 0.001), 60)
     .option("--max-queue <n>", "texts accepted and unanswered beyond which new requests get 429 with Retry-After", parseInteger("--max-queue", 1), 4096)
+    .option("--redis <url>", "Redis URL (default REDIS_URL): job chunks go to `tandem worker` processes through BullMQ; without it they run in this process", process.env.REDIS_URL)
+    .option("--chunk-size <n>", "rows per job chunk", parseInteger("--chunk-size", 1), 500)
+    .option("--max-upload <bytes>", "bytes per job file", parseInteger("--max-upload", 1024), 512 * 1024 * 1024)
     .option("--log-level <level>", "JSON log level on stdout: info, warn, error, silent", parseFormat(["trace", "debug", "info", "warn", "error", "silent"] as const), "info")
     .addHelpText("after", `
 Example serve.yaml:
@@ -62,6 +68,7 @@ answers the requests in flight, then exits.`)
       const strategies = loadStrategyFile(options.config);
       // Loaded here, not at start-up: other commands need no HTTP framework.
       const { startServer } = await import("../server/app.js");
+      const { jobsPlugin } = await import("../server/jobs.js");
       const server = await startServer({
         strategies,
         host: options.host,
@@ -78,8 +85,9 @@ answers the requests in flight, then exits.`)
         requestTimeoutMs: options.timeout * 1000,
         maxQueue: options.maxQueue,
         logger: options.logLevel === "silent" ? false : { level: options.logLevel },
+        plugins: [jobsPlugin({ redis: options.redis, chunkSize: options.chunkSize, bodyLimit: options.maxUpload }, strategies.strategies, options.db)],
       });
-      process.stderr.write(`tandem serve: listening on ${server.url} (strategies: ${strategies.strategies.map((s) => s.name).join(", ")}; default ${strategies.default}); loading models…\n`);
+      process.stderr.write(`tandem serve: listening on ${server.url} (strategies: ${strategies.strategies.map((s) => s.name).join(", ")}; default ${strategies.default}; jobs ${options.redis ? "on Redis workers" : "in this process"}); loading models…\n`);
       const stopped = new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           process.stderr.write(`tandem serve: ${signal}: finishing the requests in flight…\n`);

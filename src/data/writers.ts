@@ -17,9 +17,26 @@ export function csvField(value: unknown, delimiter = ","): string {
   return needsQuotes ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
+/** The text of a table's header and rows in a format (CSV/TSV: a header line; JSONL: none), for writers and streams. */
+export function tableLines(format: TableFormat, columns: readonly string[]): { header: string; line(row: Record<string, unknown>): string } {
+  const delimiter = format === "tsv" ? "\t" : ",";
+  const join = (fields: unknown[]) => fields.map((field) => csvField(field, delimiter)).join(delimiter) + "\n";
+  if (format === "jsonl") {
+    return {
+      header: "",
+      line(row) {
+        const ordered: Record<string, unknown> = {};
+        for (const column of columns) ordered[column] = row[column];
+        return JSON.stringify(ordered) + "\n";
+      },
+    };
+  }
+  return { header: join([...columns]), line: (row) => join(columns.map((column) => row[column])) };
+}
+
 export class TableWriter {
   private readonly fd: number;
-  private readonly format: TableFormat;
+  private readonly lines: ReturnType<typeof tableLines>;
   private pending: string[] = [];
   private pendingSize = 0;
 
@@ -28,15 +45,10 @@ export class TableWriter {
     readonly columns: string[],
     options: { format?: TableFormat; append?: boolean } = {},
   ) {
-    this.format = detectFormat(file, options.format);
+    this.lines = tableLines(detectFormat(file, options.format), columns);
     mkdirSync(dirname(file), { recursive: true });
     this.fd = openSync(file, options.append ? "a" : "w");
-    if (!options.append && this.format !== "jsonl") this.push(this.joinFields(columns));
-  }
-
-  private joinFields(fields: unknown[]): string {
-    const delimiter = this.format === "tsv" ? "\t" : ",";
-    return fields.map((field) => csvField(field, delimiter)).join(delimiter) + "\n";
+    if (!options.append && this.lines.header) this.push(this.lines.header);
   }
 
   private push(text: string): void {
@@ -46,13 +58,7 @@ export class TableWriter {
   }
 
   write(row: Record<string, unknown>): void {
-    if (this.format === "jsonl") {
-      const ordered: Record<string, unknown> = {};
-      for (const column of this.columns) ordered[column] = row[column];
-      this.push(JSON.stringify(ordered) + "\n");
-    } else {
-      this.push(this.joinFields(this.columns.map((column) => row[column])));
-    }
+    this.push(this.lines.line(row));
   }
 
   flush(): void {

@@ -1,0 +1,144 @@
+// `tandem serve` under load (autocannon, one-text requests, the bundled starter encoder) at concurrency
+// 1 / 16 / 64, with dynamic batching on and off, beside offline `classify` at its best batch size; then
+// jobs on Redis with 1, 2 and 3 workers. The server and workers run as separate processes (the CLI), as
+// they would in production. Usage: node --import tsx bench/serve.ts [seconds per run]
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import autocannon from "autocannon";
+import { readTable } from "../src/data/readers.js";
+import { TableWriter } from "../src/data/writers.js";
+import { createStrategy } from "../src/strategies/factory.js";
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const CLI = join(ROOT, "dist/cli/main.js");
+const seconds = Number(process.argv[2] ?? 10);
+const dir = mkdtempSync(join(tmpdir(), "tandem-bench-serve-"));
+const config = join(dir, "serve.yaml");
+writeFileSync(config, "strategies:\n  - name: encoder\n    type: encoder\n    model: starter\ndefault: encoder\n");
+const table = await readTable(resolve(ROOT, "../shared/data/sentiment-merged/test_all.csv"));
+const texts = table.records.map((r) => String(r.values.sentence));
+
+function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const port = (probe.address() as { port: number }).port;
+      probe.close(() => done(port));
+    });
+  });
+}
+
+async function startServe(args: string[]): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [CLI, "serve", "--config", config, "--port", String(port), "--log-level", "silent", "--db", join(dir, "serve.db"), "--max-queue", "100000", ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  await new Promise<void>((done, fail) => {
+    child.stderr!.on("data", (chunk: Buffer) => {
+      stderr += chunk;
+      if (/ready on/.test(stderr)) done();
+    });
+    child.on("exit", () => fail(new Error(stderr)));
+  });
+  return { url: `http://127.0.0.1:${port}`, child };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  const exited = new Promise((done) => child.on("exit", done));
+  child.kill("SIGTERM");
+  await exited;
+}
+
+async function batchStats(url: string): Promise<{ sum: number; count: number }> {
+  const metrics = await (await fetch(`${url}/metrics`)).text();
+  return { sum: Number(/tandem_encoder_batch_size_sum (\S+)/.exec(metrics)?.[1] ?? 0), count: Number(/tandem_encoder_batch_size_count (\S+)/.exec(metrics)?.[1] ?? 0) };
+}
+
+async function load(url: string, connections: number): Promise<{ rps: number; p50: number; p99: number; batch: number }> {
+  let next = 0;
+  const before = await batchStats(url);
+  const result = await autocannon({
+    url: `${url}/v1/classify`,
+    connections,
+    duration: seconds,
+    requests: [{ method: "POST", headers: { "content-type": "application/json" }, setupRequest: (request) => ({ ...request, body: JSON.stringify({ texts: [texts[next++ % texts.length]] }) }) }],
+  });
+  const after = await batchStats(url);
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, batch: (after.sum - before.sum) / Math.max(1, after.count - before.count) };
+}
+
+// Offline classify at its best batch size, on the same texts.
+const sample = texts.slice(0, 2000);
+let offline = 0;
+let offlineBatch = 0;
+for (const batchSize of [8, 16, 32, 64]) {
+  const strategy = await createStrategy({ type: "encoder", model: "starter", batchSize });
+  await strategy.classify(sample.slice(0, 200));
+  let best = 0;
+  for (let round = 0; round < 3; round++) {
+    const started = performance.now();
+    await strategy.classify(sample);
+    best = Math.max(best, sample.length / ((performance.now() - started) / 1000));
+  }
+  await strategy.close();
+  if (best > offline) [offline, offlineBatch] = [best, batchSize];
+}
+console.log(`offline classify, starter encoder: best ${offline.toFixed(0)} texts/s at batch ${offlineBatch}`);
+
+const rows: string[] = [];
+let batched64 = 0;
+let unbatched64 = 0;
+let p99at16 = 0;
+for (const batching of [true, false]) {
+  const { url, child } = await startServe(batching ? [] : ["--no-batching"]);
+  await load(url, 4); // warm-up
+  for (const connections of batching ? [1, 16, 64] : [64]) {
+    const r = await load(url, connections);
+    rows.push(`| ${batching ? "on" : "off"} | ${connections} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.batch.toFixed(1)} |`);
+    if (connections === 64 && batching) batched64 = r.rps;
+    if (connections === 64 && !batching) unbatched64 = r.rps;
+    if (connections === 16 && batching) p99at16 = r.p99;
+  }
+  await stop(child);
+}
+console.log(`\n| batching | concurrency | requests/s | p50 ms | p99 ms | mean encoder batch |\n|---|---|---|---|---|---|\n${rows.join("\n")}`);
+console.log(`\nconcurrency 64: ${(batched64 / offline).toFixed(2)}× offline classify (target ≥ 0.8), ${(batched64 / unbatched64).toFixed(2)}× batching off (target ≥ 3); p99 at 16: ${p99at16} ms (target < 100)`);
+
+// Jobs on Redis: rows/s with 1, 2, 3 workers.
+const redisServer = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].find((p) => existsSync(p));
+if (!redisServer) {
+  console.log("\njobs: skipped (no redis-server; apt-get install redis-server)");
+} else {
+  const input = join(dir, "jobs.csv");
+  const writer = new TableWriter(input, ["sentence"]);
+  for (let i = 0; i < 6000; i++) writer.write({ sentence: texts[i % texts.length] });
+  writer.close();
+  const port = await freePort();
+  const redis = spawn(redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  await new Promise((done) => setTimeout(done, 500));
+  const redisUrl = `redis://127.0.0.1:${port}`;
+  const { url, child } = await startServe(["--redis", redisUrl]);
+  const jobRows: string[] = [];
+  for (const count of [1, 2, 3]) {
+    const workers = Array.from({ length: count }, () => spawn(process.execPath, [CLI, "worker", "--redis", redisUrl, "--config", config, "--db", join(dir, "workers.db")], { stdio: "ignore" }));
+    await new Promise((done) => setTimeout(done, 3000));
+    const started = performance.now();
+    const job = (await (await fetch(`${url}/v1/jobs?chunk_size=250`, { method: "POST", headers: { "content-type": "text/csv" }, body: readFileSync(input) })).json()) as { id: string };
+    for (;;) {
+      const state = (await (await fetch(`${url}/v1/jobs/${job.id}`)).json()) as { state: string };
+      if (state.state === "done") break;
+      await new Promise((done) => setTimeout(done, 100));
+    }
+    const rate = 6000 / ((performance.now() - started) / 1000);
+    jobRows.push(`| ${count} | ${rate.toFixed(0)} |`);
+    for (const worker of workers) worker.kill("SIGTERM");
+    await new Promise((done) => setTimeout(done, 500));
+  }
+  await stop(child);
+  redis.kill("SIGTERM");
+  console.log(`\njobs, 6,000 rows, starter encoder, chunks of 250 (one 2-core machine for Redis, server and workers):\n| workers | rows/s |\n|---|---|\n${jobRows.join("\n")}`);
+}
+spawnSync("rm", ["-rf", dir]);
