@@ -37,7 +37,7 @@ export function registerServe(program: Command): void {
     .option("--pricing <file>", "prices on top of the built-in table (JSON or YAML)")
     .option("--no-batching", "run each request's texts on their own instead of gathering concurrent requests into encoder batches")
     .option("--max-batch <n>", "most texts in one encoder call", parseInteger("--max-batch", 1), 64)
-    .option("--max-wait-ms <ms>", "longest a text waits for others before its encoder call starts", parseNumber("--max-wait-ms", 0), 5)
+    .option("--max-wait-ms <ms>", "longest a text waits for others before its encoder call starts (0: an idle encoder starts at once, and texts gather while it runs)", parseNumber("--max-wait-ms", 0), 0)
     .option("--max-texts <n>", "texts per request (more: 413)", parseInteger("--max-texts", 1), 256)
     .option("--max-text-length <n>", "characters per text (more: 413)", parseInteger("--max-text-length", 1), 20_000)
     .option("--body-limit <bytes>", "bytes per request body (more: 413)", parseInteger("--body-limit", 1024), 10 * 1024 * 1024)

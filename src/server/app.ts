@@ -64,7 +64,7 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const DEFAULTS = { host: "127.0.0.1", port: 8080, maxBatch: 64, maxWaitMs: 5, maxTexts: 256, maxTextLength: 20_000, bodyLimit: 10 * 1024 * 1024, requestTimeoutMs: 60_000, maxQueue: 4096 };
+const DEFAULTS = { host: "127.0.0.1", port: 8080, maxBatch: 64, maxWaitMs: 0, maxTexts: 256, maxTextLength: 20_000, bodyLimit: 10 * 1024 * 1024, requestTimeoutMs: 60_000, maxQueue: 4096 };
 
 /** A 4xx answer: { error, field? }. */
 function refuse(reply: FastifyReply, status: number, error: string, field?: string): FastifyReply {
@@ -298,6 +298,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const ready = createStrategies(options.strategies.strategies, {
     store: options.store,
     pricing: options.pricing,
+    encoderDefaults: { spinWait: false },
     decorate: (strategy) => {
       if (strategy.type !== "encoder" || options.batching === false) return strategy;
       const batched = batchingStrategy(strategy, { maxBatch: options.maxBatch ?? DEFAULTS.maxBatch, maxWaitMs: options.maxWaitMs ?? DEFAULTS.maxWaitMs, onBatch: (size) => metrics.batchSize.observe(size) });

@@ -1,7 +1,7 @@
 /**
  * Dynamic batching: texts from concurrent requests are gathered into one encoder call. A call starts
- * when `maxBatch` texts wait or the oldest has waited `maxWaitMs`; while the encoder runs, new texts
- * gather for the next call, which starts as soon as it is free. The encoder itself groups texts of
+ * when `maxBatch` texts wait or the oldest has waited `maxWaitMs` (0: at once when the encoder is
+ * idle); while the encoder runs, new texts gather for the next call, which starts as soon as it is free. The encoder itself groups texts of
  * similar length inside a call (length bucketing), so one request's texts never wait for another's LLM.
  */
 import type { ClassifyOptions, Prediction, Strategy } from "../strategies/strategy.js";
@@ -33,7 +33,8 @@ export function batchingStrategy(inner: Strategy, options: BatchingOptions): Bat
 
   const schedule = () => {
     if (running || waiting.length === 0) return;
-    if (waiting.length >= options.maxBatch) {
+    // maxWaitMs 0: an idle encoder starts at once; under load texts gather while it runs.
+    if (waiting.length >= options.maxBatch || options.maxWaitMs <= 0) {
       void flush();
       return;
     }

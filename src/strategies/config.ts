@@ -34,6 +34,8 @@ export const EncoderConfigSchema = z.strictObject({
   device: z.string().optional(),
   /** Group texts of similar length into batches (default on). */
   bucketing: z.boolean().optional(),
+  /** ONNX Runtime threads spin between operators (default on; `tandem serve` turns it off unless set). */
+  spinWait: z.boolean().optional(),
 });
 
 const member = (): z.ZodUnion<[z.ZodString, typeof StrategyConfigSchema]> => z.union([z.string().min(1), StrategyConfigSchema]);

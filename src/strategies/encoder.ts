@@ -51,6 +51,6 @@ export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOpti
 /** Loads the config's model (folder, hub id or "starter") and wraps it. */
 export async function loadEncoderStrategy(config: EncoderConfig, name: string, onDownload?: (file: string) => void): Promise<EncoderStrategy> {
   const dir = await resolveModelDir(config.model, { onDownload });
-  const model = await EncoderModel.load(dir, { threads: config.threads, executionProvider: config.device });
+  const model = await EncoderModel.load(dir, { threads: config.threads, executionProvider: config.device, spinWait: config.spinWait });
   return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing }, name, true);
 }

@@ -8,7 +8,7 @@ import { parseConfigText, readConfigFile, type ConfigProblem } from "../core/con
 import { UserError } from "../core/errors.js";
 import { openStore, type Store } from "../core/store.js";
 import { cascadeStrategy } from "./cascade.js";
-import { StrategyConfigSchema, describeIssue, resolveStrategyPaths, type MemberRef, type StrategyConfig, type StrategyConfigInput } from "./config.js";
+import { StrategyConfigSchema, describeIssue, resolveStrategyPaths, type EncoderConfig, type MemberRef, type StrategyConfig, type StrategyConfigInput } from "./config.js";
 import { loadEncoderStrategy } from "./encoder.js";
 import { ensembleStrategy } from "./ensemble.js";
 import { lexiconStrategy } from "./lexicon.js";
@@ -29,6 +29,8 @@ export interface StrategyContext {
   onDownload?: (file: string) => void;
   onRetry?: LlmContext["onRetry"];
   onBatchProgress?: LlmContext["onBatchProgress"];
+  /** Settings for encoders whose config leaves them out (the server's spinWait: false). */
+  encoderDefaults?: Partial<Pick<EncoderConfig, "spinWait" | "threads" | "batchSize">>;
   /** Applied to every strategy built (members included), e.g. the server's dynamic batching of encoders. */
   decorate?: (strategy: Strategy) => Strategy;
 }
@@ -72,7 +74,8 @@ async function buildStrategy(config: StrategyConfig, context: StrategyContext): 
     case "lexicon":
       return lexiconStrategy(config, config.name ?? "lexicon");
     case "encoder":
-      return loadEncoderStrategy(config, config.name ?? "encoder", context.onDownload);
+      // The config's own settings win; ones it leaves out (or undefined) take the context's defaults.
+      return loadEncoderStrategy({ ...context.encoderDefaults, ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)), type: "encoder", model: config.model }, config.name ?? "encoder", context.onDownload);
     case "llm": {
       const hints = config.hints === undefined ? undefined : await member(config.hints);
       return llmStrategy(config, config.name ?? config.model, { store: storeOf(context), pricing: context.pricing, scheme: context.scheme ?? "neg_neu_pos", hints, onRetry: context.onRetry, onBatchProgress: context.onBatchProgress });
