@@ -1,5 +1,4 @@
 /** `tandem classify`: run a strategy over a file and write one prediction per row. */
-import { setMaxListeners } from "node:events";
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { loadDataset, type Dataset } from "../data/dataset.js";
@@ -14,9 +13,10 @@ import { involvesLlm, shorthandConfig } from "../strategies/members.js";
 import { outputColumns } from "../strategies/output.js";
 import type { Strategy } from "../strategies/strategy.js";
 import { withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
-import { formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, withLlmOptions, type LlmCliOptions } from "./llm.js";
+import { FAILED_ROWS_EXIT, failedShareExceeded, formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { parseFormat, parseNumber } from "./options.js";
 import { progressBar } from "./progress.js";
+import { interruptible } from "./signals.js";
 
 interface ClassifyOptions extends EncoderCliOptions, Omit<LlmCliOptions, "model"> {
   strategy?: StrategyConfig["type"];
@@ -34,6 +34,7 @@ interface ClassifyOptions extends EncoderCliOptions, Omit<LlmCliOptions, "model"
   scheme?: string;
   neutralThreshold: number;
   prefix?: string;
+  maxFailedShare: number;
 }
 
 /** The strategies the flags (or --config) describe, as a named set, and the one to run. */
@@ -100,7 +101,8 @@ export function registerClassify(program: Command): void {
     .option("--label-col <column>", "gold label column (default: guessed, optional); its labels must be the model's")
     .option("--scheme <name>", "label scheme of the gold labels (normalises spelling before the check against the model's labels)")
     .option("--neutral-threshold <t>", "lexicon: |compound| below t is neutral", parseNumber("--neutral-threshold", 0, 1), 0.05)
-    .option("--prefix <text>", "prefix for the added columns (default: none, or STRATEGY_ when the input already has a column of that name)");
+    .option("--prefix <text>", "prefix for the added columns (default: none, or STRATEGY_ when the input already has a column of that name)")
+    .option("--max-failed-share <f>", "accept up to this share of failed rows (status error) before exiting with code 4", parseNumber("--max-failed-share", 0, 1), 0);
   withLlmOptions(withEncoderOptions(command))
     .addHelpText("after", `
 --model is a model folder or hub id for the encoder strategy (default: the bundled starter), and a
@@ -115,7 +117,9 @@ label order (the order \`tandem evaluate --probs probabilities\` reads by defaul
 LLM also write raw_answer, error (why there is no label), status (ok, unparseable, error, skipped), input_tokens,
 output_tokens, cost_usd and cached; a cascade writes answered_by. LLM answers are cached in the state
 database as they arrive: a killed run started again continues where it stopped and pays nothing
-twice. Exit code 3: stopped at --max-cost; 130: interrupted.
+twice. Exit codes: 0 done; 2 bad input; 3 stopped at --max-cost; 4 rows failed (status error, e.g.
+a 401 or a server that stayed down; the reasons are in the error column and summarised on stderr;
+--max-failed-share accepts some); 130 interrupted.
 
 Examples:
   tandem classify --strategy lexicon -i ../shared/data/sentiment-merged/test_all.csv -o lexicon.csv
@@ -180,28 +184,17 @@ async function classifyFile(dataset: Dataset, strategy: Strategy, options: Class
   const output = outputColumns(strategy, how.withLlm, dataset.columns, { prefix: options.prefix, file: options.input, onPrefix: (message) => process.stderr.write(message + "\n") });
   const progress = progressBar(dataset.examples.length, strategy.name);
   // First Ctrl-C: stop dispatching, let calls in flight land in the cache, write what we have.
-  // Second Ctrl-C: abort the calls in flight too.
-  const stop = new AbortController();
-  const hard = new AbortController();
-  setMaxListeners(0, hard.signal);
-  const onSignal = () => {
-    if (!stop.signal.aborted) {
-      stop.abort();
-      process.stderr.write("\nstopping: waiting for the calls in flight (Ctrl-C again to abandon them)\n");
-    } else hard.abort(new Error("interrupted"));
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  const interruption = interruptible();
+  const stop = { signal: interruption.stop };
   let predictions;
   try {
-    predictions = await strategy.classify(dataset.examples.map((e) => e.text), { hints: how.hints, signal: hard.signal, stop: stop.signal, onProgress: (done) => progress.update(done) });
+    predictions = await strategy.classify(dataset.examples.map((e) => e.text), { hints: how.hints, signal: interruption.hard, stop: interruption.stop, onProgress: (done) => progress.update(done) });
   } catch (error) {
-    if (hard.signal.aborted) throw new UserError("interrupted: answers received so far are cached; run the same command again to continue", {}, 130);
+    if (interruption.hard.aborted) throw new UserError("interrupted: answers received so far are cached; run the same command again to continue", {}, 130);
     throw error;
   } finally {
     progress.stop();
-    process.removeListener("SIGINT", onSignal);
-    process.removeListener("SIGTERM", onSignal);
+    interruption.dispose();
   }
   const writer = new TableWriter(options.out, output.columns);
   dataset.examples.forEach((example, i) => writer.write({ ...example.row, ...output.values(predictions[i]!) }));
@@ -209,10 +202,16 @@ async function classifyFile(dataset: Dataset, strategy: Strategy, options: Class
   const truncated = (strategy.type === "encoder" ? [strategy as EncoderStrategy] : strategy.members.filter((m): m is EncoderStrategy => m.type === "encoder")).map((e) => ({ count: e.lastTruncated, limit: e.tokenLimit })).find((t) => t.count > 0);
   if (how.withLlm) {
     const retries = llmsOf(strategy).reduce((sum, llm) => sum + (llm.lastRun?.totals.retries ?? 0), 0);
-    process.stderr.write(`${formatRunSummary(predictions, { interrupted: stop.signal.aborted, retries })}\n→ ${options.out}\n`);
+    const cut = llmsOf(strategy).filter((llm) => llm.lastCut > 0).map((llm) => `${llm.lastCut} texts cut at ${llm.maxInputChars} characters in ${llm.name}'s prompts (--max-input-chars)`);
+    process.stderr.write(`${formatRunSummary(predictions, { interrupted: stop.signal.aborted, retries })}${cut.length ? `\n${cut.join("\n")}` : ""}\n→ ${options.out}\n`);
   } else {
     process.stderr.write(`${predictions.length} rows → ${options.out} (probabilities in the order ${sortLabels(strategy.labels).join(", ")})${truncated ? `; ${truncated.count} texts truncated at ${truncated.limit} tokens` : ""}\n`);
   }
+  const failed = predictions.filter((p) => p.status === "error").length;
   if (stop.signal.aborted) process.exitCode = 130;
   else if (predictions.some((p) => p.status === "skipped" && p.error?.startsWith("budget"))) process.exitCode = 3;
+  else if (failedShareExceeded(failed, predictions.length, options.maxFailedShare)) {
+    process.stderr.write(`${failed} of ${predictions.length} rows failed (more than --max-failed-share ${options.maxFailedShare}): exit code ${FAILED_ROWS_EXIT}\n`);
+    process.exitCode = FAILED_ROWS_EXIT;
+  }
 }

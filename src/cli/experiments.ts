@@ -1,12 +1,13 @@
 /** `tandem run`, `tandem runs`, `tandem report` and `tandem demo`. */
-import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
+import { writeFileAtomic } from "../core/files.js";
 import { openStore } from "../core/store.js";
 import { TableWriter } from "../data/writers.js";
-import { compareRun, type RunComparison } from "../experiments/compare.js";
+import { compareRun, failedRows, type RunComparison } from "../experiments/compare.js";
 import { loadExperiment, type ExperimentConfig } from "../experiments/config.js";
 import { formatComparisonMarkdown, formatComparisonText, renderHtml } from "../experiments/report.js";
 import { loadRun, runExperiment, type ExperimentRun } from "../experiments/runner.js";
@@ -16,31 +17,43 @@ import { loadDataset } from "../data/dataset.js";
 import { STARTER_MODEL } from "../encoders/hub.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { createStrategy } from "../strategies/factory.js";
-import { parseFormat, parseInteger, printJson, snakeCaseKeys } from "./options.js";
+import { FAILED_ROWS_EXIT, failedShareExceeded, topReasons } from "./llm.js";
+import { parseFormat, parseInteger, parseNumber, printJson, snakeCaseKeys } from "./options.js";
 import { progressBar, type ProgressReporter } from "./progress.js";
+import { interruptible } from "./signals.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 function writeReports(run: ExperimentRun, comparison: RunComparison, options: { html?: string; md?: string }): void {
   if (options.html) {
     mkdirSync(dirname(resolve(options.html)), { recursive: true });
-    writeFileSync(options.html, renderHtml(run, comparison));
+    writeFileAtomic(options.html, renderHtml(run, comparison));
     process.stderr.write(`HTML report → ${options.html}\n`);
   }
   if (options.md) {
     mkdirSync(dirname(resolve(options.md)), { recursive: true });
-    writeFileSync(options.md, formatComparisonMarkdown(comparison));
+    writeFileAtomic(options.md, formatComparisonMarkdown(comparison));
     process.stderr.write(`Markdown report → ${options.md}\n`);
   }
 }
 
-async function execute(config: ExperimentConfig, options: { db?: string; iterations: number; pricing?: string }): Promise<{ run: ExperimentRun; comparison: RunComparison }> {
+interface ExecuteOptions {
+  db?: string;
+  iterations: number;
+  pricing?: string;
+  testFailed?: boolean;
+}
+
+async function execute(config: ExperimentConfig, options: ExecuteOptions): Promise<{ run: ExperimentRun; comparison: RunComparison }> {
   const db = openStore(options.db);
   let bar: ProgressReporter | undefined;
   let current = "";
+  const interruption = interruptible();
   const run = await runExperiment(config, {
     db,
     pricing: options.pricing,
+    stop: interruption.stop,
+    signal: interruption.hard,
     log: (message) => {
       bar?.stop();
       bar = undefined;
@@ -55,9 +68,27 @@ async function execute(config: ExperimentConfig, options: { db?: string; iterati
       }
       bar?.update(done);
     },
+  }).finally(() => {
+    bar?.stop();
+    interruption.dispose();
   });
-  bar?.stop();
-  return { run, comparison: compareRun(run, { iterations: options.iterations }) };
+  return { run, comparison: compareRun(run, { iterations: options.iterations, testFailed: options.testFailed }) };
+}
+
+/** One line per strategy with failed rows (counts and commonest reasons); exit code 4 beyond the accepted share. */
+function reportFailures(run: ExperimentRun, acceptedShare: number): void {
+  let exceeded = false;
+  for (const outcome of run.outcomes) {
+    const count = (status: string) => outcome.predictions.filter((p) => p.status === status).length;
+    const failed = failedRows(outcome);
+    if (failed === 0 && count("unparseable") === 0) continue;
+    process.stderr.write(`${outcome.name}: ${count("ok")} ok, ${count("unparseable")} unparseable, ${count("error")} error, ${count("skipped")} skipped${failed ? ` — ${topReasons(outcome.predictions)}` : ""}\n`);
+    if (failedShareExceeded(failed, outcome.predictions.length, acceptedShare)) exceeded = true;
+  }
+  if (exceeded) {
+    process.stderr.write(`strategies with failed rows beyond --max-failed-share ${acceptedShare}: exit code ${FAILED_ROWS_EXIT} (run again to retry only the failed calls)\n`);
+    process.exitCode = FAILED_ROWS_EXIT;
+  }
 }
 
 export function registerExperiments(program: Command): void {
@@ -70,12 +101,16 @@ export function registerExperiments(program: Command): void {
     .option("--md <file>", "also write the Markdown report")
     .option("--iterations <n>", "bootstrap resamples for the significance tests", parseInteger("--iterations", 100), 10_000)
     .option("--pricing <file>", "prices to use instead of / on top of the built-in table (JSON or YAML)")
+    .option("--max-failed-share <f>", "accept up to this share of failed rows per strategy before exiting with code 4", parseNumber("--max-failed-share", 0, 1), 0)
+    .option("--test-failed", "include strategies with failed rows in the significance tests")
     .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
-    .action(async (file: string, options: { db?: string; html?: string; md?: string; iterations: number; pricing?: string; format: string }) => {
+    .addHelpText("after", "\nExit codes: 0 done; 2 bad input (the file, line and field are named; nothing runs); 4 a strategy has failed rows (status error: the reasons are stored with each row and summarised on stderr; --max-failed-share accepts some); 130 interrupted (calls in flight finish and are cached; run again to continue).")
+    .action(async (file: string, options: ExecuteOptions & { html?: string; md?: string; format: string; maxFailedShare: number }) => {
       const { run, comparison } = await execute(loadExperiment(file), options);
       if (options.format === "json") printJson(snakeCaseKeys(comparison));
       else process.stdout.write(`run ${run.id}\n\n${formatComparisonText(comparison)}`);
       writeReports(run, comparison, options);
+      reportFailures(run, options.maxFailedShare);
     });
 
   const runs = program.command("runs").description("Stored experiment runs: list, show, compare, export.");

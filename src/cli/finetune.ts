@@ -1,8 +1,9 @@
 /** `tandem finetune build|validate|estimate|start|follow|list|show|cancel`: LLM fine-tuning from the CLI. */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
+import { writeFileAtomic } from "../core/files.js";
 import { openStore } from "../core/store.js";
 import { loadDataset, type Dataset } from "../data/dataset.js";
 import { stratifiedSplit } from "../data/split.js";
@@ -141,12 +142,12 @@ export function registerFinetune(program: Command): void {
     for (const part of parts) {
       const prompts = await builder.prompts(part.dataset.examples.map((e) => e.text), hintsFromColumns(part.dataset, options, builder.labels));
       const examples = buildExamples(prompts, part.dataset.examples.map((e) => e.label!));
-      writeFileSync(part.file, examples.map((e) => JSON.stringify(e)).join("\n") + "\n");
+      writeFileAtomic(part.file, examples.map((e) => JSON.stringify(e)).join("\n") + "\n");
       meta.lines[part.file] = part.dataset.examples.map((e) => e.line);
       if (options.idCol) meta.ids![part.file] = part.dataset.examples.map((e) => String(e.row[options.idCol!] ?? ""));
       process.stdout.write(`${part.name}: ${examples.length} examples → ${part.file}\n`);
     }
-    writeFileSync(`${options.out}.meta.json`, JSON.stringify(meta, null, 2) + "\n");
+    writeFileAtomic(`${options.out}.meta.json`, JSON.stringify(meta, null, 2) + "\n");
     process.stdout.write(`metadata (program, scheme, source lines) → ${options.out}.meta.json\n`);
   });
 

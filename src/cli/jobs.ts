@@ -3,6 +3,7 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { loadDotEnv } from "../core/env.js";
+import { errorMessage } from "../core/redact.js";
 import { detectFormat } from "../data/readers.js";
 import { loadStrategyFile } from "../strategies/factory.js";
 import { formatUsd } from "../llm/pricing.js";
@@ -175,7 +176,7 @@ export function registerJobs(program: Command): void {
         slice: options.slice,
         lockSeconds: options.lockSeconds,
         onChunk: (chunk, seconds) => process.stderr.write(`${chunk.jobId} chunk ${chunk.chunk}: ${chunk.rows.length} rows in ${seconds.toFixed(1)} s\n`),
-        log: (message, error) => process.stderr.write(`${message}: ${(error as Error)?.message ?? error}\n`),
+        log: (message, error) => process.stderr.write(`${message}: ${errorMessage(error)}\n`),
       });
       process.stderr.write(`tandem worker: waiting for chunks (strategies: ${[...set.strategies.keys()].join(", ")})\n`);
       await new Promise<void>((resolve) => {

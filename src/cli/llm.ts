@@ -27,6 +27,7 @@ export interface LlmCliOptions {
   task?: string;
   item?: string;
   system?: string;
+  maxInputChars?: number;
   temperature: number;
   samplingSeed?: number;
   maxTokens?: number;
@@ -59,6 +60,7 @@ export function withLlmOptions(command: Command): Command {
     .option("--task <words>", "what is classified, for the prompt wording (default from the scheme: sentiment)")
     .option("--item <word>", "what the texts are (default: review for sentiment, else text)")
     .option("--system <text>", "system message (default: 'You are a sentiment analysis assistant.')")
+    .option("--max-input-chars <n>", "longest text put into a prompt; longer ones are cut (and counted) (default 6000)", parseInteger("--max-input-chars", 1))
     .option("--temperature <t>", "sampling temperature", parseNumber("--temperature", 0, 2), 0)
     .option("--sampling-seed <n>", "seed sent to the provider (OpenAI and compatible servers, best effort; local models); each seed is its own cache entry", parseInteger("--sampling-seed"))
     .option("--max-tokens <n>", "answer length limit", parseInteger("--max-tokens", 1))
@@ -93,6 +95,7 @@ export function llmConfigFromCli(options: LlmCliOptions, model: string, scheme?:
     task: options.task,
     item: options.item,
     system: options.system,
+    maxInputChars: options.maxInputChars,
     temperature: options.temperature,
     samplingSeed: options.samplingSeed,
     maxTokens: options.maxTokens,
@@ -158,8 +161,22 @@ export function formatRunSummary(predictions: readonly Prediction[], how: { inte
   let out = `${predictions.length} rows: ${count("ok")} answered, ${count("unparseable")} unparseable, ${errors} failed, ${skipped} not run; ${sum((p) => p.inputTokens ?? 0)} input + ${sum((p) => p.outputTokens ?? 0)} output tokens; spent ${formatUsd(sum((p) => (p.cached ? 0 : p.costUsd)))} now, ${formatUsd(sum((p) => (p.cached ? p.costUsd : 0)))} from cache${how.retries !== undefined ? `; ${how.retries} retries` : ""}`;
   if (how.interrupted) out += `\ninterrupted: ${skipped} rows not run; run the same command again to finish (answered rows are cached and cost nothing)`;
   if (budget) out += `\nstopped at the --max-cost budget: ${skipped} rows not run; run again with a higher --max-cost to finish (answered rows are cached and cost nothing)`;
-  if (errors > 0) out += `\n${errors} rows failed after retries (status "error"); run again to retry only those`;
+  if (errors > 0) out += `\n${errors} rows failed after retries (status "error"; the reason is in the error column): ${topReasons(predictions)}; run again to retry only those`;
   return out;
+}
+
+/** The commonest reasons of failed rows, with counts: 'HTTP 401: … (200 rows)'. */
+export function topReasons(predictions: readonly Prediction[], limit = 3): string {
+  const counts = new Map<string, number>();
+  for (const p of predictions) if (p.status === "error" || p.status === "skipped") counts.set(p.error ?? p.status, (counts.get(p.error ?? p.status) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([reason, n]) => `${reason.replace(/\s+/g, " ").slice(0, 160)} (${n} row${n === 1 ? "" : "s"})`).join("; ");
+}
+
+/** Exit code 4 when failed rows (status error) exceed the accepted share. */
+export const FAILED_ROWS_EXIT = 4;
+
+export function failedShareExceeded(failed: number, rows: number, acceptedShare: number): boolean {
+  return failed > 0 && failed / Math.max(1, rows) > acceptedShare;
 }
 
 export function registerPrompt(program: Command): void {

@@ -5,6 +5,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { isUserError } from "../core/errors.js";
+import { redact } from "../core/redact.js";
 import { registerClassify } from "./classify.js";
 import { registerCompare } from "./compare.js";
 import { registerData } from "./data.js";
@@ -59,11 +60,40 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : 2;
     }
     if (isUserError(error)) {
-      process.stderr.write(`tandem: error: ${error.describe()}\n`);
+      process.stderr.write(`tandem: error: ${redact(error.describe())}\n`);
       return error.exitCode;
+    }
+    const expected = describeExpected(error);
+    if (expected) {
+      process.stderr.write(`tandem: error: ${redact(expected)}\n`);
+      return 2;
     }
     throw error;
   }
+}
+
+const FILE_ERRORS: Record<string, string> = {
+  EISDIR: "is a folder, not a file",
+  ENOTDIR: "a part of the path is a file, not a folder",
+  EEXIST: "a part of the path is a file, not a folder",
+  EACCES: "permission denied",
+  EPERM: "permission denied",
+  ENOSPC: "no space left on the device",
+  EROFS: "the file system is read-only",
+  ENOENT: "no such file or folder",
+};
+
+/**
+ * Failures that are the environment's, not a bug: file system refusals (naming the path) and provider
+ * answers (HTTP status and message) — one line, exit 2, no stack trace.
+ */
+function describeExpected(error: unknown): string | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const { code, path, status } = error as Error & { code?: string; path?: string; status?: unknown };
+  if (code && FILE_ERRORS[code] && path) return `${path}: ${FILE_ERRORS[code]}`;
+  if (typeof status === "number") return `the provider answered HTTP ${status}: ${error.message.replace(/\s+/g, " ").slice(0, 300)}`;
+  if (error.name === "ProviderError") return `the provider call failed: ${error.message}`;
+  return undefined;
 }
 
 /** Runs the command line with this process's arguments and sets the exit code. */
@@ -78,7 +108,7 @@ export function runFromCommandLine(): void {
       process.exitCode = code;
     },
     (error: unknown) => {
-      process.stderr.write(`tandem: internal error (please report): ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(`tandem: internal error (please report): ${redact(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
       process.exitCode = 1;
     },
   );

@@ -2,7 +2,8 @@
  * Table writers for CSV, TSV and JSON Lines, buffered and synchronous so that a row is on disk (and
  * survives a crash) once `flush` returns. Arrays and objects become JSON text in CSV/TSV cells.
  */
-import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { partialName } from "../core/files.js";
 import { dirname } from "node:path";
 import { detectFormat, type TableFormat } from "./readers.js";
 
@@ -37,6 +38,8 @@ export function tableLines(format: TableFormat, columns: readonly string[]): { h
 export class TableWriter {
   private readonly fd: number;
   private readonly lines: ReturnType<typeof tableLines>;
+  /** Where the rows go until close() renames it to `file` (unless appending). */
+  private readonly target: string;
   private pending: string[] = [];
   private pendingSize = 0;
 
@@ -47,7 +50,10 @@ export class TableWriter {
   ) {
     this.lines = tableLines(detectFormat(file, options.format), columns);
     mkdirSync(dirname(file), { recursive: true });
-    this.fd = openSync(file, options.append ? "a" : "w");
+    // A new file is written under a temporary name and renamed when complete: a kill never leaves a
+    // shorter file under the final name.
+    this.target = options.append ? file : partialName(file);
+    this.fd = openSync(this.target, options.append ? "a" : "w");
     if (!options.append && this.lines.header) this.push(this.lines.header);
   }
 
@@ -71,6 +77,13 @@ export class TableWriter {
   close(): void {
     this.flush();
     closeSync(this.fd);
+    if (this.target !== this.file) renameSync(this.target, this.file);
+  }
+
+  /** Drops what was written (a new file is never created). */
+  abandon(): void {
+    closeSync(this.fd);
+    if (this.target !== this.file) rmSync(this.target, { force: true });
   }
 }
 

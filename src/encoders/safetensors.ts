@@ -77,6 +77,24 @@ export function readSafetensors(file: string, select: (name: string) => boolean 
       throw new UserError("not a safetensors file (header is not JSON)", { file });
     }
     const tensors = new Map<string, Tensor>();
+    const dataSize = size - 8 - headerLength;
+    const WIDTH: Record<string, number> = { F32: 4, F64: 8, F16: 2, BF16: 2 };
+    // Every tensor's range must lie inside the file and match its shape and dtype: a truncated or
+    // inconsistent file is refused here, never read as zeros.
+    for (const [name, raw] of Object.entries(header)) {
+      if (name === "__metadata__") continue;
+      const entry = raw as Partial<HeaderEntry>;
+      const offsets = entry.data_offsets;
+      if (!Array.isArray(entry.shape) || !entry.shape.every((d) => Number.isInteger(d) && d >= 0) || !Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0) || offsets[1]! < offsets[0]!) {
+        throw new UserError(`tensor "${name}" has an invalid header entry (shape, data_offsets)`, { file });
+      }
+      if (offsets[1]! > dataSize) throw new UserError(`the file is truncated: tensor "${name}" ends at byte ${8 + headerLength + offsets[1]!}, the file has ${size}`, { file });
+      const width = WIDTH[entry.dtype ?? ""];
+      const count = entry.shape.reduce((a, b) => a * b, 1);
+      if (width !== undefined && (offsets[1]! - offsets[0]!) !== count * width) {
+        throw new UserError(`tensor "${name}": ${offsets[1]! - offsets[0]!} bytes for shape [${entry.shape.join(", ")}] of ${entry.dtype} (expected ${count * width})`, { file });
+      }
+    }
     for (const [name, entry] of Object.entries(header)) {
       if (name === "__metadata__" || !select(name)) continue;
       const { data_offsets: [start, end], shape } = entry as HeaderEntry;

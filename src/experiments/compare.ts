@@ -23,6 +23,8 @@ export interface ComparisonRow {
   llmShare?: number;
   vsBaseline?: { difference: number; ci: [number, number]; pBootstrap: number; pMcnemar: number; pHolm: number; significant: boolean };
   pareto: boolean;
+  /** Rows whose prediction failed (status error or skipped): such strategies stay out of significance tests unless asked. */
+  failed: number;
   note?: string;
   /**
    * With replicates (sampling strategies of a run with replicates > 1): macroF1, accuracy, slices,
@@ -62,7 +64,12 @@ export function holm(pValues: number[]): number[] {
   return adjusted;
 }
 
-export function compareRun(run: ExperimentRun, options: { iterations?: number; seed?: number; alpha?: number } = {}): RunComparison {
+/** Rows of an outcome without an answer: the call failed or never ran. */
+export function failedRows(outcome: Pick<ExperimentRun["outcomes"][number], "predictions">): number {
+  return outcome.predictions.filter((p) => p.status === "error" || p.status === "skipped").length;
+}
+
+export function compareRun(run: ExperimentRun, options: { iterations?: number; seed?: number; alpha?: number; testFailed?: boolean } = {}): RunComparison {
   const alpha = options.alpha ?? 0.05;
   const baseline = run.config.baseline ?? run.outcomes[0]?.name;
   const base = run.outcomes.find((o) => o.name === baseline);
@@ -87,6 +94,7 @@ export function compareRun(run: ExperimentRun, options: { iterations?: number; s
       itemsPerSecond: seconds > 0 ? run.gold.length / seconds : Infinity,
       llmShare: o.llmShare,
       pareto: false,
+      failed: failedRows(o),
       note: o.note,
     };
     if (reps) {
@@ -102,8 +110,10 @@ export function compareRun(run: ExperimentRun, options: { iterations?: number; s
       return other !== row && other.macroF1 >= row.macroF1 && otherCost <= cost && (other.macroF1 > row.macroF1 || otherCost < cost);
     });
   }
-  if (base) {
-    const others = run.outcomes.filter((o) => o !== base);
+  // A strategy whose calls failed would show a large, meaningless "difference": left out unless asked.
+  const testable = (o: ExperimentRun["outcomes"][number]) => options.testFailed || failedRows(o) === 0;
+  if (base && testable(base)) {
+    const others = run.outcomes.filter((o) => o !== base && testable(o));
     const results = others.map((o) =>
       compareClassifiers({ gold: run.gold, predA: base.predictions.map((p) => p.label), predB: o.predictions.map((p) => p.label), labels: run.labels, iterations: options.iterations ?? 10_000, seed: options.seed ?? 42 }),
     );
@@ -133,7 +143,7 @@ export function compareRun(run: ExperimentRun, options: { iterations?: number; s
     run: run.id,
     rows: run.gold.length,
     baseline: base?.name,
-    correction: `Holm–Bonferroni over ${Math.max(0, run.outcomes.length - 1)} comparisons with the baseline (McNemar exact p-values), α = ${alpha}${run.outcomes.some((o) => (o.replicates?.length ?? 0) > 1) ? `; strategies with replicates are paired by their first replicate (seed ${run.config.seed})` : ""}`,
+    correction: `Holm–Bonferroni over ${base && testable(base) ? run.outcomes.filter((o) => o !== base && testable(o)).length : 0} comparisons with the baseline (McNemar exact p-values), α = ${alpha}${run.outcomes.some((o) => (o.replicates?.length ?? 0) > 1) ? `; strategies with replicates are paired by their first replicate (seed ${run.config.seed})` : ""}`,
     table,
     pairwise,
   };

@@ -21,35 +21,42 @@ function macroCell(row: ComparisonRow): string {
 }
 
 function replicateNote(c: RunComparison): string {
-  return c.table.some((row) => row.replicates) ? " Rows with ± are means ± sample standard deviations over replicates (different seeds); their cost, tokens and slices are means too." : "";
+  const failed = c.table.filter((row) => row.failed > 0);
+  const failures = failed.length ? ` ✗ marks strategies with failed rows (${failed.map((row) => `${row.strategy}: ${row.failed}`).join(", ")}; their reasons are in the run store): they are left out of the significance tests.` : "";
+  return (c.table.some((row) => row.replicates) ? " Rows with ± are means ± sample standard deviations over replicates (different seeds); their cost, tokens and slices are means too." : "") + failures;
+}
+
+/** The strategy's name with its marks: ◆ Pareto-optimal, ✗ failed rows. */
+function strategyCell(row: ComparisonRow): string {
+  return `${row.strategy}${row.pareto ? " ◆" : ""}${row.failed > 0 ? " ✗" : ""}`;
 }
 
 function columns(c: RunComparison): { slices: string[] } {
   return { slices: [...new Set(c.table.flatMap((row) => Object.keys(row.slices)))] };
 }
 
-function vsBaseline(row: ComparisonRow): string {
+function vsBaseline(row: ComparisonRow, c?: RunComparison): string {
   const v = row.vsBaseline;
-  if (!v) return "baseline";
+  if (!v) return row.strategy === c?.baseline && row.failed === 0 ? "baseline" : row.failed > 0 ? `not tested (${row.failed} rows failed)` : row.strategy === c?.baseline ? "baseline" : "not tested";
   return `${v.difference >= 0 ? "+" : ""}${pct(v.difference)} [${pct(v.ci[0])}, ${pct(v.ci[1])}] p=${pValue(v.pHolm)}${v.significant ? " *" : ""}`;
 }
 
 export function formatComparisonText(c: RunComparison): string {
   const { slices } = columns(c);
-  const name = Math.max(8, ...c.table.map((r) => r.strategy.length)) + 2;
+  const name = Math.max(8, ...c.table.map((r) => strategyCell(r).length)) + 2;
   const macroWidth = Math.max(8, ...c.table.map((row) => macroCell(row).length));
   const head = ["strategy".padEnd(name), "macro F1".padStart(macroWidth), "acc", ...slices.map((s) => s.slice(0, 12).padStart(12)), "cost", "$/F1 pt", "items/s", "vs baseline (Δ F1, 95% CI, Holm p)"];
   let out = head.join("  ") + "\n";
   for (const row of c.table) {
     out += [
-      (row.strategy + (row.pareto ? " ◆" : "")).padEnd(name),
+      strategyCell(row).padEnd(name),
       macroCell(row).padStart(macroWidth),
       pct(row.accuracy).padStart(5),
       ...slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!)).padStart(12)),
       money(row.inferenceCostUsd + row.trainingCostUsd).padStart(4),
       (row.costPerF1Point === null ? "–" : money(row.costPerF1Point)).padStart(7),
       (Number.isFinite(row.itemsPerSecond) ? row.itemsPerSecond.toFixed(0) : "∞").padStart(7),
-      vsBaseline(row),
+      vsBaseline(row, c),
     ].join("  ") + "\n";
   }
   out += `\n${c.rows} rows; ◆ Pareto-optimal on macro F1 vs cost; * significant after ${c.correction}.${replicateNote(c)}\n`;
@@ -60,7 +67,7 @@ export function formatComparisonMarkdown(c: RunComparison): string {
   const { slices } = columns(c);
   let out = `### Run ${c.run} (${c.rows} rows)\n\n| strategy | macro F1 (%) | accuracy (%) | ${slices.map((s) => `${s} F1 (%)`).join(" | ")}${slices.length ? " | " : ""}inference cost | training cost | tokens | $ per F1 point | items/s | vs ${c.baseline ?? "baseline"} |\n|---|---:|---:|${slices.map(() => "---:|").join("")}---:|---:|---:|---:|---:|---|\n`;
   for (const row of c.table) {
-    out += `| ${row.strategy}${row.pareto ? " ◆" : ""} | ${macroCell(row)} | ${pct(row.accuracy)} | ${slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!))).join(" | ")}${slices.length ? " | " : ""}${money(row.inferenceCostUsd)} | ${money(row.trainingCostUsd)} | ${row.tokens} | ${row.costPerF1Point === null ? "–" : money(row.costPerF1Point)} | ${Number.isFinite(row.itemsPerSecond) ? row.itemsPerSecond.toFixed(0) : "∞"} | ${vsBaseline(row)} |\n`;
+    out += `| ${strategyCell(row)} | ${macroCell(row)} | ${pct(row.accuracy)} | ${slices.map((s) => (row.slices[s] === undefined ? "" : pct(row.slices[s]!))).join(" | ")}${slices.length ? " | " : ""}${money(row.inferenceCostUsd)} | ${money(row.trainingCostUsd)} | ${row.tokens} | ${row.costPerF1Point === null ? "–" : money(row.costPerF1Point)} | ${Number.isFinite(row.itemsPerSecond) ? row.itemsPerSecond.toFixed(0) : "∞"} | ${vsBaseline(row, c)} |\n`;
   }
   out += `\n◆ Pareto-optimal on macro F1 vs cost. Significance: ${c.correction}; the interval is the paired bootstrap's 95% interval of the macro-F1 difference (points).${replicateNote(c)}\n`;
   return out;
@@ -135,7 +142,7 @@ export function renderHtml(run: ExperimentRun, c: RunComparison): string {
     .join("\n");
   const { slices } = columns(c);
   const rows = c.table
-    .map((row) => `<tr><td>${escapeHtml(row.strategy)}${row.pareto ? " ◆" : ""}</td><td>${macroCell(row)}</td><td>${pct(row.accuracy)}</td>${slices.map((s) => `<td>${row.slices[s] === undefined ? "" : pct(row.slices[s]!)}</td>`).join("")}<td>${money(row.inferenceCostUsd)}</td><td>${money(row.trainingCostUsd)}</td><td>${row.tokens}</td><td>${row.costPerF1Point === null ? "–" : money(row.costPerF1Point)}</td><td>${Number.isFinite(row.itemsPerSecond) ? row.itemsPerSecond.toFixed(0) : "∞"}</td><td>${escapeHtml(vsBaseline(row))}</td></tr>`)
+    .map((row) => `<tr><td>${escapeHtml(strategyCell(row))}</td><td>${macroCell(row)}</td><td>${pct(row.accuracy)}</td>${slices.map((s) => `<td>${row.slices[s] === undefined ? "" : pct(row.slices[s]!)}</td>`).join("")}<td>${money(row.inferenceCostUsd)}</td><td>${money(row.trainingCostUsd)}</td><td>${row.tokens}</td><td>${row.costPerF1Point === null ? "–" : money(row.costPerF1Point)}</td><td>${Number.isFinite(row.itemsPerSecond) ? row.itemsPerSecond.toFixed(0) : "∞"}</td><td>${escapeHtml(vsBaseline(row, c))}</td></tr>`)
     .join("\n");
   const charts = Object.keys(specs).map((id) => `<section><div id="${id}" class="chart"></div></section>`).join("\n");
   return `<!doctype html>

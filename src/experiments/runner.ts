@@ -61,6 +61,10 @@ export interface ExperimentRun {
 }
 
 export interface RunnerHooks {
+  /** Stop dispatching new calls (calls in flight finish and are cached); the run stops after the strategy in progress, storing nothing of it. */
+  stop?: AbortSignal;
+  /** Abort calls in flight. */
+  signal?: AbortSignal;
   log?: (message: string) => void;
   progress?: (strategy: string, done: number, total: number) => void;
   db: Store;
@@ -162,7 +166,13 @@ export async function runExperiment(config: ExperimentConfig, hooks: RunnerHooks
             // Replicates send seeds seed, seed + 1, …; a single run sends the strategy's own (like tandem classify), so both share cached answers.
             samplingSeed: config.replicates > 1 ? seed : undefined,
             onProgress: (n) => hooks.progress?.(name, n, texts.length),
+            stop: hooks.stop,
+            signal: hooks.signal,
           });
+          if (hooks.stop?.aborted) {
+            // Interrupted: what was answered is in the cache; the run (still "running") resumes from here.
+            throw new UserError(`interrupted during ${name}: answers received so far are cached; run the same file again to continue (finished strategies are kept)`, {}, 130);
+          }
           const result = measure(strategyConfig, strategy, predictions, (performance.now() - started) / 1000, done);
           const evaluation = evaluate({
             gold,

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import OpenAI, { toFile } from "openai";
 import { UserError } from "../core/errors.js";
+import { errorMessage, redact } from "../core/redact.js";
 import { migrate, type Store } from "../core/store.js";
 
 export interface JobRow {
@@ -95,8 +96,8 @@ export interface StartOptions {
 /** Rejections and failures with the provider's message verbatim. */
 export function providerMessage(error: unknown): string {
   // The SDK's message already starts with the HTTP status ("400 Job ... has already ended").
-  if (error instanceof OpenAI.APIError) return error.status === undefined ? `network error: ${error.message}` : error.message;
-  return error instanceof Error ? error.message : String(error);
+  if (error instanceof OpenAI.APIError) return redact(error.status === undefined ? `network error: ${error.message}` : error.message);
+  return errorMessage(error);
 }
 
 export async function uploadTrainingFiles(client: OpenAI, trainingPath: string, validationPath?: string): Promise<{ training: string; validation?: string }> {
@@ -228,7 +229,7 @@ export async function refreshJob(client: OpenAI, db: Store, id: string): Promise
     return { jobId: id, message: event.message, step: data.step, trainLoss: data.train_loss, validLoss: data.valid_loss, totalSteps: data.total_steps, createdAt: event.created_at };
   });
   const lastEvent = events.length > 0 ? events[events.length - 1]!.id : row.last_event;
-  const error = job.error ? `${job.error.code ?? "error"}: ${job.error.message}` : null;
+  const error = job.error ? redact(`${job.error.code ?? "error"}: ${job.error.message}`) : null;
   db.prepare("UPDATE finetune_jobs SET status = ?, fine_tuned_model = ?, trained_tokens = ?, error = ?, last_event = ?, updated_at = ? WHERE id = ?").run(
     job.status,
     job.fine_tuned_model ?? null,

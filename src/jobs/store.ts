@@ -4,6 +4,7 @@
  * transaction, so a restart resumes exactly the chunks not yet done.
  */
 import { randomBytes } from "node:crypto";
+import { redact } from "../core/redact.js";
 import { migrate, openStore, type Store } from "../core/store.js";
 import type { Prediction, PredictionStatus } from "../strategies/strategy.js";
 
@@ -208,7 +209,7 @@ export class JobStore {
 
   /** A job that cannot go on (a chunk failed every attempt). */
   failJob(jobId: string, error: string): void {
-    this.db.prepare("UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ? AND state IN ('queued', 'running')").run(error, new Date().toISOString(), jobId);
+    this.db.prepare("UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ? AND state IN ('queued', 'running')").run(redact(error), new Date().toISOString(), jobId);
   }
 
   cancelJob(jobId: string): JobRecord | undefined {

@@ -3,7 +3,8 @@
  * in the state database as they arrive. A re-run costs nothing and gives the same answers; a killed run
  * restarted never pays twice for an item.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import { migrate, type Store } from "../core/store.js";
 import type { ChatRequest, ChatResponse } from "./types.js";
 
@@ -29,9 +30,27 @@ export interface CachedResponse {
   costUsd: number;
 }
 
+/** This process, as the owner of the calls it has claimed. */
+const OWNER = `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
+
+/** Whether the process that owns a claim still runs (always assumed for other machines' processes). */
+function ownerAlive(owner: string): boolean {
+  const [host, pid] = owner.split(":");
+  if (host !== hostname() || !pid) return true;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 export class ResponseCache {
   private readonly getStatement;
   private readonly putStatement;
+  private readonly claimStatement;
+  private readonly releaseStatement;
+  private readonly holderStatement;
 
   constructor(private readonly db: Store) {
     migrate(
@@ -46,6 +65,14 @@ export class ResponseCache {
          created_at TEXT NOT NULL
        )`,
     );
+    // Leases: a process about to pay for a call claims its key, so that another process (or request)
+    // asking the same waits for that answer instead of paying for it again. A dead owner's lease expires.
+    migrate(db, "llm_leases_v1", "CREATE TABLE llm_leases (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL)");
+    this.claimStatement = db.prepare(
+      "INSERT INTO llm_leases (key, owner, expires_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at WHERE llm_leases.expires_at < ?",
+    );
+    this.releaseStatement = db.prepare("DELETE FROM llm_leases WHERE key = ? AND owner = ?");
+    this.holderStatement = db.prepare("SELECT owner FROM llm_leases WHERE key = ?");
     this.getStatement = db.prepare("SELECT response, cost_usd FROM llm_cache WHERE key = ?");
     this.putStatement = db.prepare(
       "INSERT OR REPLACE INTO llm_cache (key, provider, model, response, cost_usd, created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -59,6 +86,36 @@ export class ResponseCache {
 
   put(key: string, provider: string, model: string, response: ChatResponse, costUsd: number): void {
     this.putStatement.run(key, provider, model, JSON.stringify(response), costUsd, new Date().toISOString());
+  }
+
+  /** Claims the call of `key` for `ttlMs`; false while another live claim holds it. */
+  claim(key: string, ttlMs: number): boolean {
+    const now = Date.now();
+    return this.claimStatement.run(key, OWNER, now + ttlMs, now).changes > 0;
+  }
+
+  release(key: string): void {
+    this.releaseStatement.run(key, OWNER);
+  }
+
+  /**
+   * The answer of a call claimed by someone else: waits until it is cached (returned) or the claim can be
+   * taken over (undefined: the caller now holds it and makes the call).
+   */
+  async awaitClaimed(key: string, ttlMs: number, signal?: AbortSignal, pollMs = 100): Promise<CachedResponse | undefined> {
+    for (;;) {
+      const hit = this.get(key);
+      if (hit) return hit;
+      if (this.claim(key, ttlMs)) return undefined;
+      // A claim of a process of this machine that is gone (killed) is void at once, not at its expiry.
+      const holder = (this.holderStatement.get(key) as { owner: string } | undefined)?.owner;
+      if (holder && !ownerAlive(holder)) {
+        this.releaseStatement.run(key, holder);
+        continue;
+      }
+      if (signal?.aborted) throw signal.reason ?? new Error("aborted");
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+    }
   }
 
   count(): number {

@@ -17,6 +17,9 @@ export interface ParsedAnswer {
   reason?: string;
 }
 
+/** A negation within the two words before a label. */
+const NEGATED = /(?:\b(?:not|no(?!\s+doubt)|never|neither|nor|hardly|without)|n't|n’t)\s+(?:[\p{L}\p{N}'’-]+\s+){0,2}$/iu;
+
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 export function parseAnswer(answer: string, labels: readonly string[]): ParsedAnswer {
@@ -50,6 +53,9 @@ export function parseAnswer(answer: string, labels: readonly string[]): ParsedAn
   }
   if (found.size === 1) {
     const [[label, offset]] = [...found.entries()] as [[string, number]];
+    // "not positive", "definitely not neutral", "isn't negative": a negated label is no answer.
+    const before = answer.slice(Math.max(0, offset - 40), offset);
+    if (NEGATED.test(before)) return { label: null, offset: -1, reason: `negated answer ("${answer.trim().slice(0, 60)}")` };
     return { label, offset };
   }
   return { label: null, offset: -1, reason: found.size === 0 ? "no label in the answer" : `several labels (${[...found.keys()].join(", ")})` };

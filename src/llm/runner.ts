@@ -4,6 +4,7 @@
  * counted), probabilities from log-probabilities, cost from usage, and a budget that stops dispatching
  * before it would be exceeded.
  */
+import { errorMessage } from "../core/redact.js";
 import { cacheKey, type ResponseCache } from "./cache.js";
 import { backoffDelay, RateLimiter, Semaphore, withRetries } from "./limiter.js";
 import { labelProbabilities } from "./logprobs.js";
@@ -127,11 +128,31 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
   const one = async (index: number): Promise<void> => {
     const request = buildRequest(options, options.messages(index));
     const key = cacheKey(options.model.provider, options.model.model, request);
-    const hit = options.cache?.get(key);
-    if (hit) {
+    const fromCache = (hit: { response: ChatResponse; costUsd: number }) =>
       finish({ index, ...interpret(hit.response, options.labels), raw: hit.response.text, inputTokens: hit.response.usage.inputTokens, outputTokens: hit.response.usage.outputTokens, costUsd: hit.costUsd, cached: true, latencyMs: 0 });
-      return;
+    const hit = options.cache?.get(key);
+    if (hit) return fromCache(hit);
+    // Long enough for every retry; a dead owner's claim lapses after it.
+    const leaseMs = (request.timeoutMs + 5_000) * ((options.maxRetries ?? 6) + 1);
+    if (options.cache && !options.cache.claim(key, leaseMs)) {
+      // Another process (or request) is paying for this very call: wait for its answer.
+      const awaited = await options.cache.awaitClaimed(key, leaseMs, options.signal);
+      if (awaited) return fromCache(awaited);
     }
+    // The claim is ours; the answer may have landed between the first look and the claim.
+    const landed = options.cache?.get(key);
+    if (landed) {
+      options.cache!.release(key);
+      return fromCache(landed);
+    }
+    try {
+      await callAndFinish(index, request, key);
+    } finally {
+      options.cache?.release(key);
+    }
+  };
+
+  const callAndFinish = async (index: number, request: ChatRequest, key: string): Promise<void> => {
     const promptTokens = needTokenCounts ? countChatTokens(request.messages, options.model.model) : 0;
     const worstCase = costOf({ inputTokens: promptTokens, cachedInputTokens: 0, outputTokens: request.maxTokens }, options.prices);
     if (options.stop?.aborted) {
@@ -169,7 +190,8 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
     } catch (error) {
       committed -= worstCase;
       if (options.signal?.aborted) throw error;
-      const message = error instanceof Error ? error.message : String(error);
+      // Stored and shown: never with a key a provider echoed back.
+      const message = errorMessage(error);
       finish({ index, label: "", status: "error", raw: "", inputTokens: 0, outputTokens: 0, costUsd: 0, cached: false, error: message, latencyMs: performance.now() - started });
     }
   };

@@ -1,4 +1,5 @@
 /** The small interface every LLM provider implements, and the shapes that cross it. */
+import { redact } from "../core/redact.js";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
@@ -69,7 +70,8 @@ export class ProviderError extends Error {
     readonly status?: number,
     readonly retryAfterMs?: number,
   ) {
-    super(message);
+    // Providers may echo the key they were sent; no provider text leaves unredacted.
+    super(redact(message));
     this.name = "ProviderError";
   }
 }

@@ -12,7 +12,24 @@ export function sortLabels(values: Iterable<string>): string[] {
   if (unique.length > 0 && unique.every((value) => NUMERIC.test(value))) {
     return unique.sort((a, b) => Number(a) - Number(b));
   }
-  return unique.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  return unique.sort(compareCodePoints);
+}
+
+/**
+ * Orders strings by Unicode code points, as numpy sorts them (JavaScript's < compares UTF-16 code
+ * units, which puts characters beyond the Basic Multilingual Plane before U+E000–U+FFFF).
+ */
+export function compareCodePoints(a: string, b: string): number {
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(j)!;
+    if (x !== y) return x - y;
+    i += x > 0xffff ? 2 : 1;
+    j += y > 0xffff ? 2 : 1;
+  }
+  return a.length - i - (b.length - j);
 }
 
 export interface EncodedPairs {

@@ -9,6 +9,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import { UserError } from "../core/errors.js";
+import { addSecret, redact } from "../core/redact.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { createStrategies, type StrategyFile, type StrategySet } from "../strategies/factory.js";
 import { memberRefs } from "../strategies/config.js";
@@ -104,6 +105,7 @@ function wire(p: Prediction, labels: readonly string[]) {
 export async function startServer(options: ServeOptions): Promise<RunningServer> {
   const host = options.host ?? DEFAULTS.host;
   const apiKeys = options.apiKeys ?? [];
+  for (const key of apiKeys) addSecret(key);
   if (apiKeys.length === 0 && !isLoopback(host)) {
     throw new UserError(`serving on ${host} (not loopback) needs API keys: set TANDEM_API_KEYS or --api-keys-file`);
   }
@@ -121,7 +123,15 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const byName = new Map(options.strategies.strategies.map((c) => [c.name!, c]));
 
   const app = Fastify({
-    logger: options.logger === false || options.logger === undefined ? false : { level: options.logger === true ? "info" : options.logger.level, redact: ["req.headers.authorization", "req.headers.cookie"] },
+    logger:
+      options.logger === false || options.logger === undefined
+        ? false
+        : {
+            level: options.logger === true ? "info" : options.logger.level,
+            redact: ["req.headers.authorization", "req.headers.cookie"],
+            // Errors pass through the one redaction step: a provider's message may hold a key.
+            serializers: { err: (error: Error) => ({ type: error.name, message: redact(error.message ?? String(error)), stack: redact(error.stack ?? "") }) },
+          },
     bodyLimit: options.bodyLimit ?? DEFAULTS.bodyLimit,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     return503OnClosing: true,

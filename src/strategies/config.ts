@@ -64,6 +64,8 @@ export const LlmConfigSchema = z.strictObject({
   task: z.string().optional(),
   item: z.string().optional(),
   system: z.string().optional(),
+  /** Longest text put into a prompt, in characters (default 6,000); longer ones are cut and counted. */
+  maxInputChars: count(1).optional(),
   temperature: z.number().min(0).max(2).optional(),
   /** Sampling seed sent to the provider; each seed is its own cache entry. */
   samplingSeed: z.number().int().optional(),

@@ -13,7 +13,7 @@ import { EncoderModel } from "../encoders/model.js";
 import { runEncoder } from "../encoders/inference.js";
 import { ResponseCache, cacheKey } from "../llm/cache.js";
 import { costOf, formatUsd, loadPriceTable, lookupPrice, PRICES_AS_OF, type PriceLookup } from "../llm/pricing.js";
-import { exampleKind, planPrompts, type PromptPlan } from "../llm/prompts/build.js";
+import { countCut, exampleKind, MAX_INPUT_CHARS, planPrompts, type PromptPlan } from "../llm/prompts/build.js";
 import type { LabelledExample } from "../llm/prompts/examples.js";
 import { defaultWording, PROGRAMS, type TaskWording } from "../llm/prompts/programs.js";
 import { loadTemplate, templateUses } from "../llm/prompts/template.js";
@@ -58,10 +58,13 @@ export interface LlmStrategy extends Strategy {
   prompts(texts: readonly string[], options?: ClassifyOptions): Promise<(index: number) => ChatMessage[]>;
   /** Totals of the last classify call (retries, budget stop). */
   lastRun?: LlmRun;
+  /** Texts of the last classify call cut at the input cap. */
+  lastCut: number;
+  readonly maxInputChars: number;
 }
 
 /** What shapes an LLM's prompts (the llm config without the model and the call settings). */
-export type PromptConfig = Pick<LlmConfig, "program" | "template" | "scheme" | "examples" | "k" | "embedder" | "exampleSeed" | "task" | "item" | "system">;
+export type PromptConfig = Pick<LlmConfig, "program" | "template" | "scheme" | "examples" | "k" | "embedder" | "exampleSeed" | "task" | "item" | "system" | "maxInputChars">;
 
 export interface PromptBuilder {
   scheme: LabelScheme;
@@ -109,6 +112,7 @@ export function promptBuilder(config: PromptConfig, defaultScheme = "neg_neu_pos
         texts,
         k: config.k,
         seed: config.exampleSeed,
+        maxInputChars: config.maxInputChars,
         encoderLabels: hints?.map((p) => p.label),
         encoderProbs: hints?.map((p) => p.probabilities ?? labels.map((l) => (l === p.label ? 1 : 0))),
       };
@@ -177,6 +181,8 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
     prices,
     scheme,
     wording: builder.wording,
+    lastCut: 0,
+    maxInputChars: config.maxInputChars ?? MAX_INPUT_CHARS,
     prompts,
     async estimate(texts, options = {}) {
       const messages = await prompts(texts, options);
@@ -198,6 +204,7 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
     },
     async classify(texts, options = {}) {
       const messages = await prompts(texts, options);
+      strategy.lastCut = countCut(texts, strategy.maxInputChars);
       const chat = await (model ??= createChatModel(config.model));
       const runOptions: LlmRunOptions = {
         ...runShape(texts.length, messages, options.samplingSeed),

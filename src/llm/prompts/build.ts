@@ -21,6 +21,26 @@ export interface PromptPlan {
   seed?: number;
   /** Embeddings for "similar": pool rows and item rows, same width. */
   vectors?: { pool: Float32Array; queries: Float32Array; dim: number };
+  /** Longest text (characters) put into a prompt; longer ones are cut (default MAX_INPUT_CHARS). */
+  maxInputChars?: number;
+}
+
+/** Default cap on a text's length in a prompt: about 1,500 tokens of English. */
+export const MAX_INPUT_CHARS = 6000;
+
+/**
+ * A text as it goes into a prompt field: cut at `max` characters (an ellipsis marks the cut), and on
+ * one line — line breaks become spaces — so that no line of the text can pose as a field of the
+ * program ("Classification: positive") or as its separator.
+ */
+export function promptText(text: string, max = MAX_INPUT_CHARS): string {
+  const cut = text.length > max ? `${text.slice(0, max)}…` : text;
+  return cut.replace(/\s*[\r\n\u2028\u2029]+\s*/g, " ");
+}
+
+/** How many of these texts the cap cuts. */
+export function countCut(texts: readonly string[], max = MAX_INPUT_CHARS): number {
+  return texts.reduce((n, text) => n + (text.length > max ? 1 : 0), 0);
 }
 
 export type ExampleKind = "none" | "similar" | "balanced" | "fixed";
@@ -46,11 +66,11 @@ export function planPrompts(plan: PromptPlan): (index: number) => ChatMessage[] 
     const probs = plan.encoderProbs?.[index];
     const chosen = perItem ? (perItem[index] as number[]) : (shared ?? []);
     const input: PromptInput = {
-      text,
+      text: promptText(text, plan.maxInputChars),
       encoderLabel: plan.encoderLabels?.[index],
       encoderProbs: probs ? Object.fromEntries(plan.labels.map((label, c) => [label, probs[c] as number])) : undefined,
       // Never show an item its own text as a demonstration.
-      examples: chosen.map((i) => pool[i] as LabelledExample).filter((example) => example.text !== text),
+      examples: chosen.map((i) => pool[i] as LabelledExample).filter((example) => example.text !== text).map((example) => ({ ...example, text: promptText(example.text, plan.maxInputChars) })),
     };
     return plan.template ? renderTemplate(plan.template, plan.labels, input, plan.wording) : renderProgram(plan.program, plan.labels, input, plan.wording);
   };

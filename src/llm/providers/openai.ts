@@ -23,7 +23,8 @@ export function toProviderError(error: unknown): ProviderError {
     const retryAfter = headers ? retryAfterFromHeaders((name) => headers.get(name)) : undefined;
     if (status === undefined) return new ProviderError(`connection failed: ${error.message}`, true);
     const retryable = status === 408 || status === 409 || status === 429 || status >= 500;
-    return new ProviderError(`HTTP ${status}: ${error.message}`, retryable, status, retryAfter);
+    // The SDK's message starts with the status already ("401 Incorrect API key ...").
+    return new ProviderError(`HTTP ${status}: ${error.message.replace(new RegExp(`^${status}\\s+`), "")}`, retryable, status, retryAfter);
   }
   if (error instanceof Error && (error.name === "AbortError" || /timed? ?out/i.test(error.message))) {
     return new ProviderError(`timed out: ${error.message}`, true);
