@@ -227,3 +227,14 @@ test("labels sort by code point as numpy does: astral-plane labels get their pro
   // Binary ROC AUC with the positive class 😀 (second in code-point order): scores 0.1, 0.8, 0.3, 0.4 → 1.0.
   assert.equal(JSON.parse(result.stdout).overall.roc_auc, 1);
 });
+
+test("compare: each system's macro F1 is scikit-learn's on (gold, its own predictions); a stray label of one system does not lower the other", () => {
+  const file = tempFile("stray.csv", "gold,a,b\nx,x,x\nx,mixed,y\ny,y,y\ny,y,y\n");
+  const result = runCli(["compare", "--a", file, "--b", file, "--gold", "gold", "--pred-a", "a", "--pred-b", "b", "--iterations", "200", "-f", "json"]);
+  assert.equal(result.status, 0, result.stderr);
+  const json = JSON.parse(result.stdout);
+  // sklearn f1_score(average="macro"): A over {mixed, x, y} = (0 + 2/3 + 1) / 3; B over {x, y} = (2/3 + 4/5) / 2.
+  assert.ok(Math.abs(json.a.macro_f1 - (0 + 2 / 3 + 1) / 3) < 1e-12, String(json.a.macro_f1));
+  assert.ok(Math.abs(json.b.macro_f1 - (2 / 3 + 4 / 5) / 2) < 1e-12, String(json.b.macro_f1));
+  assert.ok(Math.abs(json.difference - (json.b.macro_f1 - json.a.macro_f1)) < 1e-12);
+});

@@ -66,14 +66,24 @@ function average(values: Float64Array, weights: Float64Array | undefined, zeroDi
   return weightSum === 0 ? zeroDivisionValue(zeroDivision) : sum / weightSum;
 }
 
-/** Macro-averaged F1 straight from counts: the inner loop of the bootstrap. */
-export function macroF1FromCounts(tp: ArrayLike<number>, predSum: ArrayLike<number>, trueSum: ArrayLike<number>): number {
+/**
+ * Macro-averaged F1 straight from counts: the inner loop of the bootstrap. With `presentOnly`, classes
+ * neither in the gold labels nor predicted are left out of the average — scikit-learn's f1_score
+ * without `labels`, whose classes are those of (y_true, y_pred) — so another system's stray label does
+ * not count against this one.
+ */
+export function macroF1FromCounts(tp: ArrayLike<number>, predSum: ArrayLike<number>, trueSum: ArrayLike<number>, presentOnly = false): number {
   let sum = 0;
+  let classes = 0;
   for (let j = 0; j < tp.length; j++) {
     const denominator = (trueSum[j] as number) + (predSum[j] as number);
-    if (denominator > 0) sum += (2 * (tp[j] as number)) / denominator;
+    if (denominator > 0) {
+      sum += (2 * (tp[j] as number)) / denominator;
+      classes++;
+    }
   }
-  return sum / tp.length;
+  const count = presentOnly ? classes : tp.length;
+  return count === 0 ? 0 : sum / count;
 }
 
 export interface ReportOptions {

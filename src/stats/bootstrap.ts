@@ -12,6 +12,8 @@ export interface BootstrapOptions {
   seed?: number;
   /** Width of the percentile interval, default 0.95. */
   confidence?: number;
+  /** Each side's macro F1 over the classes of (gold, its predictions) in each resample, as scikit-learn without `labels`. */
+  presentOnly?: boolean;
 }
 
 export interface BootstrapResult {
@@ -73,7 +75,7 @@ export function pairedBootstrapMacroF1(
       if (g < k && a === g) tpA[g] += count;
       if (g < k && b === g) tpB[g] += count;
     }
-    return macroF1FromCounts(tpB, predSumB, trueSum) - macroF1FromCounts(tpA, predSumA, trueSum);
+    return macroF1FromCounts(tpB, predSumB, trueSum, options.presentOnly) - macroF1FromCounts(tpA, predSumA, trueSum, options.presentOnly);
   };
 
   for (let i = 0; i < n; i++) counts[cells[i] as number]++;

@@ -46,9 +46,11 @@ export function compareClassifiers(input: ComparisonInput): Comparison {
   const a = encodePairs(input.gold, input.predA, labels);
   const b = encodePairs(input.gold, input.predB, labels);
   const k = labels.length;
+  // Without given labels each system's macro F1 is scikit-learn's on (gold, its own predictions).
+  const presentOnly = !input.labels;
   const summary = (encoded: typeof a): SideSummary => {
     const counts = classCounts(encoded);
-    return { macroF1: macroF1FromCounts(counts.tp, counts.predSum, counts.trueSum), accuracy: counts.correct / counts.total, correct: counts.correct };
+    return { macroF1: macroF1FromCounts(counts.tp, counts.predSum, counts.trueSum, presentOnly), accuracy: counts.correct / counts.total, correct: counts.correct };
   };
   const sideA = summary(a);
   const sideB = summary(b);
@@ -61,6 +63,7 @@ export function compareClassifiers(input: ComparisonInput): Comparison {
     iterations: input.iterations,
     seed: input.seed,
     confidence: input.confidence,
+    presentOnly,
   });
   const result: Comparison = {
     rows: input.gold.length,
@@ -82,6 +85,7 @@ export function compareClassifiers(input: ComparisonInput): Comparison {
     const stability = bootstrapStability(gold, predA, predB, k, input.stabilitySeeds, {
       iterations: input.iterations,
       confidence: input.confidence,
+      presentOnly,
     });
     result.stability = { ...stability, runs: stability.runs.map((run) => ({ seed: run.seed, ci: run.ci, pValue: run.pValue })) };
   }

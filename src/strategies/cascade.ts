@@ -66,7 +66,8 @@ export function cascadeCurve(input: CascadeInput, taus: readonly number[] = DEFA
     const counts = classCounts(encodePairs(input.gold, pred, labels));
     const point: CascadePoint = {
       tau,
-      macroF1: macroF1FromCounts(counts.tp, counts.predSum, counts.trueSum),
+      // Without given labels: scikit-learn's macro F1 on (gold, the cascade's predictions at this τ).
+      macroF1: macroF1FromCounts(counts.tp, counts.predSum, counts.trueSum, !input.labels),
       accuracy: counts.correct / counts.total,
       llmShare: input.gold.length ? llmCalls / input.gold.length : 0,
       llmCalls: llmCalls,
