@@ -238,3 +238,26 @@ test("compare: each system's macro F1 is scikit-learn's on (gold, its own predic
   assert.ok(Math.abs(json.b.macro_f1 - (2 / 3 + 4 / 5) / 2) < 1e-12, String(json.b.macro_f1));
   assert.ok(Math.abs(json.difference - (json.b.macro_f1 - json.a.macro_f1)) < 1e-12);
 });
+
+test("evaluate at the edges, as scikit-learn: --labels subsets give micro avg, the binary block follows --zero-division, nan averages, invalid ordinal predictions", () => {
+  const subset = tempFile("subset.csv", "gold,pred\na,a\nb,b\nc,a\nb,c\n");
+  const micro = runCli(["evaluate", "-i", subset, "--gold", "gold", "--pred", "pred", "--labels", "a,b", "-f", "json"]);
+  assert.equal(micro.status, 0, micro.stderr);
+  const report = JSON.parse(micro.stdout).overall;
+  // classification_report(y_true, y_pred, labels=["a", "b"]): tp 2 of 3 predicted and 3 true in {a, b}.
+  assert.deepEqual(report["micro avg"], { precision: 2 / 3, recall: 2 / 3, "f1-score": 2 / 3, support: 3 });
+  assert.equal(report.accuracy, undefined);
+
+  const none = tempFile("none.csv", "gold,pred\na,b\na,b\n");
+  const binary = JSON.parse(runCli(["evaluate", "-i", none, "--gold", "gold", "--pred", "pred", "--positive", "a", "--zero-division", "1", "-f", "json"]).stdout).overall.binary;
+  assert.equal(binary.precision, 1, "no positive predictions: precision is zero_division");
+  assert.equal(binary.recall, 0);
+  const nan = JSON.parse(runCli(["evaluate", "-i", none, "--gold", "gold", "--pred", "pred", "--zero-division", "nan", "-f", "json"]).stdout).overall;
+  // precision [nan (a), 0 (b, no support)]: _nanaverage with the only weight 0 → 0.0.
+  assert.equal(nan["weighted avg"].precision, 0);
+  assert.equal(nan.a.precision, null);
+
+  const stars = tempFile("stars.csv", "gold,pred\n3,3\n4,\n5,x\n2,2\n");
+  const ordinal = JSON.parse(runCli(["evaluate", "-i", stars, "--gold", "gold", "--pred", "pred", "--ordinal", "-f", "json"]).stdout).overall.ordinal;
+  assert.deepEqual(ordinal, { exact_accuracy: 0.5, off_by_one_accuracy: 0.5, mae: 0, rmse: 0, invalid_predictions: 2 });
+});

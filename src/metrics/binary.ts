@@ -1,4 +1,5 @@
 /** Binary metrics for one chosen positive label, optionally re-deciding predictions at a probability threshold. Pure. */
+import { divide, type ZeroDivision } from "./report.js";
 
 export interface BinaryMetrics {
   positive_label: string;
@@ -52,6 +53,7 @@ export function binaryMetrics(
   positive: number,
   positiveLabel: string,
   threshold: number | null = null,
+  zeroDivision: ZeroDivision = 0,
 ): BinaryMetrics {
   let tp = 0;
   let fp = 0;
@@ -66,6 +68,8 @@ export function binaryMetrics(
     else tn++;
   }
   const safe = (a: number, b: number) => (b === 0 ? 0 : a / b);
+  // Precision, recall and F1 follow scikit-learn's zero_division, as the report's own rows do.
+  const sklearn = (a: number, b: number) => divide(a, b, zeroDivision);
   return {
     positive_label: positiveLabel,
     threshold,
@@ -73,9 +77,9 @@ export function binaryMetrics(
     fp,
     fn,
     tn,
-    precision: safe(tp, tp + fp),
-    recall: safe(tp, tp + fn),
-    "f1-score": safe(2 * tp, 2 * tp + fp + fn),
+    precision: sklearn(tp, tp + fp),
+    recall: sklearn(tp, tp + fn),
+    "f1-score": sklearn(2 * tp, 2 * tp + fp + fn),
     specificity: safe(tn, tn + fp),
     accuracy: safe(tp + tn, gold.length),
   };

@@ -5,7 +5,7 @@
  */
 import { binaryMetrics, thresholdPredictions, type BinaryMetrics } from "./binary.js";
 import { classCounts, encodePairs, selectClasses, sortLabels, unionOf, type EncodedPairs } from "./labels.js";
-import { collapseAtCutoff, ordinalMetrics, type OrdinalMetrics } from "./ordinal.js";
+import { collapseAtCutoff, ordinalMetrics, ordinalValue, type OrdinalMetrics } from "./ordinal.js";
 import {
   classificationReport,
   classificationReportFromCounts,
@@ -122,11 +122,11 @@ function evaluateSubset(input: EvaluateInput, encoded: EncodedPairs, indices: In
       decided = thresholdPredictions(probabilities, K, positive, input.threshold);
       threshold = input.threshold;
     }
-    report.binary = binaryMetrics(gold, decided, positive, input.positiveLabel, threshold);
+    report.binary = binaryMetrics(gold, decided, positive, input.positiveLabel, threshold, zeroDivision);
   }
   if (input.ordinal) {
-    const goldValues = Float64Array.from({ length: n }, (_, t) => Number(input.gold[rowOf(t)]));
-    const predValues = Float64Array.from({ length: n }, (_, t) => Number(input.pred[rowOf(t)]));
+    const goldValues = Float64Array.from({ length: n }, (_, t) => ordinalValue(input.gold[rowOf(t)]));
+    const predValues = Float64Array.from({ length: n }, (_, t) => ordinalValue(input.pred[rowOf(t)]));
     const ordinal: NonNullable<EvaluationReport["ordinal"]> = ordinalMetrics(goldValues, predValues);
     if (input.cutoff !== undefined) {
       ordinal.cutoff = input.cutoff;

@@ -1,10 +1,20 @@
 /** Metrics for ordered labels such as 1–5 stars. Pure. */
 
 export interface OrdinalMetrics {
+  /** Shares of all rows; an empty or non-numeric prediction counts as wrong. */
   exact_accuracy: number;
   off_by_one_accuracy: number;
+  /** Over the rows with a numeric prediction. */
   mae: number;
   rmse: number;
+  /** Rows whose prediction is empty or not a number (wrong in the accuracies, left out of MAE and RMSE). */
+  invalid_predictions: number;
+}
+
+/** A cell as an ordinal value: NaN when empty or not a number (never 0 for an empty cell). */
+export function ordinalValue(cell: unknown): number {
+  const text = String(cell ?? "").trim();
+  return text === "" ? Number.NaN : Number(text);
 }
 
 export function ordinalMetrics(gold: ArrayLike<number>, pred: ArrayLike<number>): OrdinalMetrics {
@@ -12,9 +22,12 @@ export function ordinalMetrics(gold: ArrayLike<number>, pred: ArrayLike<number>)
   let near = 0;
   let absolute = 0;
   let squared = 0;
+  let valid = 0;
   const n = gold.length;
   for (let i = 0; i < n; i++) {
     const difference = Math.abs((gold[i] as number) - (pred[i] as number));
+    if (Number.isNaN(difference)) continue;
+    valid++;
     if (difference === 0) exact++;
     if (difference <= 1) near++;
     absolute += difference;
@@ -23,8 +36,9 @@ export function ordinalMetrics(gold: ArrayLike<number>, pred: ArrayLike<number>)
   return {
     exact_accuracy: n ? exact / n : Number.NaN,
     off_by_one_accuracy: n ? near / n : Number.NaN,
-    mae: n ? absolute / n : Number.NaN,
-    rmse: n ? Math.sqrt(squared / n) : Number.NaN,
+    mae: valid ? absolute / valid : Number.NaN,
+    rmse: valid ? Math.sqrt(squared / valid) : Number.NaN,
+    invalid_predictions: n - valid,
   };
 }
 
@@ -32,5 +46,6 @@ export function ordinalMetrics(gold: ArrayLike<number>, pred: ArrayLike<number>)
 export function collapseAtCutoff(values: ArrayLike<number>, cutoff: number): string[] {
   const low = `<=${cutoff}`;
   const high = `>${cutoff}`;
-  return Array.from(values as ArrayLike<number>, (value) => (value <= cutoff ? low : high));
+  // No value (an empty or non-numeric prediction) is no class: counted as wrong, never as one side.
+  return Array.from(values as ArrayLike<number>, (value) => (Number.isNaN(value) ? "" : value <= cutoff ? low : high));
 }

@@ -28,7 +28,7 @@ function zeroDivisionValue(zeroDivision: ZeroDivision): number {
   return zeroDivision === "nan" ? Number.NaN : zeroDivision;
 }
 
-function divide(numerator: number, denominator: number, zeroDivision: ZeroDivision): number {
+export function divide(numerator: number, denominator: number, zeroDivision: ZeroDivision): number {
   return denominator === 0 ? zeroDivisionValue(zeroDivision) : numerator / denominator;
 }
 
@@ -52,18 +52,28 @@ export function scoresFromCounts(counts: ClassCounts, beta = 1, zeroDivision: Ze
   return { precision, recall, fscore, support: Float64Array.from(counts.trueSum) };
 }
 
-/** Mean that skips NaN (scikit-learn's averages with zero_division=np.nan). */
+/**
+ * Mean that skips NaN, as scikit-learn's _nanaverage (its averages with zero_division=np.nan): NaN
+ * when every value is NaN; when the values left all have weight 0, their plain mean (so a weighted
+ * average over classes whose only defined precisions have no support is 0.0, not NaN).
+ */
 function average(values: Float64Array, weights: Float64Array | undefined, zeroDivision: ZeroDivision): number {
   let sum = 0;
   let weightSum = 0;
+  let plainSum = 0;
+  let defined = 0;
   for (let j = 0; j < values.length; j++) {
     const value = values[j] as number;
     if (Number.isNaN(value)) continue;
     const weight = weights ? (weights[j] as number) : 1;
     sum += value * weight;
     weightSum += weight;
+    plainSum += value;
+    defined++;
   }
-  return weightSum === 0 ? zeroDivisionValue(zeroDivision) : sum / weightSum;
+  if (weightSum > 0) return sum / weightSum;
+  if (zeroDivision !== "nan") return zeroDivisionValue(zeroDivision);
+  return defined === 0 ? Number.NaN : plainSum / defined;
 }
 
 /**
