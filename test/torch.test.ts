@@ -5,11 +5,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { EncoderModel } from "../src/encoders/model.js";
 import { runEncoder } from "../src/encoders/inference.js";
 import { ENGINE_DIR, findPython, hasTorch } from "../src/training/engine.js";
+import { torchrunUsable } from "../src/training/full.js";
 import { runCli, SHARED, tempDir } from "./helpers.js";
 
 const TOKENIZER = join(SHARED, "models/tokenizers/bert-base-uncased");
@@ -149,4 +150,18 @@ test("resume continues from the checkpoint to the same result; two DDP processes
   assert.equal(distributed.status, 0, distributed.stderr);
   assert.match(distributed.stderr, /2 process\(es\)/);
   history(ddp).forEach((h, i) => assert.ok(Math.abs(h.val_loss - a[i]!.val_loss) < 1e-5, `DDP epoch ${i + 1}: ${h.val_loss} vs ${a[i]!.val_loss}`));
+});
+
+test("--nproc 2 with the default launcher: falls back to starting the ranks when torchrun cannot start; --zero consolidates and saves its checkpoint", async (t) => {
+  if (skipWithoutTorch(t)) return;
+  const data = toyData();
+  const out = join(tempDir(), "ddp-zero");
+  const result = runCli(trainArgs(out, data, ["--nproc", "2", "--zero", "--epochs", "2"]));
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stderr, /2 process\(es\)/);
+  if (!torchrunUsable()) assert.match(result.stderr, /note: torchrun does not start here .*--launcher spawn/);
+  assert.ok(existsSync(join(out, "checkpoint.pt")), "rank 0 saved the consolidated checkpoint");
+  const resumed = runCli(trainArgs(out, data, ["--nproc", "2", "--zero", "--epochs", "3", "--resume"]));
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.equal(history(out).length, 3);
 });

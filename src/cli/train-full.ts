@@ -135,6 +135,7 @@ export function registerTrainFull(train: Command): void {
             process.stderr.write(`training ${Number(event.parameters).toLocaleString("en")} parameters (${Number(event.trainable).toLocaleString("en")} trainable) on ${event.device}, ${event.world_size} process(es)\n`);
           }
           if (event.event === "resumed") process.stderr.write(`resumed after epoch ${event.epoch}\n`);
+          if (event.event === "note") process.stderr.write(`note: ${String(event.message)}\n`);
           if (event.event === "step") {
             bar ??= progressBar(stepsPerEpoch, `epoch ${event.epoch}`);
             bar.update(((Number(event.step) - 1) % stepsPerEpoch) + 1, { loss: Number(event.loss).toFixed(4), "samples/s": Number(event.samples_per_s).toFixed(0) });

@@ -5,7 +5,7 @@
  * Debian's torch 1.13 on Python 3.11 — through tandem starting the ranks with torchrun's environment
  * (single machine).
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { UserError } from "../core/errors.js";
@@ -43,6 +43,17 @@ function writeIds(file: string, dataset: Dataset, labels: string[], tokenizerDir
   });
   writeFileSync(file, lines.join("\n") + "\n");
   return truncated;
+}
+
+let torchrunWorks: boolean | undefined;
+
+/** Whether torchrun can start a trivial one-process job here (checked once per process). */
+export function torchrunUsable(): boolean {
+  if (torchrunWorks === undefined) {
+    const probe = spawnSync(findPython(), ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", "-m", "json.tool", "--help"], { encoding: "utf8", timeout: 120_000, stdio: ["ignore", "ignore", "pipe"] });
+    torchrunWorks = probe.status === 0;
+  }
+  return torchrunWorks;
 }
 
 /** Starts `processes` ranks of the engine with torchrun's environment variables, rank 0's events streamed. */
@@ -103,5 +114,9 @@ export async function trainFull(options: FullTrainingOptions): Promise<EngineEve
   writeFileSync(configFile, JSON.stringify(config, null, 2));
   if (options.processes <= 1) return runEngine("train", ["--config", configFile], { onEvent: options.onEvent });
   if (options.launcher === "spawn") return spawnRanks(configFile, options.processes, options.onEvent);
+  if (!torchrunUsable()) {
+    options.onEvent?.({ event: "note", message: "torchrun does not start here (a broken torch.distributed.run, as with Debian's torch 1.13 on Python 3.11): tandem starts the ranks itself (--launcher spawn)" });
+    return spawnRanks(configFile, options.processes, options.onEvent);
+  }
   return runEngine("train", ["--config", configFile], { onEvent: options.onEvent, launcher: [findPython(), "-m", "torch.distributed.run", `--nproc_per_node=${options.processes}`] });
 }

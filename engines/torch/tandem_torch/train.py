@@ -256,6 +256,10 @@ def run(config):
         state["epoch"] = epoch + 1
         state["history"].append({"epoch": epoch + 1, "train_loss": train_loss, **metrics})
         emit(rank, event="eval", epoch=epoch + 1, train_loss=train_loss, samples_per_s=seen / max(1e-9, time.time() - started), **metrics)
+        if (epoch + 1) % options["checkpoint_every"] == 0:
+            if options["zero"] and world > 1:
+                # ZeRO shards the optimizer state: gathering it onto rank 0 is a collective, so every rank takes part.
+                optimizer.consolidate_state_dict(to=0)
         if rank == 0 and (epoch + 1) % options["checkpoint_every"] == 0:
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler is not None else None, "state": state}, checkpoint_path)
             emit(rank, event="checkpoint", epoch=epoch + 1, path=checkpoint_path)
