@@ -1,7 +1,7 @@
 /** `tandem classify`: run a strategy over a file and write one prediction per row. */
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
-import { loadDataset, type Dataset } from "../data/dataset.js";
+import { streamDataset, type Dataset } from "../data/dataset.js";
 import { TableWriter } from "../data/writers.js";
 import { matchLabel, resolveScheme } from "../data/labels.js";
 import { sortLabels } from "../metrics/labels.js";
@@ -11,9 +11,9 @@ import type { EncoderStrategy } from "../strategies/encoder.js";
 import type { LlmStrategy } from "../strategies/llm.js";
 import { involvesLlm, shorthandConfig } from "../strategies/members.js";
 import { outputColumns } from "../strategies/output.js";
-import type { Strategy } from "../strategies/strategy.js";
+import type { Prediction, Strategy } from "../strategies/strategy.js";
 import { withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
-import { FAILED_ROWS_EXIT, failedShareExceeded, formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, withLlmOptions, type LlmCliOptions } from "./llm.js";
+import { FAILED_ROWS_EXIT, failedShareExceeded, formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, tallyOf, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { parseFormat, parseNumber } from "./options.js";
 import { progressBar } from "./progress.js";
 import { interruptible } from "./signals.js";
@@ -129,12 +129,13 @@ Examples:
   tandem classify --strategy ensemble --members lexicon,starter --method average -i in.csv -o vote.csv
   tandem classify --config serve.yaml --use cascade -i in.csv -o out.csv`)
     .action(async (options: ClassifyOptions) => {
-      const dataset = await loadDataset(options.input, { columns: { text: options.textCol, label: options.labelCol }, requireLabels: false });
       const { configs, use } = strategiesFromCli(options);
       const chosen = configs.find((c) => c.name === use)!;
       const withLlm = involvesLlm(chosen, new Map(configs.map((c) => [c.name!, c])));
+      // The file is read as it streams, a part at a time: memory stays bounded whatever its length.
+      const parts = () => streamDataset(options.input, { columns: { text: options.textCol, label: options.labelCol }, requireLabels: false }, PART_ROWS);
       // Hint columns are for a plain llm strategy (a cascade's LLM gets its encoder's answers).
-      const hints = chosen.type === "llm" && !options.config ? hintsFromColumns(dataset, options, resolveScheme(options.scheme ?? "neg_neu_pos").labels) : undefined;
+      const hintsOf = chosen.type === "llm" && !options.config ? (part: Dataset) => hintsFromColumns(part, options, resolveScheme(options.scheme ?? "neg_neu_pos").labels) : undefined;
       const set = await createStrategies(configs, {
         store: options.db,
         pricing: options.pricing,
@@ -144,16 +145,36 @@ Examples:
       });
       try {
         const strategy = set.strategies.get(use)!;
-        checkLabels(dataset.examples.map((e) => e.label), strategy.labels, options, dataset.labelColumn, dataset.file);
-        const texts = dataset.examples.map((e) => e.text);
-        for (const llm of llmsOf(strategy)) process.stderr.write(`${llm.name}: ${formatEstimate(await llm.estimate(texts, { hints }))}${strategy.type === "cascade" ? " (every row; the cascade sends only the uncertain ones)" : ""}\n`);
-        if (options.estimate) return;
-        await classifyFile(dataset, strategy, options, { hints, withLlm });
+        const llms = llmsOf(strategy);
+        if (llms.length > 0) {
+          // A first pass prices the whole file (and finds bad rows) before anything is paid.
+          const totals = llms.map(() => ({ calls: 0, cached: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, basis: "" }));
+          for await (const part of parts()) {
+            checkLabels(part, strategy.labels, options);
+            const hints = hintsOf?.(part);
+            for (const [i, llm] of llms.entries()) {
+              const estimate = await llm.estimate(part.examples.map((e) => e.text), { hints });
+              const total = totals[i]!;
+              total.calls += estimate.calls;
+              total.cached += estimate.cached;
+              total.inputTokens += estimate.inputTokens;
+              total.outputTokens += estimate.outputTokens;
+              total.costUsd += estimate.costUsd;
+              total.basis = estimate.basis;
+            }
+          }
+          llms.forEach((llm, i) => process.stderr.write(`${llm.name}: ${formatEstimate(totals[i]!)}${strategy.type === "cascade" ? " (every row; the cascade sends only the uncertain ones)" : ""}\n`));
+          if (options.estimate) return;
+        }
+        await classifyFile(parts, strategy, options, { hintsOf, withLlm });
       } finally {
         await set.close();
       }
     });
 }
+
+/** Rows read, classified and written at a time. */
+const PART_ROWS = 8192;
 
 /** The LLM strategies inside a strategy (itself included). */
 function llmsOf(strategy: Strategy, seen = new Set<Strategy>()): LlmStrategy[] {
@@ -163,55 +184,75 @@ function llmsOf(strategy: Strategy, seen = new Set<Strategy>()): LlmStrategy[] {
 }
 
 /** The gold labels (when the file has them) must all be labels the strategy can predict. */
-function checkLabels(gold: Array<string | undefined>, labels: readonly string[], options: ClassifyOptions, labelColumn: string | undefined, file: string): void {
-  if (labelColumn === undefined) return;
+function checkLabels(part: Dataset, labels: readonly string[], options: ClassifyOptions): void {
+  if (part.labelColumn === undefined) return;
   const scheme = options.scheme ? resolveScheme(options.scheme) : undefined;
   const unknown = new Set<string>();
-  for (const raw of gold) {
-    if (raw === undefined) continue;
-    const label = scheme ? (matchLabel(scheme, raw) ?? raw) : raw;
+  for (const example of part.examples) {
+    if (example.label === undefined) continue;
+    const label = scheme ? (matchLabel(scheme, example.label) ?? example.label) : example.label;
     if (!labels.includes(label)) unknown.add(label);
   }
   if (unknown.size > 0) {
     throw new UserError(
       `the gold labels (${[...unknown].slice(0, 5).join(", ")}) are not among the model's labels (${labels.join(", ")}); the label schemes differ (use --scheme to normalise spellings, or --label-col to pick another column)`,
-      { file, column: labelColumn },
+      { file: part.file, column: part.labelColumn },
     );
   }
 }
 
-async function classifyFile(dataset: Dataset, strategy: Strategy, options: ClassifyOptions, how: { hints?: ReturnType<typeof hintsFromColumns>; withLlm: boolean }): Promise<void> {
-  const output = outputColumns(strategy, how.withLlm, dataset.columns, { prefix: options.prefix, file: options.input, onPrefix: (message) => process.stderr.write(message + "\n") });
-  const progress = progressBar(dataset.examples.length, strategy.name);
+async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Strategy, options: ClassifyOptions, how: { hintsOf?: (part: Dataset) => ReturnType<typeof hintsFromColumns>; withLlm: boolean }): Promise<void> {
+  const progress = progressBar(0, strategy.name);
   // First Ctrl-C: stop dispatching, let calls in flight land in the cache, write what we have.
   const interruption = interruptible();
-  const stop = { signal: interruption.stop };
-  let predictions;
+  let writer: TableWriter | undefined;
+  const tally = tallyOf([]);
+  const cut = new Map<LlmStrategy, number>();
+  let truncated: { count: number; limit: number } | undefined;
   try {
-    predictions = await strategy.classify(dataset.examples.map((e) => e.text), { hints: how.hints, signal: interruption.hard, stop: interruption.stop, onProgress: (done) => progress.update(done) });
+    let output: ReturnType<typeof outputColumns> | undefined;
+    for await (const part of parts()) {
+      output ??= outputColumns(strategy, how.withLlm, part.columns, { prefix: options.prefix, file: options.input, onPrefix: (message) => process.stderr.write(message + "\n") });
+      writer ??= new TableWriter(options.out, output.columns);
+      checkLabels(part, strategy.labels, options);
+      const done = tally.rows;
+      let predictions: Prediction[];
+      try {
+        predictions = await strategy.classify(part.examples.map((e) => e.text), { hints: how.hintsOf?.(part), signal: interruption.hard, stop: interruption.stop, onProgress: (n) => progress.update(done + n) });
+      } catch (error) {
+        if (interruption.hard.aborted) throw new UserError("interrupted: answers received so far are cached; run the same command again to continue", {}, 130);
+        throw error;
+      }
+      // Strategies without an LLM ignore the stop: an interrupted file of theirs is not written at all.
+      if (interruption.stop.aborted && !how.withLlm) throw new UserError("interrupted: nothing written; run the same command again", {}, 130);
+      part.examples.forEach((example, i) => writer!.write({ ...example.row, ...output!.values(predictions[i]!) }));
+      tallyOf(predictions, tally);
+      for (const llm of llmsOf(strategy)) cut.set(llm, (cut.get(llm) ?? 0) + llm.lastCut);
+      for (const encoder of strategy.type === "encoder" ? [strategy as EncoderStrategy] : strategy.members.filter((m): m is EncoderStrategy => m.type === "encoder")) {
+        if (encoder.lastTruncated > 0) truncated = { count: (truncated?.count ?? 0) + encoder.lastTruncated, limit: encoder.tokenLimit };
+      }
+    }
+    writer!.close();
   } catch (error) {
-    if (interruption.hard.aborted) throw new UserError("interrupted: answers received so far are cached; run the same command again to continue", {}, 130);
+    writer?.abandon();
     throw error;
   } finally {
     progress.stop();
     interruption.dispose();
   }
-  const writer = new TableWriter(options.out, output.columns);
-  dataset.examples.forEach((example, i) => writer.write({ ...example.row, ...output.values(predictions[i]!) }));
-  writer.close();
-  const truncated = (strategy.type === "encoder" ? [strategy as EncoderStrategy] : strategy.members.filter((m): m is EncoderStrategy => m.type === "encoder")).map((e) => ({ count: e.lastTruncated, limit: e.tokenLimit })).find((t) => t.count > 0);
+  const stopped = interruption.stop.aborted;
   if (how.withLlm) {
     const retries = llmsOf(strategy).reduce((sum, llm) => sum + (llm.lastRun?.totals.retries ?? 0), 0);
-    const cut = llmsOf(strategy).filter((llm) => llm.lastCut > 0).map((llm) => `${llm.lastCut} texts cut at ${llm.maxInputChars} characters in ${llm.name}'s prompts (--max-input-chars)`);
-    process.stderr.write(`${formatRunSummary(predictions, { interrupted: stop.signal.aborted, retries })}${cut.length ? `\n${cut.join("\n")}` : ""}\n→ ${options.out}\n`);
+    const cutLines = [...cut].filter(([, n]) => n > 0).map(([llm, n]) => `${n} texts cut at ${llm.maxInputChars} characters in ${llm.name}'s prompts (--max-input-chars)`);
+    process.stderr.write(`${formatRunSummary(tally, { interrupted: stopped, retries })}${cutLines.length ? `\n${cutLines.join("\n")}` : ""}\n→ ${options.out}\n`);
   } else {
-    process.stderr.write(`${predictions.length} rows → ${options.out} (probabilities in the order ${sortLabels(strategy.labels).join(", ")})${truncated ? `; ${truncated.count} texts truncated at ${truncated.limit} tokens` : ""}\n`);
+    process.stderr.write(`${tally.rows} rows → ${options.out} (probabilities in the order ${sortLabels(strategy.labels).join(", ")})${truncated ? `; ${truncated.count} texts truncated at ${truncated.limit} tokens` : ""}\n`);
   }
-  const failed = predictions.filter((p) => p.status === "error").length;
-  if (stop.signal.aborted) process.exitCode = 130;
-  else if (predictions.some((p) => p.status === "skipped" && p.error?.startsWith("budget"))) process.exitCode = 3;
-  else if (failedShareExceeded(failed, predictions.length, options.maxFailedShare)) {
-    process.stderr.write(`${failed} of ${predictions.length} rows failed (more than --max-failed-share ${options.maxFailedShare}): exit code ${FAILED_ROWS_EXIT}\n`);
+  const failed = tally.byStatus.error ?? 0;
+  if (stopped) process.exitCode = 130;
+  else if (tally.budgetStop) process.exitCode = 3;
+  else if (failedShareExceeded(failed, tally.rows, options.maxFailedShare)) {
+    process.stderr.write(`${failed} of ${tally.rows} rows failed (more than --max-failed-share ${options.maxFailedShare}): exit code ${FAILED_ROWS_EXIT}\n`);
     process.exitCode = FAILED_ROWS_EXIT;
   }
 }

@@ -17,7 +17,7 @@ import { loadDataset } from "../data/dataset.js";
 import { STARTER_MODEL } from "../encoders/hub.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { createStrategy } from "../strategies/factory.js";
-import { FAILED_ROWS_EXIT, failedShareExceeded, topReasons } from "./llm.js";
+import { FAILED_ROWS_EXIT, failedShareExceeded, tallyOf, topReasons } from "./llm.js";
 import { parseFormat, parseInteger, parseNumber, printJson, snakeCaseKeys } from "./options.js";
 import { progressBar, type ProgressReporter } from "./progress.js";
 import { interruptible } from "./signals.js";
@@ -82,7 +82,7 @@ function reportFailures(run: ExperimentRun, acceptedShare: number): void {
     const count = (status: string) => outcome.predictions.filter((p) => p.status === status).length;
     const failed = failedRows(outcome);
     if (failed === 0 && count("unparseable") === 0) continue;
-    process.stderr.write(`${outcome.name}: ${count("ok")} ok, ${count("unparseable")} unparseable, ${count("error")} error, ${count("skipped")} skipped${failed ? ` — ${topReasons(outcome.predictions)}` : ""}\n`);
+    process.stderr.write(`${outcome.name}: ${count("ok")} ok, ${count("unparseable")} unparseable, ${count("error")} error, ${count("skipped")} skipped${failed ? ` — ${topReasons(tallyOf(outcome.predictions).reasons)}` : ""}\n`);
     if (failedShareExceeded(failed, outcome.predictions.length, acceptedShare)) exceeded = true;
   }
   if (exceeded) {

@@ -151,25 +151,51 @@ export function formatEstimate(estimate: LlmEstimate): string {
   return `estimate: ${estimate.calls} calls (${estimate.cached} already cached), ≤ ${estimate.inputTokens} input + ${estimate.outputTokens} output tokens, ≤ ${formatUsd(estimate.costUsd)} (${estimate.basis})`;
 }
 
+/** What a run's predictions add up to, gathered part by part (a streamed file is never held whole). */
+export interface RunTally {
+  rows: number;
+  byStatus: Record<string, number>;
+  budgetStop: boolean;
+  inputTokens: number;
+  outputTokens: number;
+  spentUsd: number;
+  cachedUsd: number;
+  /** Reason → rows, for failed and skipped rows. */
+  reasons: Map<string, number>;
+}
+
+export function tallyOf(predictions: readonly Prediction[], into: RunTally = { rows: 0, byStatus: {}, budgetStop: false, inputTokens: 0, outputTokens: 0, spentUsd: 0, cachedUsd: 0, reasons: new Map() }): RunTally {
+  for (const p of predictions) {
+    into.rows++;
+    into.byStatus[p.status] = (into.byStatus[p.status] ?? 0) + 1;
+    into.inputTokens += p.inputTokens ?? 0;
+    into.outputTokens += p.outputTokens ?? 0;
+    if (p.cached) into.cachedUsd += p.costUsd;
+    else into.spentUsd += p.costUsd;
+    if (p.status === "error" || p.status === "skipped") {
+      const reason = p.error ?? p.status;
+      into.reasons.set(reason, (into.reasons.get(reason) ?? 0) + 1);
+      if (p.status === "skipped" && reason.startsWith("budget")) into.budgetStop = true;
+    }
+  }
+  return into;
+}
+
 /** The closing summary of a run with LLM answers: rows by status, tokens, money, and what to do next. */
-export function formatRunSummary(predictions: readonly Prediction[], how: { interrupted?: boolean; retries?: number } = {}): string {
-  const count = (status: string) => predictions.filter((p) => p.status === status).length;
-  const sum = (pick: (p: Prediction) => number) => predictions.reduce((total, p) => total + pick(p), 0);
+export function formatRunSummary(tally: RunTally, how: { interrupted?: boolean; retries?: number } = {}): string {
+  const count = (status: string) => tally.byStatus[status] ?? 0;
   const skipped = count("skipped");
   const errors = count("error");
-  const budget = predictions.some((p) => p.status === "skipped" && p.error?.startsWith("budget"));
-  let out = `${predictions.length} rows: ${count("ok")} answered, ${count("unparseable")} unparseable, ${errors} failed, ${skipped} not run; ${sum((p) => p.inputTokens ?? 0)} input + ${sum((p) => p.outputTokens ?? 0)} output tokens; spent ${formatUsd(sum((p) => (p.cached ? 0 : p.costUsd)))} now, ${formatUsd(sum((p) => (p.cached ? p.costUsd : 0)))} from cache${how.retries !== undefined ? `; ${how.retries} retries` : ""}`;
+  let out = `${tally.rows} rows: ${count("ok")} answered, ${count("unparseable")} unparseable, ${errors} failed, ${skipped} not run; ${tally.inputTokens} input + ${tally.outputTokens} output tokens; spent ${formatUsd(tally.spentUsd)} now, ${formatUsd(tally.cachedUsd)} from cache${how.retries !== undefined ? `; ${how.retries} retries` : ""}`;
   if (how.interrupted) out += `\ninterrupted: ${skipped} rows not run; run the same command again to finish (answered rows are cached and cost nothing)`;
-  if (budget) out += `\nstopped at the --max-cost budget: ${skipped} rows not run; run again with a higher --max-cost to finish (answered rows are cached and cost nothing)`;
-  if (errors > 0) out += `\n${errors} rows failed after retries (status "error"; the reason is in the error column): ${topReasons(predictions)}; run again to retry only those`;
+  if (tally.budgetStop) out += `\nstopped at the --max-cost budget: ${skipped} rows not run; run again with a higher --max-cost to finish (answered rows are cached and cost nothing)`;
+  if (errors > 0) out += `\n${errors} rows failed after retries (status "error"; the reason is in the error column): ${topReasons(tally.reasons)}; run again to retry only those`;
   return out;
 }
 
 /** The commonest reasons of failed rows, with counts: 'HTTP 401: … (200 rows)'. */
-export function topReasons(predictions: readonly Prediction[], limit = 3): string {
-  const counts = new Map<string, number>();
-  for (const p of predictions) if (p.status === "error" || p.status === "skipped") counts.set(p.error ?? p.status, (counts.get(p.error ?? p.status) ?? 0) + 1);
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([reason, n]) => `${reason.replace(/\s+/g, " ").slice(0, 160)} (${n} row${n === 1 ? "" : "s"})`).join("; ");
+export function topReasons(reasons: ReadonlyMap<string, number>, limit = 3): string {
+  return [...reasons].sort((a, b) => b[1] - a[1]).slice(0, limit).map(([reason, n]) => `${reason.replace(/\s+/g, " ").slice(0, 160)} (${n} row${n === 1 ? "" : "s"})`).join("; ");
 }
 
 /** Exit code 4 when failed rows (status error) exceed the accepted share. */

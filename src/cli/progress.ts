@@ -6,11 +6,12 @@ export interface ProgressReporter {
   stop(): void;
 }
 
+/** A progress bar; with total 0 (unknown, e.g. a file read as it streams) a counter with the rate. */
 export function progressBar(total: number, label: string, enabled = Boolean(process.stderr.isTTY)): ProgressReporter {
   if (!enabled) return { update() {}, stop() {} };
   const bar = new cliProgress.SingleBar(
     {
-      format: `${label} [{bar}] {value}/{total} | {percentage}% | {rate} items/s | ETA {eta_formatted}{extra}`,
+      format: total > 0 ? `${label} [{bar}] {value}/{total} | {percentage}% | {rate} items/s | ETA {eta_formatted}{extra}` : `${label} {value} rows | {rate} items/s{extra}`,
       stream: process.stderr,
       hideCursor: true,
       clearOnComplete: false,

@@ -4,7 +4,7 @@
  */
 import { openSync, readSync, closeSync } from "node:fs";
 import { UserError } from "../core/errors.js";
-import { cellText, readTable, type TableFormat } from "./readers.js";
+import { cellText, streamRecords, type TableFormat } from "./readers.js";
 import { requireLabel, type LabelScheme } from "./labels.js";
 import { looksLikeSstTrees, readSstFile, type SstLabels, type SstLevel } from "./sst.js";
 
@@ -90,6 +90,16 @@ function peek(file: string): string {
 }
 
 export async function loadDataset(file: string, options: LoadOptions = {}): Promise<Dataset> {
+  let whole: Dataset | undefined;
+  for await (const part of streamDataset(file, options, Infinity)) whole = part;
+  return whole!;
+}
+
+/**
+ * The dataset in parts of `chunkSize` examples, read as the file streams (memory bounded by a part);
+ * every part carries the columns. The same checks and errors as loadDataset.
+ */
+export async function* streamDataset(file: string, options: LoadOptions = {}, chunkSize = 10_000): AsyncGenerator<Dataset> {
   const requireLabels = options.requireLabels ?? true;
   const isSst = options.format === "sst" || (options.format === undefined && file.endsWith(".txt") && looksLikeSstTrees(peek(file)));
   if (isSst) {
@@ -97,15 +107,25 @@ export async function loadDataset(file: string, options: LoadOptions = {}): Prom
       const label = options.scheme ? requireLabel(options.scheme, example.label, { file, line: example.line }) : example.label;
       return { text: example.text, label, line: example.line, row: { sentence: example.text, label } };
     });
-    return { file, columns: ["sentence", "label"], textColumn: "sentence", labelColumn: "label", examples };
+    for (let start = 0; start < examples.length; start += chunkSize) {
+      yield { file, columns: ["sentence", "label"], textColumn: "sentence", labelColumn: "label", examples: examples.slice(start, start + chunkSize) };
+    }
+    return;
   }
-  const table = await readTable(file, { format: options.format === "sst" ? undefined : options.format });
-  const columns = table.columns;
-  const textColumn = resolveColumn(columns, options.columns?.text, TEXT_COLUMN_GUESSES, "text", file, true) as string;
-  const labelColumn = resolveColumn(columns, options.columns?.label, LABEL_COLUMN_GUESSES, "label", file, requireLabels);
-  const sourceColumn = resolveColumn(columns, options.columns?.source, SOURCE_COLUMN_GUESSES, "source", file, false);
-  if (table.records.length === 0) throw new UserError("the file has a header but no rows", { file });
-  const examples: Example[] = table.records.map((record) => {
+  let shape: Omit<Dataset, "examples"> | undefined;
+  const describe = (columns: string[]) => {
+    shape = {
+      file,
+      columns,
+      textColumn: resolveColumn(columns, options.columns?.text, TEXT_COLUMN_GUESSES, "text", file, true) as string,
+      labelColumn: resolveColumn(columns, options.columns?.label, LABEL_COLUMN_GUESSES, "label", file, requireLabels),
+      sourceColumn: resolveColumn(columns, options.columns?.source, SOURCE_COLUMN_GUESSES, "source", file, false),
+    };
+  };
+  let examples: Example[] = [];
+  let seen = 0;
+  for await (const record of streamRecords(file, { format: options.format === "sst" ? undefined : options.format, onColumns: describe })) {
+    const { textColumn, labelColumn, sourceColumn } = shape!;
     const text = cellText(record.values[textColumn]);
     let label: string | undefined;
     if (labelColumn !== undefined) {
@@ -114,7 +134,14 @@ export async function loadDataset(file: string, options: LoadOptions = {}): Prom
       label = options.scheme ? requireLabel(options.scheme, raw, { file, line: record.line, column: labelColumn }) : raw.trim();
     }
     const source = sourceColumn !== undefined ? cellText(record.values[sourceColumn]) : undefined;
-    return { text, label, source, line: record.line, row: record.values };
-  });
-  return { file, columns, textColumn, labelColumn, sourceColumn, examples };
+    examples.push({ text, label, source, line: record.line, row: record.values });
+    seen++;
+    if (examples.length >= chunkSize) {
+      yield { ...shape!, examples };
+      examples = [];
+    }
+  }
+  if (!shape) throw new UserError("file has no header row", { file });
+  if (seen === 0) throw new UserError("the file has a header but no rows", { file });
+  if (examples.length > 0) yield { ...shape, examples };
 }

@@ -2,7 +2,8 @@
  * Table writers for CSV, TSV and JSON Lines, buffered and synchronous so that a row is on disk (and
  * survives a crash) once `flush` returns. Arrays and objects become JSON text in CSV/TSV cells.
  */
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { UserError } from "../core/errors.js";
 import { partialName } from "../core/files.js";
 import { dirname } from "node:path";
 import { detectFormat, type TableFormat } from "./readers.js";
@@ -49,6 +50,7 @@ export class TableWriter {
     options: { format?: TableFormat; append?: boolean } = {},
   ) {
     this.lines = tableLines(detectFormat(file, options.format), columns);
+    if (existsSync(file) && statSync(file).isDirectory()) throw new UserError("is a folder, not a file", { file });
     mkdirSync(dirname(file), { recursive: true });
     // A new file is written under a temporary name and renamed when complete: a kill never leaves a
     // shorter file under the final name.
@@ -74,15 +76,25 @@ export class TableWriter {
     this.pendingSize = 0;
   }
 
+  private closed = false;
+
   close(): void {
     this.flush();
+    this.closed = true;
     closeSync(this.fd);
-    if (this.target !== this.file) renameSync(this.target, this.file);
+    if (this.target === this.file) return;
+    try {
+      renameSync(this.target, this.file);
+    } catch (error) {
+      rmSync(this.target, { force: true });
+      throw error;
+    }
   }
 
   /** Drops what was written (a new file is never created). */
   abandon(): void {
-    closeSync(this.fd);
+    if (!this.closed) closeSync(this.fd);
+    this.closed = true;
     if (this.target !== this.file) rmSync(this.target, { force: true });
   }
 }
