@@ -53,9 +53,9 @@ export function scoresFromCounts(counts: ClassCounts, beta = 1, zeroDivision: Ze
 }
 
 /**
- * Mean that skips NaN, as scikit-learn's _nanaverage (its averages with zero_division=np.nan): NaN
- * when every value is NaN; when the values left all have weight 0, their plain mean (so a weighted
- * average over classes whose only defined precisions have no support is 0.0, not NaN).
+ * Mean that skips NaN, as scikit-learn's _nanaverage: NaN when every value is NaN; when the values left
+ * all have weight 0 (no support), their plain mean — so a weighted average over classes without support
+ * is the mean of their scores, not the zero_division value.
  */
 function average(values: Float64Array, weights: Float64Array | undefined, zeroDivision: ZeroDivision): number {
   let sum = 0;
@@ -72,8 +72,8 @@ function average(values: Float64Array, weights: Float64Array | undefined, zeroDi
     defined++;
   }
   if (weightSum > 0) return sum / weightSum;
-  if (zeroDivision !== "nan") return zeroDivisionValue(zeroDivision);
-  return defined === 0 ? Number.NaN : plainSum / defined;
+  if (defined > 0) return plainSum / defined;
+  return values.length === 0 ? zeroDivisionValue(zeroDivision) : Number.NaN;
 }
 
 /**
