@@ -261,3 +261,14 @@ test("evaluate at the edges, as scikit-learn: --labels subsets give micro avg, t
   const ordinal = JSON.parse(runCli(["evaluate", "-i", stars, "--gold", "gold", "--pred", "pred", "--ordinal", "-f", "json"]).stdout).overall.ordinal;
   assert.deepEqual(ordinal, { exact_accuracy: 0.5, off_by_one_accuracy: 0.5, mae: 0, rmse: 0, invalid_predictions: 2 });
 });
+
+test("evaluate warns, with counts, about labels that look like mistakes", () => {
+  const typo = tempFile("typo.csv", `gold,pred\n${Array.from({ length: 150 }, (_, i) => `${["positive", "negative", "neutral"][i % 3]},${["positive", "negative", "neutral"][i % 3]}`).join("\n")}\npostive,positive\n`);
+  const plain = runCli(["evaluate", "-i", typo, "--gold", "gold", "--pred", "pred", "-f", "json"]);
+  assert.equal(plain.status, 0);
+  assert.match(plain.stderr, /warning: rare gold labels never predicted: "postive" \(1 row\)/);
+  const stray = tempFile("stray-pred.csv", "gold,pred\npositive,positive\nnegative,mixed\nneutral,neutral\nnegative,mixed\n");
+  const schemed = runCli(["evaluate", "-i", stray, "--gold", "gold", "--pred", "pred", "--scheme", "neg_neu_pos", "-f", "json"]);
+  assert.equal(schemed.status, 0, schemed.stderr);
+  assert.match(schemed.stderr, /warning: predictions outside the labels \(negative, neutral, positive\): "mixed" \(2 rows\) — they count as wrong, and the report shows micro avg/);
+});

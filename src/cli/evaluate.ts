@@ -97,6 +97,7 @@ Examples:
       });
       const empty = predictions.pred.filter((pred) => pred === "").length;
       const outside = predictions.pred.filter((pred) => pred !== "" && !labels.includes(pred)).length;
+      for (const warning of labelWarnings(predictions.gold, predictions.pred, labels, Boolean(scheme || options.labels))) process.stderr.write(`warning: ${warning}\n`);
       if (options.format === "json") {
         printJson(evaluation.by ? { overall: evaluation.overall, by: evaluation.by } : { overall: evaluation.overall });
         return;
@@ -108,6 +109,41 @@ Examples:
       const body = options.format === "md" ? formatEvaluationMarkdown(evaluation, options.digits) : formatEvaluationText(evaluation, options.digits);
       process.stdout.write(body + (notes.length ? `\nNote: ${notes.join("; ")}.\n` : ""));
     });
+}
+
+/** Counts of "<label>" → rows, as `"postive" (2 rows)`. */
+function counted(values: readonly string[], keep: (value: string) => boolean): string {
+  const counts = new Map<string, number>();
+  for (const value of values) if (keep(value)) counts.set(value, (counts.get(value) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1]).map(([value, n]) => `"${value}" (${n} row${n === 1 ? "" : "s"})`).join(", ");
+}
+
+/**
+ * What may be a mistake in the labels, with counts: predictions outside a scheme or --labels (they
+ * count as wrong and the report switches to micro avg), and, without either, gold labels that are
+ * never predicted and predictions never in the gold (a misspelling becomes a class of its own).
+ */
+export function labelWarnings(gold: readonly string[], pred: readonly string[], labels: readonly string[], fixed: boolean): string[] {
+  const warnings: string[] = [];
+  if (fixed) {
+    const outside = counted(pred, (p) => p !== "" && !labels.includes(p));
+    if (outside) warnings.push(`predictions outside the labels (${labels.join(", ")}): ${outside} — they count as wrong, and the report shows micro avg`);
+    return warnings;
+  }
+  const predicted = new Set(pred);
+  const golden = new Set(gold);
+  const neverPredicted = counted(gold, (g) => !predicted.has(g));
+  const notInGold = counted(pred, (p) => p !== "" && !golden.has(p));
+  if (neverPredicted && notInGold) warnings.push(`gold labels never predicted: ${neverPredicted}; predictions never in the gold: ${notInGold} — a misspelling makes a class of its own (--scheme normalises spellings, --labels fixes the classes)`);
+  else {
+    // A rare gold label that no prediction uses is most often a typo in the gold column.
+    const rare = Math.max(1, Math.floor(gold.length * 0.01));
+    const counts = new Map<string, number>();
+    for (const g of gold) counts.set(g, (counts.get(g) ?? 0) + 1);
+    const suspicious = counted(gold, (g) => !predicted.has(g) && (counts.get(g) ?? 0) <= rare);
+    if (suspicious && golden.size > 2) warnings.push(`rare gold labels never predicted: ${suspicious} — a misspelling? it is scored as a class of its own (--scheme normalises spellings)`);
+  }
+  return warnings;
 }
 
 function parseZeroDivision(value: string): ZeroDivision {
