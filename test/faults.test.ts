@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
-import { existsSync, mkdirSync, readdirSync, readFileSync, truncateSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { redact } from "../src/core/redact.js";
@@ -271,4 +271,15 @@ test("evaluate warns, with counts, about labels that look like mistakes", () => 
   const schemed = runCli(["evaluate", "-i", stray, "--gold", "gold", "--pred", "pred", "--scheme", "neg_neu_pos", "-f", "json"]);
   assert.equal(schemed.status, 0, schemed.stderr);
   assert.match(schemed.stderr, /warning: predictions outside the labels \(negative, neutral, positive\): "mixed" \(2 rows\) — they count as wrong, and the report shows micro avg/);
+});
+
+test("a truncated ONNX graph is refused with one line naming the file", () => {
+  const dir = join(tempDir(), "truncated-starter");
+  cpSync(join(ROOT, "models/starter"), dir, { recursive: true });
+  const graph = join(dir, "onnx/model.onnx");
+  truncateSync(graph, Math.floor(readFileSync(graph).length / 2));
+  const result = runCli(["classify", "--strategy", "encoder", "--model", dir, "-i", input(), "-o", join(tempDir(), "never-written.csv")]);
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /^tandem: error: .*truncated-starter\/onnx\/model\.onnx: ONNX Runtime cannot load the graph/);
+  assert.equal(existsSync(join(tempDir(), "never-written.csv")), false);
 });
