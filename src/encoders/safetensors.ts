@@ -3,7 +3,8 @@
  * dtype, shape and byte range, then the raw little-endian data. Small enough to read and write here;
  * tensors are returned as float32 whatever their stored type (F32, F16, BF16, F64).
  */
-import { closeSync, openSync, readSync, writeFileSync, fstatSync } from "node:fs";
+import { closeSync, openSync, readSync, fstatSync } from "node:fs";
+import { writeFileAtomic } from "../core/files.js";
 import { UserError } from "../core/errors.js";
 
 export interface Tensor {
@@ -131,5 +132,5 @@ export function writeSafetensors(file: string, tensors: Map<string, Tensor> | Re
     Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength).copy(out, position);
     position += tensor.data.byteLength;
   }
-  writeFileSync(file, out);
+  writeFileAtomic(file, out);
 }

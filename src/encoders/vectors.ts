@@ -3,7 +3,8 @@
  * 16-byte header — the ASCII magic "TNDV", then little-endian uint32 version (1), rows and dim — followed
  * by rows × dim float32 values, little-endian, row-major, in the order of the input rows.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { writeFileAtomic } from "../core/files.js";
 import { UserError } from "../core/errors.js";
 
 const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
@@ -24,7 +25,7 @@ export function writeVectors(file: string, vectors: Vectors): void {
   const body = Buffer.alloc(count * 4);
   if (LITTLE_ENDIAN) new Float32Array(body.buffer, body.byteOffset, count).set(vectors.data.subarray(0, count));
   else for (let i = 0; i < count; i++) body.writeFloatLE(vectors.data[i] as number, i * 4);
-  writeFileSync(file, Buffer.concat([header, body]));
+  writeFileAtomic(file, Buffer.concat([header, body]));
 }
 
 export function readVectors(file: string): Vectors {

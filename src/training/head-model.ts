@@ -4,7 +4,8 @@
  * folder the inference engine loads as backbone + head: the encoder's graph, config and tokenizer,
  * head.safetensors, training_log.json and validation_report.json.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
+import { writeFileAtomic } from "../core/files.js";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { UserError } from "../core/errors.js";
 import type { Dataset } from "../data/dataset.js";
@@ -113,7 +114,7 @@ export async function trainHeadModel(options: HeadModelOptions): Promise<HeadMod
   }
 
   writeModelFolder(out, encoder, config, training, options);
-  writeFileSync(join(out, "training_log.json"), JSON.stringify({
+  writeFileAtomic(join(out, "training_log.json"), JSON.stringify({
     encoder: encoder.dir,
     head: config,
     settings: { ...options.settings, threads: undefined },
@@ -123,7 +124,7 @@ export async function trainHeadModel(options: HeadModelOptions): Promise<HeadMod
     stop_reason: training.stopReason ?? null,
     seconds: training.seconds,
   }, null, 2) + "\n");
-  if (validation) writeFileSync(join(out, "validation_report.json"), JSON.stringify({ overall: validation.overall, by: validation.by }, null, 2) + "\n");
+  if (validation) writeFileAtomic(join(out, "validation_report.json"), JSON.stringify({ overall: validation.overall, by: validation.by }, null, 2) + "\n");
   return { out, config, training, validation, encodings: { train: trainEncoded, val: valEncoded } };
 }
 
@@ -154,6 +155,6 @@ function writeModelFolder(out: string, encoder: EncoderModel, config: HeadConfig
     label2id: Object.fromEntries(labels.map((label, i) => [label, i])),
     num_labels: labels.length,
   };
-  writeFileSync(join(out, "config.json"), JSON.stringify(modelConfig, null, 2) + "\n");
+  writeFileAtomic(join(out, "config.json"), JSON.stringify(modelConfig, null, 2) + "\n");
   writeSafetensors(join(out, "head.safetensors"), headWeightsToTensors(config, training.weights), { format: "pt", producer: "tandem train head" });
 }
