@@ -71,7 +71,7 @@ export class LocalJobQueue implements JobQueue {
     this.running = this.drain().finally(() => {
       this.running = undefined;
       // Work enqueued while draining finished.
-      if (!this.stopped && this.store.pendingChunks().length > 0) this.kick();
+      if (!this.stopped && this.store.pendingChunks({ limit: 1 }).length > 0) this.kick();
     });
   }
 
@@ -79,7 +79,7 @@ export class LocalJobQueue implements JobQueue {
     for (;;) {
       if (this.stopped) return;
       const set = this.strategies();
-      const next = this.store.pendingChunks()[0];
+      const next = this.store.pendingChunks({ limit: 1 })[0];
       if (!set || !next) return;
       const chunk = this.store.chunkRows(next.jobId, next.chunk);
       const strategy = set.strategies.get(chunk.strategy);

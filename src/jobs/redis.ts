@@ -84,7 +84,7 @@ export class RedisJobQueue implements JobQueue {
   }
 
   async enqueue(job: JobRecord): Promise<void> {
-    const pending = this.store.pendingChunks().filter((c) => c.jobId === job.id);
+    const pending = this.store.pendingChunks({ jobId: job.id });
     // Custom ids make enqueuing idempotent: a chunk already on the queue is not added twice.
     await this.queue.addBulk(pending.map(({ chunk }) => ({
       name: "chunk",

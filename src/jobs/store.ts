@@ -156,11 +156,18 @@ export class JobStore {
     return (this.db.prepare("SELECT * FROM jobs ORDER BY created_at DESC, id DESC").all() as JobRow[]).map(record);
   }
 
-  /** Chunks not yet done of unfinished jobs, oldest job first (what a restarted server resumes). */
-  pendingChunks(): Array<{ jobId: string; chunk: number }> {
-    return (this.db
-      .prepare("SELECT c.job_id AS jobId, c.chunk AS chunk FROM job_chunks c JOIN jobs j ON j.id = c.job_id WHERE c.state != 'done' AND j.state IN ('queued', 'running') ORDER BY j.created_at, c.job_id, c.chunk")
-      .all() as Array<{ jobId: string; chunk: number }>);
+  /**
+   * Chunks not yet done of unfinished jobs (of one job, when given), oldest job first, at most `limit`:
+   * what a restarted server resumes and what the in-process queue takes next.
+   */
+  pendingChunks(options: { jobId?: string; limit?: number } = {}): Array<{ jobId: string; chunk: number }> {
+    return this.db
+      .prepare(
+        `SELECT c.job_id AS jobId, c.chunk AS chunk FROM job_chunks c JOIN jobs j ON j.id = c.job_id
+         WHERE c.state != 'done' AND j.state IN ('queued', 'running') AND (? IS NULL OR c.job_id = ?)
+         ORDER BY j.created_at, c.job_id, c.chunk LIMIT ?`,
+      )
+      .all(options.jobId ?? null, options.jobId ?? null, options.limit ?? -1) as Array<{ jobId: string; chunk: number }>;
   }
 
   chunkRows(jobId: string, chunk: number): ChunkRows {
