@@ -1,10 +1,15 @@
 /** `tandem embed` and `tandem bench encoder`. */
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { loadDataset } from "../data/dataset.js";
-import { benchEncoder, type BenchRow } from "../encoders/bench.js";
+import { benchEncoder, encoderShape, matmulFlopsPerSample, measureMatmulRates, type BenchRow } from "../encoders/bench.js";
+import { EncoderModel } from "../encoders/model.js";
 import { runEncoder } from "../encoders/inference.js";
+import { resolveModelDir } from "../encoders/hub.js";
+import { compareQuantized, quantizeModel, type QuantizationCheck } from "../encoders/quantize-model.js";
 import { writeVectors } from "../encoders/vectors.js";
 import { loadEncoderFromCli, withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
 import { parseFormat, parseInteger, printJson } from "./options.js";
@@ -33,41 +38,105 @@ export function registerEncoderCommands(program: Command): void {
     process.stderr.write(`${dataset.examples.length} vectors of ${result.width} (${model.kind} model) → ${options.out}${result.truncated ? `; ${result.truncated} texts truncated` : ""}\n`);
   });
 
+  program
+    .command("quantize")
+    .description("Quantize an encoder to int8 (dynamic quantization: int8 weights with one scale per output column, activations quantized at run time by ONNX Runtime's integer kernels; embedding tables int8 per row). Writes an ordinary model folder that classify, embed, train head, bench and serve load unchanged. With --check, prints the quality guard: label agreement, probability change and macro F1 of fp32 vs int8.")
+    .argument("<model>", "model folder, \"starter\", or a Hugging Face id already in the cache")
+    .requiredOption("-o, --out <dir>", "int8 model folder to write")
+    .option("--check <file>", "labelled (or unlabelled) texts to compare fp32 and int8 on (CSV, TSV or JSONL)")
+    .option("--limit <n>", "compare on the first n rows of --check", parseInteger("--limit", 1))
+    .option("--text-col <column>", "text column of --check (default: guessed)")
+    .option("--label-col <column>", "label column of --check (default: guessed)")
+    .option("--min-elements <n>", "weights smaller than this stay float", parseInteger("--min-elements", 1), 4096)
+    .option("--no-embeddings", "keep the embedding tables float")
+    .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
+    .action(async (spec: string, options: { out: string; check?: string; limit?: number; textCol?: string; labelCol?: string; minElements: number; embeddings: boolean; format: string }) => {
+      const dir = await resolveModelDir(spec);
+      const result = quantizeModel(dir, options.out, { minElements: options.minElements, embeddingMinRows: options.embeddings ? undefined : 0 });
+      let check: QuantizationCheck | undefined;
+      if (options.check) {
+        const dataset = await loadDataset(options.check, { columns: { text: options.textCol, label: options.labelCol }, requireLabels: false });
+        const examples = dataset.examples.slice(0, options.limit ?? dataset.examples.length);
+        const gold = examples.every((e) => e.label !== undefined && e.label !== "") ? examples.map((e) => String(e.label)) : undefined;
+        check = await compareQuantized(dir, options.out, examples.map((e) => e.text), gold);
+      }
+      if (options.format === "json") {
+        printJson({ ...result, check });
+        return;
+      }
+      const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+      process.stdout.write(`int8 model folder → ${options.out}: ${result.matmuls} MatMuls int8 (${result.floatMatmuls} left float), ${result.embeddings} embedding table(s) int8; graph ${mb(result.graphBytesBefore)} → ${mb(result.graphBytesAfter)}\n`);
+      if (check) {
+        const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+        process.stdout.write(`quality guard on ${check.rows} rows of ${options.check}: label agreement ${pct(check.agreement)}, probability change max ${check.maxProbabilityChange.toFixed(4)} mean ${check.meanProbabilityChange.toFixed(4)}`);
+        if (check.macroF1) process.stdout.write(`, macro F1 ${pct(check.macroF1.fp32)} (fp32) → ${pct(check.macroF1.int8)} (int8), ${((check.macroF1.int8 - check.macroF1.fp32) * 100).toFixed(2)} points`);
+        process.stdout.write(`; ${check.seconds.fp32.toFixed(1)} s fp32, ${check.seconds.int8.toFixed(1)} s int8 (${(check.seconds.fp32 / check.seconds.int8).toFixed(2)}×)\n`);
+      } else {
+        process.stdout.write("quality not measured: pass --check FILE (labelled texts) to compare fp32 and int8\n");
+      }
+    });
+
   const bench = program.command("bench").description("Throughput benchmarks.");
   withEncoderOptions(
     bench
       .command("encoder")
-      .description("Samples/s and tokens/s per batch size, end to end and through a bare ONNX Runtime session on the same batches, with and without bucketing.")
+      .description("Samples/s and tokens/s per batch size: tandem end to end against a bare ONNX Runtime session on batches sorted by token length, unsorted batches and fixed padding; with --int8, the int8 model of the same folder beside fp32; and the share of this machine's measured matrix-multiply rate each reaches.")
       .requiredOption("-i, --input <file>", "texts to run (CSV, TSV or JSONL)")
       .option("--text-col <column>", "text column (default: guessed)")
       .option("--batch-sizes <list>", "batch sizes", (v: string) => v.split(",").map((n) => parseInteger("--batch-sizes", 1)(n.trim())), [1, 8, 32, 64])
       .option("--limit <n>", "use the first n texts", parseInteger("--limit", 1), 512)
-      .option("--repeats <n>", "runs per measurement; the fastest counts", parseInteger("--repeats", 1), 2)
+      .option("--repeats <n>", "alternating rounds per measurement; the fastest counts", parseInteger("--repeats", 1), 3)
+      .option("--int8 [dir]", "also measure the int8 model: its folder, or (no value) quantize the model into a temporary folder")
       .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text"),
-  ).action(async (options: EncoderCliOptions & { input: string; textCol?: string; batchSizes: number[]; limit: number; repeats: number; format: string }) => {
+  ).action(async (options: EncoderCliOptions & { input: string; textCol?: string; batchSizes: number[]; limit: number; repeats: number; int8?: string | boolean; format: string }) => {
     const dataset = await loadDataset(options.input, { columns: { text: options.textCol }, requireLabels: false });
     const texts = dataset.examples.slice(0, options.limit).map((e) => e.text);
     if (texts.length === 0) throw new UserError("no texts to benchmark", { file: options.input });
     const model = await loadEncoderFromCli(options);
-    const graphBytes = (() => {
-      try {
-        return readFileSync(`${model.dir}/onnx/model.onnx`).length;
-      } catch {
-        return readFileSync(`${model.dir}/model.onnx`).length;
+    const graph = readFileSync(model.graphFile);
+    let int8: EncoderModel | undefined;
+    let scratch: string | undefined;
+    if (options.int8) {
+      let dir = typeof options.int8 === "string" ? options.int8 : undefined;
+      if (!dir) {
+        scratch = mkdtempSync(join(tmpdir(), "tandem-int8-"));
+        dir = join(scratch, "model");
+        quantizeModel(model.dir, dir);
       }
-    })();
-    const header = `${model.kind} model ${model.dir} (${(graphBytes / 1e6).toFixed(1)} MB graph), ${texts.length} texts, max length ${options.maxLength}, ${options.threads ?? "all"} threads, ${options.device}`;
-    if (options.format === "text") {
-      process.stdout.write(`${header}\n\n batch  samples/s  tokens/s  bare samples/s  ratio  unsorted samples/s  fixed-padding samples/s  bucketing vs fixed\n`);
+      int8 = await EncoderModel.load(dir, { threads: options.threads, executionProvider: options.device });
     }
+    const config = JSON.parse(readFileSync(join(model.dir, "config.json"), "utf8")) as Record<string, unknown>;
+    const maxLength = Math.min(options.maxLength ?? 512, model.maxPositions);
+    const meanTokens = texts.reduce((sum, text) => sum + model.tokenizer.encode(text, maxLength).ids.length, 0) / texts.length;
+    const shape = encoderShape(config);
+    const flopsPerSample = shape.layers > 0 ? matmulFlopsPerSample(graph, meanTokens, shape) : undefined;
+    const machine = flopsPerSample ? await measureMatmulRates({ threads: options.threads }) : undefined;
+    const header = `${model.kind} model ${model.dir} (${(graph.length / 1e6).toFixed(1)} MB graph), ${texts.length} texts (mean ${meanTokens.toFixed(1)} tokens), max length ${maxLength}, ${options.threads ?? "all"} threads, ${options.device}`;
+    if (options.format === "text") {
+      process.stdout.write(`${header}\n`);
+      if (machine && flopsPerSample) process.stdout.write(`matrix products: ${(flopsPerSample / 1e9).toFixed(2)} GFLOP per sample; this machine's measured rate ${(machine.fp32FlopsPerSecond / 1e9).toFixed(0)} GFLOP/s fp32, ${(machine.int8FlopsPerSecond / 1e9).toFixed(0)} GOP/s int8\n`);
+      process.stdout.write(`\n batch  samples/s  tokens/s  bare(token-sorted)  e2e/bare  unsorted  fixed-padding  bucketing/fixed${int8 ? "  int8 samples/s  int8/fp32" : ""}  of peak${int8 ? " (fp32 / int8)" : ""}\n`);
+    }
+    const pct = (x?: number) => (x === undefined ? "-" : `${(x * 100).toFixed(0)}%`);
     const line = (row: BenchRow) =>
-      `${String(row.batchSize).padStart(6)} ${row.samplesPerSecond.toFixed(1).padStart(10)} ${row.tokensPerSecond.toFixed(0).padStart(9)} ${row.bareSamplesPerSecond.toFixed(1).padStart(15)} ${row.ratioToBare.toFixed(3).padStart(6)} ${row.unsortedSamplesPerSecond.toFixed(1).padStart(19)} ${row.fixedPaddingSamplesPerSecond.toFixed(1).padStart(24)} ${(row.samplesPerSecond / row.fixedPaddingSamplesPerSecond).toFixed(2).padStart(18)}×\n`;
-    const rows = await benchEncoder(model, texts, {
-      batchSizes: options.batchSizes,
-      maxLength: options.maxLength,
-      repeats: options.repeats,
-      onRow: (row) => options.format === "text" && process.stdout.write(line(row)),
-    });
-    if (options.format === "json") printJson({ model: model.dir, kind: model.kind, graph_bytes: graphBytes, texts: texts.length, rows });
+      `${String(row.batchSize).padStart(6)} ${row.samplesPerSecond.toFixed(1).padStart(10)} ${row.tokensPerSecond.toFixed(0).padStart(9)} ${row.bareSamplesPerSecond.toFixed(1).padStart(19)} ${row.ratioToBare.toFixed(3).padStart(9)} ${row.unsortedSamplesPerSecond.toFixed(1).padStart(9)} ${row.fixedPaddingSamplesPerSecond.toFixed(1).padStart(14)} ${(row.samplesPerSecond / row.fixedPaddingSamplesPerSecond).toFixed(2).padStart(15)}×` +
+      (row.int8SamplesPerSecond ? ` ${row.int8SamplesPerSecond.toFixed(1).padStart(15)} ${(row.int8SamplesPerSecond / row.samplesPerSecond).toFixed(2).padStart(9)}×` : "") +
+      `  ${pct(row.fp32PeakShare)}${int8 ? ` / ${pct(row.int8PeakShare)}` : ""}\n`;
+    let rows: BenchRow[];
+    try {
+      rows = await benchEncoder(model, texts, {
+        batchSizes: options.batchSizes,
+        maxLength,
+        repeats: options.repeats,
+        int8,
+        flopsPerSample,
+        machine,
+        onRow: (row) => options.format === "text" && process.stdout.write(line(row)),
+      });
+    } finally {
+      await int8?.release();
+      if (scratch) rmSync(scratch, { recursive: true, force: true });
+    }
+    if (options.format === "json") printJson({ model: model.dir, kind: model.kind, graph_bytes: graph.length, texts: texts.length, mean_tokens: meanTokens, flops_per_sample: flopsPerSample, machine, rows });
   });
 }

@@ -1,45 +1,26 @@
 #!/usr/bin/env node
 /** The `tandem` command: a thin layer that parses arguments and calls the library. */
-import { realpathSync } from "node:fs";
+import { readFileSync, realpathSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Help } from "commander";
 import { isUserError } from "../core/errors.js";
 import { redact } from "../core/redact.js";
-import { registerClassify } from "./classify.js";
-import { registerCompare } from "./compare.js";
-import { registerData } from "./data.js";
-import { registerEncoderCommands } from "./encoders.js";
-import { registerEvaluate } from "./evaluate.js";
-import { registerExperiments } from "./experiments.js";
-import { registerFinetune } from "./finetune.js";
-import { registerPrompt } from "./llm.js";
-import { registerServe } from "./serve.js";
-import { registerJobs } from "./jobs.js";
-import { registerTune } from "./tune.js";
-import { registerTraining } from "./train.js";
+import { MANIFEST_FILE, REGISTRARS, type CommandSummary } from "./commands.js";
 
 const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
 
-export function buildProgram(): Command {
-  const program = new Command("tandem")
+function baseProgram(): Command {
+  return new Command("tandem")
     .description("Cost-effective text classification: small fine-tuned encoders and large language models, in tandem.")
     .version(version)
     .exitOverride()
     // Usage mistakes print as one line, like every other error.
     .configureOutput({ outputError: (text, write) => write(`tandem: ${text.trim().replace(/\n+/g, " ")} (see --help)\n`) });
-  registerEvaluate(program);
-  registerCompare(program);
-  registerClassify(program);
-  registerEncoderCommands(program);
-  registerPrompt(program);
-  registerFinetune(program);
-  registerTune(program);
-  registerExperiments(program);
-  registerTraining(program);
-  registerData(program);
-  registerServe(program);
-  registerJobs(program);
+}
+
+function finish(program: Command): Command {
   const inherit = (command: Command) => {
     for (const sub of command.commands) {
       sub.exitOverride().configureOutput(program.configureOutput());
@@ -50,9 +31,43 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Every command, every module loaded. */
+export async function buildFullProgram(): Promise<Command> {
+  const program = baseProgram();
+  for (const registrar of REGISTRARS) (await registrar.load())(program);
+  return finish(program);
+}
+
+/**
+ * The program for these arguments: only the module of the command named (`tandem classify ...`,
+ * `tandem help classify`); for the top-level help, a version or an unknown command, stand-ins from the
+ * build's manifest (same help text, nothing loaded); without a manifest (running from source), everything.
+ */
+export async function buildProgram(argv: string[] = process.argv): Promise<Command> {
+  const words = argv.slice(2).filter((arg) => !arg.startsWith("-"));
+  const name = words[0] === "help" ? words[1] : words[0];
+  const registrar = REGISTRARS.find((r) => name !== undefined && r.commands.includes(name));
+  if (registrar) {
+    const program = baseProgram();
+    (await registrar.load())(program);
+    return finish(program);
+  }
+  let manifest: CommandSummary[];
+  try {
+    manifest = JSON.parse(readFileSync(join(dirname(fileURLToPath(import.meta.url)), MANIFEST_FILE), "utf8")) as CommandSummary[];
+  } catch {
+    return buildFullProgram();
+  }
+  const terms = new Map(manifest.map((c) => [c.name, c.term]));
+  const standard = new Help();
+  const program = baseProgram().configureHelp({ subcommandTerm: (command) => terms.get(command.name()) ?? standard.subcommandTerm(command) });
+  for (const summary of manifest) program.command(summary.name).description(summary.description);
+  return finish(program);
+}
+
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) {

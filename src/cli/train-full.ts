@@ -42,6 +42,7 @@ interface TrainFullOptions extends TrainingDataOptions {
   maxLength: number;
   mixedPrecision: boolean;
   zero?: boolean;
+  groupByLength?: boolean;
   nproc: number;
   launcher: "torchrun" | "spawn";
   kind: "classifier" | "backbone";
@@ -84,6 +85,7 @@ export function registerTrainFull(train: Command): void {
     .option("--stop-after-epoch <n>", "stop after this epoch, keeping the checkpoint (continue later with --resume)", parseInteger("--stop-after-epoch", 1))
     .option("--max-length <n>", "longest input in tokens", parseInteger("--max-length", 2), 128)
     .option("--no-mixed-precision", "full precision on GPU")
+    .option("--group-by-length", "batch rows of similar token length together (shuffled windows of 50 batches): much less padding when lengths vary, e.g. SST phrases")
     .option("--zero", "ZeRO: shard optimizer state across processes (ZeroRedundancyOptimizer)")
     .option("--nproc <n>", "processes (DDP: one per GPU, or CPU processes with gloo)", parseInteger("--nproc", 1), 1)
     .option("--launcher <how>", "torchrun, or spawn (tandem starts the ranks itself, one machine; for a torchrun that does not work)", parseFormat(["torchrun", "spawn"] as const), "torchrun")
@@ -126,7 +128,7 @@ export function registerTrainFull(train: Command): void {
           weight_decay: options.weightDecay, optimizer: options.optimizer, scheduler: options.scheduler, warmup_ratio: options.warmupRatio, layer_lr_decay: options.layerLrDecay,
           finetune: options.finetune, finetune_last: options.finetuneLast, clip: options.clip, seed: options.seed, early_stop: options.earlyStop, patience: options.patience,
           tolerance: options.tolerance, target_score: options.targetScore ?? null, checkpoint_every: options.checkpointEvery, resume: Boolean(options.resume),
-          stop_after_epoch: options.stopAfterEpoch ?? null, mixed_precision: options.mixedPrecision, zero: Boolean(options.zero),
+          stop_after_epoch: options.stopAfterEpoch ?? null, mixed_precision: options.mixedPrecision, zero: Boolean(options.zero), group_by_length: Boolean(options.groupByLength),
         },
         onEvent: (event) => {
           if (event.event === "prepared") process.stderr.write(`${event.train} training and ${event.val} validation examples tokenized${event.truncated ? ` (${event.truncated} truncated)` : ""}\n`);

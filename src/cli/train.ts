@@ -1,5 +1,7 @@
 /** `tandem export`: Hugging Face checkpoints (including the research's ElectraClassifier layout) → tandem model folders. */
-import { resolve } from "node:path";
+import { rmSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { quantizeModel } from "../encoders/quantize-model.js";
 import type { Command } from "commander";
 import { parseFormat } from "./options.js";
 import { runEngine } from "../training/engine.js";
@@ -18,12 +20,22 @@ export function registerTraining(program: Command): void {
     .option("--kind <kind>", "classifier: one graph with logits out; backbone: last_hidden_state graph + head.safetensors (head in TypeScript)", parseFormat(["classifier", "backbone"] as const), "classifier")
     .option("--tokenizer <dir>", "tokenizer files to copy (default: the checkpoint's)")
     .option("--labels <list>", "labels, comma-separated, when config.json has no id2label")
-    .action(async (options: { checkpoint: string; out: string; kind: string; tokenizer?: string; labels?: string }) => {
+    .option("--int8", "write the int8 model (tandem quantize) instead of fp32")
+    .action(async (options: { checkpoint: string; out: string; kind: string; tokenizer?: string; labels?: string; int8?: boolean }) => {
+      const fp32 = options.int8 ? join(dirname(resolve(options.out)), `.${basename(options.out)}.fp32-${process.pid}`) : resolve(options.out);
       // The engine runs in its own folder: hand it absolute paths.
-      const args = ["--checkpoint", resolve(options.checkpoint), "--out", resolve(options.out), "--kind", options.kind];
+      const args = ["--checkpoint", resolve(options.checkpoint), "--out", fp32, "--kind", options.kind];
       if (options.tokenizer) args.push("--tokenizer", resolve(options.tokenizer));
       if (options.labels) args.push("--labels", options.labels);
       await runEngine("export", args);
+      if (options.int8) {
+        try {
+          const result = quantizeModel(fp32, options.out);
+          process.stdout.write(`int8: ${result.matmuls} MatMuls, ${result.embeddings} embedding table(s); graph ${(result.graphBytesBefore / 1e6).toFixed(1)} → ${(result.graphBytesAfter / 1e6).toFixed(1)} MB\n`);
+        } finally {
+          rmSync(fp32, { recursive: true, force: true });
+        }
+      }
       process.stdout.write(`${options.kind} model folder → ${options.out} (use it with --model ${options.out})\n`);
     });
 }

@@ -3,7 +3,7 @@
  * each validated with errors that name the file, line and column.
  */
 import { UserError } from "../core/errors.js";
-import { cellText, readTable } from "./readers.js";
+import { cellText, streamRecords, type TableRecord } from "./readers.js";
 import { matchLabel, type LabelScheme } from "./labels.js";
 
 export interface PredictionColumns {
@@ -41,17 +41,24 @@ export async function readPredictionFile(
   columns: PredictionColumns,
   options: { scheme?: LabelScheme } = {},
 ): Promise<PredictionFile> {
-  const table = await readTable(file);
-  requireColumn(table.columns, columns.gold, "--gold", file);
-  requireColumn(table.columns, columns.pred, "--pred", file);
-  if (columns.by !== undefined) requireColumn(table.columns, columns.by, "--by", file);
+  // Streamed: only the columns evaluation needs are kept, each distinct value stored once (a label
+  // repeated a million times is one string, not a million slices of the file's text).
+  let header: string[] = [];
+  const records = streamRecords(file, { onColumns: (c) => (header = c) });
+  const first = await records.next();
+  const checkColumns = () => {
+    requireColumn(header, columns.gold, "--gold", file);
+    requireColumn(header, columns.pred, "--pred", file);
+    if (columns.by !== undefined) requireColumn(header, columns.by, "--by", file);
+  };
+  checkColumns();
   const probabilityColumns = columns.probs?.split(",").map((name) => name.trim());
-  for (const name of probabilityColumns ?? []) requireColumn(table.columns, name, "--probs", file);
-  if (table.records.length === 0) throw new UserError("the file has a header but no rows", { file });
+  for (const name of probabilityColumns ?? []) requireColumn(header, name, "--probs", file);
+  if (first.done) throw new UserError("the file has a header but no rows", { file });
 
   const result: PredictionFile = {
     file,
-    rows: table.records.length,
+    rows: 0,
     lines: [],
     gold: [],
     pred: [],
@@ -59,8 +66,15 @@ export async function readPredictionFile(
     probabilityColumns,
     by: columns.by !== undefined ? [] : undefined,
   };
+  const interned = new Map<string, string>();
+  const intern = (text: string) => {
+    let kept = interned.get(text);
+    if (kept === undefined) interned.set((kept = (" " + text).slice(1)), kept);
+    return kept;
+  };
   const scheme = options.scheme;
-  for (const record of table.records) {
+  for (let next: IteratorResult<TableRecord> = first; !next.done; next = await records.next()) {
+    const record = next.value;
     const goldRaw = cellText(record.values[columns.gold]).trim();
     if (goldRaw === "") throw new UserError("empty gold label", { file, line: record.line, column: columns.gold });
     let gold = goldRaw;
@@ -78,11 +92,12 @@ export async function readPredictionFile(
     const predRaw = cellText(record.values[columns.pred]).trim();
     const pred = scheme ? (matchLabel(scheme, predRaw) ?? predRaw) : predRaw;
     result.lines.push(record.line);
-    result.gold.push(gold);
-    result.pred.push(pred);
+    result.gold.push(intern(gold));
+    result.pred.push(intern(pred));
     if (probabilityColumns) result.probabilityCells!.push(probabilityColumns.map((name) => record.values[name]));
-    if (columns.by !== undefined) result.by!.push(cellText(record.values[columns.by]));
+    if (columns.by !== undefined) result.by!.push(intern(cellText(record.values[columns.by])));
   }
+  result.rows = result.gold.length;
   return result;
 }
 

@@ -1,11 +1,10 @@
 /**
- * Tabular readers: CSV and TSV (RFC 4180 quoting through csv-parse) and JSON Lines. Files are streamed,
+ * Tabular readers: CSV and TSV (RFC 4180 quoting, tandem's streaming parser in csv.ts) and JSON Lines. Files are streamed,
  * decoded as strict UTF-8, and every record carries the line it starts on so that errors can point at it.
  */
 import { createReadStream, promises as fs, readFileSync } from "node:fs";
 import { extname } from "node:path";
-import { Readable, pipeline } from "node:stream";
-import { parse } from "csv-parse";
+import { CsvSyntaxError, DelimitedParser } from "./csv.js";
 import { UserError } from "../core/errors.js";
 import { findInvalidUtf8, lineOfOffset } from "./utf8.js";
 
@@ -103,67 +102,41 @@ async function* streamDelimited(
   delimiter: string,
   onColumns?: (columns: string[]) => void,
 ): AsyncGenerator<TableRecord> {
-  const parser = parse({
-    bom: true,
-    delimiter,
-    info: true,
-    skip_empty_lines: true,
-    relax_quotes: delimiter === "\t",
-  });
-  // pipeline() carries backpressure and errors both ways: a decoding error ends the parse with it, and
-  // leaving the loop early (an error in a row) tears the file stream down.
-  pipeline(Readable.from(decodedChunks(file)), parser, () => {});
-
+  const parser = new DelimitedParser(delimiter, delimiter === "\t");
   let columns: string[] | undefined;
-  let previousEndLine = 0;
-  let previousEmptyLines = 0;
-  try {
-    for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number; empty_lines: number } }>) {
-      const startLine = previousEndLine + 1 + (item.info.empty_lines - previousEmptyLines);
-      previousEndLine = item.info.lines;
-      previousEmptyLines = item.info.empty_lines;
+  const rowsOf = (text: string, final: boolean) => {
+    try {
+      return parser.push(text, final);
+    } catch (error) {
+      if (error instanceof CsvSyntaxError) throw new UserError(`${error.message} (column ${error.column})`, { file, line: error.line });
+      throw error;
+    }
+  };
+  const chunks = decodedChunks(file);
+  for (let final = false; !final; ) {
+    const next = await chunks.next();
+    final = next.done === true;
+    for (const row of rowsOf(next.done ? "" : next.value, final)) {
       if (!columns) {
-        columns = item.record.map((name) => name.trim());
+        columns = row.fields.map((name) => name.trim());
         const seen = new Set<string>();
         for (const name of columns) {
-          if (name === "") throw new UserError("the header has an empty column name", { file, line: startLine });
-          if (seen.has(name)) throw new UserError(`the header names column "${name}" twice`, { file, line: startLine });
+          if (name === "") throw new UserError("the header has an empty column name", { file, line: row.line });
+          if (seen.has(name)) throw new UserError(`the header names column "${name}" twice`, { file, line: row.line });
           seen.add(name);
         }
         onColumns?.(columns);
         continue;
       }
+      if (row.fields.length !== columns.length) {
+        throw new UserError(`ragged row: expected ${columns.length} fields as in the header, found ${row.fields.length}`, { file, line: row.line });
+      }
       const values: Record<string, unknown> = {};
-      for (let i = 0; i < columns.length; i++) values[columns[i] as string] = item.record[i];
-      yield { line: startLine, values };
+      for (let i = 0; i < columns.length; i++) values[columns[i] as string] = row.fields[i];
+      yield { line: row.line, values };
     }
-  } catch (error) {
-    throw translateCsvError(error, file, columns?.length);
   }
   if (!columns) throw new UserError("file has no header row", { file });
-}
-
-function translateCsvError(error: unknown, file: string, expected?: number): unknown {
-  if (error instanceof UserError) return error;
-  const csvError = error as { code?: string; lines?: number; record?: unknown[]; message?: string };
-  // csv-parse's codes mostly start with CSV_, but not all (INVALID_OPENING_QUOTE).
-  if (typeof csvError.code !== "string" || !/^[A-Z_]+$/.test(csvError.code) || typeof csvError.lines !== "number") return error;
-  const line = csvError.lines;
-  switch (csvError.code) {
-    case "CSV_RECORD_INCONSISTENT_FIELDS_LENGTH":
-      return new UserError(
-        `ragged row: expected ${expected ?? "?"} fields as in the header, found ${csvError.record?.length ?? "?"}`,
-        { file, line },
-      );
-    case "CSV_QUOTE_NOT_CLOSED":
-      return new UserError("a quoted field is never closed (missing closing double quote)", { file, line });
-    case "INVALID_OPENING_QUOTE":
-      return new UserError('a quote appears inside an unquoted field; quote the whole field and double the quotes inside ("")', { file, line });
-    case "CSV_INVALID_CLOSING_QUOTE":
-      return new UserError('a closing quote is followed by text; quotes inside a field must be doubled ("")', { file, line });
-    default:
-      return new UserError(`malformed CSV (${csvError.message ?? csvError.code})`, { file, line });
-  }
 }
 
 async function* streamJsonl(file: string, onColumns?: (columns: string[]) => void): AsyncGenerator<TableRecord> {

@@ -7,6 +7,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { UserError } from "../core/errors.js";
 import type { Dataset } from "../data/dataset.js";
@@ -63,7 +64,7 @@ function spawnRanks(configFile: string, processes: number, onEvent?: (event: Eng
   const children = Array.from({ length: processes }, (_, rank) =>
     spawn(python, ["-m", "tandem_torch.train", "--config", configFile], {
       cwd: ENGINE_DIR,
-      env: { ...process.env, PYTHONPATH: ENGINE_DIR, PYTHONUNBUFFERED: "1", RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(processes), LOCAL_WORLD_SIZE: String(processes), MASTER_ADDR: "127.0.0.1", MASTER_PORT: port, OMP_NUM_THREADS: "1" },
+      env: { ...process.env, PYTHONPATH: ENGINE_DIR, PYTHONUNBUFFERED: "1", RANK: String(rank), LOCAL_RANK: String(rank), WORLD_SIZE: String(processes), LOCAL_WORLD_SIZE: String(processes), MASTER_ADDR: "127.0.0.1", MASTER_PORT: port, OMP_NUM_THREADS: String(Math.max(1, Math.floor(availableParallelism() / processes))) },
     }),
   );
   const events: EngineEvent[] = [];

@@ -97,7 +97,8 @@ def main(argv=None):
         else:
             config, tensors = read_checkpoint(args.checkpoint)
             config = normalise_config(config, labels)
-            model = load_state(TandemClassifier(config), tensors)
+            # A backbone export needs no head: a bare encoder checkpoint (no classifier) is enough.
+            model = load_state(TandemClassifier(config), tensors, head_optional=args.kind == "backbone")
         export(model, args.out, args.kind, args.tokenizer or args.checkpoint)
     except (ValueError, OSError, KeyError) as error:
         print(json.dumps({"event": "error", "message": str(error)}), flush=True)

@@ -317,15 +317,20 @@ class BackboneOnly(nn.Module):
         return self.model.backbone(input_ids, attention_mask)
 
 
-def load_state(model, tensors):
+def load_state(model, tensors, head_optional=False):
     """Loads a checkpoint's tensors: research layout (SwishGLU stored once or per layer) and HF prefixes."""
     state = model.state_dict()
     remapped = {}
+    # A bare encoder checkpoint (Hugging Face's BertModel, as sentence-transformers ships) names its
+    # tensors without the backbone's prefix ("embeddings....", not "bert.embeddings....").
+    backbones = {k.split(".")[0] + "." for k in state if not k.startswith("classifier.")}
     for name, tensor in tensors.items():
         key = name
         for prefix in ("model.",):
             if key.startswith(prefix) and key[len(prefix):] in state:
                 key = key[len(prefix):]
+        if key not in state:
+            key = next((b + key for b in backbones if b + key in state), key)
         if key in state:
             remapped[key] = tensor
     # One shared SwishGLU: copy the stored instance to every key the state dict lists for it.
@@ -336,10 +341,10 @@ def load_state(model, tensors):
             source = next((v for k, v in remapped.items() if ".projection." + suffix in k and k.startswith("classifier.layers.")), None)
             if source is not None:
                 remapped[key] = source
-    missing = [k for k in state if k not in remapped]
+    missing = [k for k in state if k not in remapped and not (head_optional and k.startswith("classifier."))]
     if missing:
         raise ValueError(f"the checkpoint lacks {len(missing)} tensors, e.g. {missing[:3]}")
-    model.load_state_dict(remapped)
+    model.load_state_dict(remapped, strict=not head_optional)
     return model
 
 

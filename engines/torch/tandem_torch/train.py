@@ -31,6 +31,7 @@ DEFAULTS = {
     "t0": 1, "cycle_base_lr": None, "layer_lr_decay": 1.0, "finetune": "all", "finetune_last": 0, "clip": 1.0,
     "seed": 42, "early_stop": "score", "patience": 0, "tolerance": 0.0, "target_score": None, "checkpoint_every": 1,
     "resume": False, "max_length": 512, "mixed_precision": True, "zero": False, "log_every": 10, "dropout_rate": None,
+    "group_by_length": False,
 }
 
 
@@ -44,12 +45,22 @@ def read_ids(path):
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def batches(items, batch_size, seed, epoch, rank, world, shuffle=True):
+def batches(items, batch_size, seed, epoch, rank, world, shuffle=True, group_by_length=False):
     order = list(range(len(items)))
+    rng = random.Random(seed * 1000 + epoch)
     if shuffle:
-        random.Random(seed * 1000 + epoch).shuffle(order)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+        rng.shuffle(order)
+    chunks = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    if group_by_length:
+        # Within windows of 50 batches, rows of similar length share a batch (far less padding);
+        # the batches are then shuffled, so the order stays random at the scale of the epoch.
+        window = batch_size * 50
+        chunks = []
+        for start in range(0, len(order), window):
+            part = sorted(order[start:start + window], key=lambda i: len(items[i]["ids"]))
+            chunks.extend(part[k:k + batch_size] for k in range(0, len(part), batch_size))
+        rng.shuffle(chunks)
+    for chunk in chunks:
         per = math.ceil(len(chunk) / world)
         yield chunk[rank * per:(rank + 1) * per], len(chunk)
 
@@ -177,13 +188,8 @@ def run(config):
         if options["dropout_rate"] is not None:
             model_config["dropout_rate"] = options["dropout_rate"]
         model = TandemClassifier(model_config)
-        try:
-            load_state(model, tensors)
-        except ValueError:
-            # A plain encoder checkpoint: load the backbone, keep the new head's initial weights.
-            missing = model.load_state_dict({k: v for k, v in tensors.items() if k in model.state_dict()}, strict=False).missing_keys
-            if any(not k.startswith("classifier.") for k in missing):
-                raise
+        # A plain encoder checkpoint loads its backbone; the new head keeps its initial weights.
+        load_state(model, tensors, head_optional=True)
     model.to(device)
     freeze(model, options)
     train_items, val_items = read_ids(config["train"]), read_ids(config["val"]) if config.get("val") else []
@@ -220,7 +226,7 @@ def run(config):
     for epoch in range(state["epoch"], options["epochs"]):
         started, seen, running = time.time(), 0, 0.0
         optimizer.zero_grad()
-        for micro, (indices, size) in enumerate(batches(train_items, options["batch_size"], options["seed"], epoch, rank, world)):
+        for micro, (indices, size) in enumerate(batches(train_items, options["batch_size"], options["seed"], epoch, rank, world, group_by_length=options["group_by_length"])):
             ids, mask, gold = collate(train_items, indices, pad, device, options["max_length"])
             with torch.autocast(device_type=device.type, enabled=use_amp):
                 loss = nn.functional.cross_entropy(wrapped(ids, mask), gold)

@@ -1,0 +1,113 @@
+/**
+ * `tandem quantize`: a model folder in, an int8 model folder out (written under a temporary name and
+ * renamed when complete), and the quality guard — the fp32 and int8 models on the same texts: label
+ * agreement, the largest probability change, and macro F1 of each where gold labels are given.
+ */
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+import { UserError } from "../core/errors.js";
+import { evaluate, macroF1 } from "../metrics/evaluate.js";
+import { classifyWithEncoder } from "./inference.js";
+import { EncoderModel } from "./model.js";
+import { quantizeOnnx, type QuantizeOptions, type QuantizeSummary } from "./quantize.js";
+
+/** Files a quantized folder leaves out: float weights only further training reads, and training state. */
+const TRAINING_ONLY = new Set(["model.safetensors", "best.safetensors", "checkpoint.pt", "data", ".build-key"]);
+
+export interface QuantizedModel extends QuantizeSummary {
+  out: string;
+  graphBytesBefore: number;
+  graphBytesAfter: number;
+}
+
+/** Writes `out`: the folder of `dir` with its ONNX graph quantized to int8 and config.json recording it. */
+export function quantizeModel(dir: string, out: string, options: QuantizeOptions = {}): QuantizedModel {
+  const graph = [join(dir, "onnx", "model.onnx"), join(dir, "model.onnx")].find(existsSync);
+  if (!graph) throw new UserError("no ONNX graph: expected onnx/model.onnx or model.onnx", { file: dir });
+  const configFile = join(dir, "config.json");
+  if (!existsSync(configFile)) throw new UserError("no config.json in the model folder", { file: dir });
+  if (resolve(dir) === resolve(out)) throw new UserError("--out must be a different folder from the model folder", { file: out });
+  const config = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
+  if (config.quantization) throw new UserError("the model is already quantized (config.json has \"quantization\")", { file: configFile });
+  const source = readFileSync(graph);
+  let result: ReturnType<typeof quantizeOnnx>;
+  try {
+    result = quantizeOnnx(source, options);
+  } catch (error) {
+    throw new UserError((error as Error).message, { file: graph });
+  }
+  if (result.summary.matmuls === 0) throw new UserError("no MatMul with a weight matrix in the graph: nothing to quantize", { file: graph });
+  const partial = join(dirname(resolve(out)), `.${basename(out)}.partial-${process.pid}`);
+  rmSync(partial, { recursive: true, force: true });
+  mkdirSync(dirname(resolve(out)), { recursive: true });
+  const root = resolve(dir);
+  cpSync(dir, partial, { recursive: true, filter: (file) => !(dirname(resolve(file)) === root && TRAINING_ONLY.has(basename(file))) });
+  const target = join(partial, graph.slice(dir.length).replace(/^[/\\]+/, ""));
+  writeFileSync(target, result.bytes);
+  const quantization = {
+    method: "dynamic int8 (ONNX Runtime DynamicQuantizeMatMul)",
+    weights: "int8, symmetric, one scale per output column",
+    activations: "uint8, asymmetric, per tensor, at run time",
+    embeddings: result.summary.embeddings > 0 ? "int8, symmetric, one scale per row" : "float",
+    matmuls: result.summary.matmuls,
+    source: basename(resolve(dir)),
+    tool: "tandem quantize",
+  };
+  writeFileSync(join(partial, "config.json"), JSON.stringify({ ...config, quantization }, null, 2) + "\n");
+  rmSync(out, { recursive: true, force: true });
+  renameSync(partial, out);
+  return { ...result.summary, out, graphBytesBefore: source.length, graphBytesAfter: result.bytes.length };
+}
+
+export interface QuantizationCheck {
+  rows: number;
+  /** Share of rows where both models predict the same label. */
+  agreement: number;
+  /** Largest absolute change of any class probability. */
+  maxProbabilityChange: number;
+  meanProbabilityChange: number;
+  /** Macro F1 (0–1) of each model where gold labels were given. */
+  macroF1?: { fp32: number; int8: number };
+  /** Seconds each model took on the texts (same batches). */
+  seconds: { fp32: number; int8: number };
+}
+
+/** Runs both models on the same texts and compares them (the quality guard `tandem quantize --check` prints). */
+export async function compareQuantized(fp32Dir: string, int8Dir: string, texts: readonly string[], gold?: readonly string[], options: { batchSize?: number; maxLength?: number } = {}): Promise<QuantizationCheck> {
+  const outputs = [];
+  for (const dir of [fp32Dir, int8Dir]) {
+    const model = await EncoderModel.load(dir);
+    try {
+      if (model.kind === "embedding") throw new UserError("the quality check needs a classifier (an embedding model has no labels)", { file: dir });
+      outputs.push(await classifyWithEncoder(model, texts, { batchSize: options.batchSize ?? 32, maxLength: options.maxLength ?? 128 }));
+    } finally {
+      await model.release();
+    }
+  }
+  const [a, b] = outputs as [Awaited<ReturnType<typeof classifyWithEncoder>>, Awaited<ReturnType<typeof classifyWithEncoder>>];
+  let same = 0;
+  let maxChange = 0;
+  let sumChange = 0;
+  for (let i = 0; i < texts.length; i++) if (a.predictions[i] === b.predictions[i]) same++;
+  for (let i = 0; i < a.probabilities.length; i++) {
+    const change = Math.abs((a.probabilities[i] as number) - (b.probabilities[i] as number));
+    maxChange = Math.max(maxChange, change);
+    sumChange += change;
+  }
+  const check: QuantizationCheck = {
+    rows: texts.length,
+    agreement: texts.length ? same / texts.length : 1,
+    maxProbabilityChange: maxChange,
+    meanProbabilityChange: a.probabilities.length ? sumChange / a.probabilities.length : 0,
+    seconds: { fp32: a.seconds, int8: b.seconds },
+  };
+  if (gold) {
+    const f1 = (pred: string[]) => macroF1Of(gold, pred, a.labels);
+    check.macroF1 = { fp32: f1(a.predictions), int8: f1(b.predictions) };
+  }
+  return check;
+}
+
+function macroF1Of(gold: readonly string[], pred: readonly string[], labels: readonly string[]): number {
+  return macroF1(evaluate({ gold: [...gold], pred: [...pred], labels: [...labels] }).overall);
+}

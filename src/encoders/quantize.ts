@@ -1,0 +1,187 @@
+/**
+ * Dynamic int8 quantization of an encoder's ONNX graph, in TypeScript on onnx-proto's message types.
+ *
+ * - Every MatMul whose second input is a 2-D float weight becomes ONNX Runtime's
+ *   `com.microsoft.DynamicQuantizeMatMul`: int8 weights, symmetric, one scale per output column; the
+ *   activations are quantized to uint8 at run time by the operator itself (per tensor, asymmetric), and
+ *   the integer product runs in ONNX Runtime's VNNI / AVX2 kernels.
+ * - Large embedding tables (Gather of a 2-D float weight by token ids) are stored as int8 with one scale
+ *   per row, and dequantized after the lookup (Gather → Cast → Mul by the gathered row scales): the
+ *   table is most of a small model's file, and its lookups cost nothing to dequantize.
+ * Everything else (LayerNorm, softmax, the head's Gemm) stays float. Pure computation: bytes in, bytes out.
+ */
+import onnxProto from "onnx-proto";
+
+const { onnx } = onnxProto;
+type Tensor = onnxProto.onnx.ITensorProto;
+type Node = onnxProto.onnx.INodeProto;
+const FLOAT = onnx.TensorProto.DataType.FLOAT;
+const INT8 = onnx.TensorProto.DataType.INT8;
+const MS_DOMAIN = "com.microsoft";
+
+export interface QuantizeOptions {
+  /** Weights with fewer elements stay float (default 4096: the quantization would cost more than it saves). */
+  minElements?: number;
+  /** Quantize embedding tables with at least this many rows (default 1000; 0: leave embeddings float). */
+  embeddingMinRows?: number;
+}
+
+export interface QuantizeSummary {
+  /** MatMuls now DynamicQuantizeMatMul. */
+  matmuls: number;
+  /** MatMuls left float (activation × activation products, or small weights). */
+  floatMatmuls: number;
+  /** Embedding tables stored as int8. */
+  embeddings: number;
+  /** Weight bytes before and after (initializers only). */
+  weightBytesBefore: number;
+  weightBytesAfter: number;
+}
+
+/** The float values of an initializer (raw little-endian bytes or the float_data field). */
+export function floatValues(tensor: Tensor): Float32Array {
+  if (tensor.rawData && tensor.rawData.length > 0) {
+    const raw = tensor.rawData;
+    // Copy: the view into the protobuf buffer is not necessarily 4-byte aligned.
+    return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  }
+  return Float32Array.from(tensor.floatData ?? []);
+}
+
+function dimsOf(tensor: Tensor): number[] {
+  return (tensor.dims ?? []).map((d) => Number(d));
+}
+
+function tensorBytes(tensor: Tensor): number {
+  if (tensor.rawData && tensor.rawData.length > 0) return tensor.rawData.length;
+  return (tensor.floatData?.length ?? 0) * 4 + (tensor.int64Data?.length ?? 0) * 8 + (tensor.int32Data?.length ?? 0) * 4;
+}
+
+/**
+ * Symmetric int8 quantization of a [rows, cols] matrix, one scale per column (axis 1) or per row (axis 0):
+ * scale = max |w| / 127 over the group, q = round(w / scale) in [−127, 127].
+ */
+export function quantizeSymmetric(values: Float32Array, rows: number, cols: number, axis: 0 | 1): { q: Int8Array; scales: Float32Array } {
+  const groups = axis === 1 ? cols : rows;
+  const scales = new Float32Array(groups);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const g = axis === 1 ? c : r;
+      const magnitude = Math.abs(values[r * cols + c] as number);
+      if (magnitude > (scales[g] as number)) scales[g] = magnitude;
+    }
+  }
+  for (let g = 0; g < groups; g++) scales[g] = (scales[g] as number) > 0 ? (scales[g] as number) / 127 : 1;
+  const q = new Int8Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) {
+      const scale = scales[axis === 1 ? c : r] as number;
+      q[r * cols + c] = Math.max(-127, Math.min(127, Math.round((values[r * cols + c] as number) / scale)));
+    }
+  }
+  return { q, scales };
+}
+
+const bytesOf = (array: Float32Array | Int8Array) => new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+
+/** Quantizes a serialized ONNX model; returns the new bytes and what changed. */
+export function quantizeOnnx(bytes: Uint8Array, options: QuantizeOptions = {}): { bytes: Uint8Array; summary: QuantizeSummary } {
+  const minElements = options.minElements ?? 4096;
+  const embeddingMinRows = options.embeddingMinRows ?? 1000;
+  const model = onnx.ModelProto.decode(bytes);
+  const graph = model.graph;
+  if (!graph) throw new Error("the file holds no ONNX graph");
+  if ((model.opsetImport ?? []).some((o) => (o.domain ?? "") === MS_DOMAIN) && graph.node?.some((n) => n.opType === "DynamicQuantizeMatMul")) {
+    throw new Error("the graph is already quantized (it has DynamicQuantizeMatMul operators)");
+  }
+  const initializers = new Map<string, Tensor>((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  if ([...initializers.values()].some((t) => (t.externalData?.length ?? 0) > 0)) {
+    throw new Error("the graph keeps its weights in external data files, which tandem quantize does not read yet");
+  }
+  const weightBytesBefore = [...initializers.values()].reduce((sum, t) => sum + tensorBytes(t), 0);
+  const uses = new Map<string, number>();
+  for (const node of graph.node ?? []) for (const input of node.input ?? []) uses.set(input, (uses.get(input) ?? 0) + 1);
+
+  const added: Tensor[] = [];
+  const removed = new Set<string>();
+  const converted = new Map<string, number>();
+  const quantizedMatrices = new Map<string, { weight: string; scale: string; zeroPoint: string }>();
+  const quantizedTables = new Map<string, { weight: string; scales: string }>();
+  const nodes: Node[] = [];
+  let matmuls = 0;
+  let floatMatmuls = 0;
+  let embeddings = 0;
+  const isFloatMatrix = (name: string | undefined) => {
+    const tensor = name === undefined ? undefined : initializers.get(name);
+    return tensor !== undefined && tensor.dataType === FLOAT && dimsOf(tensor).length === 2 ? tensor : undefined;
+  };
+  const count = (name: string) => converted.set(name, (converted.get(name) ?? 0) + 1);
+
+  for (const node of graph.node ?? []) {
+    const inputs = node.input ?? [];
+    if (node.opType === "MatMul" && (node.domain ?? "") === "") {
+      const weight = isFloatMatrix(inputs[1]);
+      const [k, n] = weight ? dimsOf(weight) : [0, 0];
+      if (!weight || (k as number) * (n as number) < minElements) {
+        floatMatmuls++;
+        nodes.push(node);
+        continue;
+      }
+      const name = inputs[1] as string;
+      let q = quantizedMatrices.get(name);
+      if (!q) {
+        const { q: values, scales } = quantizeSymmetric(floatValues(weight), k as number, n as number, 1);
+        q = { weight: `${name}_int8`, scale: `${name}_scale`, zeroPoint: `${name}_zero_point` };
+        added.push(
+          onnx.TensorProto.create({ name: q.weight, dims: [k as number, n as number], dataType: INT8, rawData: bytesOf(values) }),
+          onnx.TensorProto.create({ name: q.scale, dims: [n as number], dataType: FLOAT, rawData: bytesOf(scales) }),
+          onnx.TensorProto.create({ name: q.zeroPoint, dims: [n as number], dataType: INT8, rawData: new Uint8Array(n as number) }),
+        );
+        quantizedMatrices.set(name, q);
+      }
+      count(name);
+      matmuls++;
+      nodes.push(onnx.NodeProto.create({ name: node.name ? `${node.name}_quant` : undefined, opType: "DynamicQuantizeMatMul", domain: MS_DOMAIN, input: [inputs[0] as string, q.weight, q.scale, q.zeroPoint], output: node.output }));
+      continue;
+    }
+    if (node.opType === "Gather" && (node.domain ?? "") === "" && embeddingMinRows > 0) {
+      const table = isFloatMatrix(inputs[0]);
+      const axis = Number(node.attribute?.find((a) => a.name === "axis")?.i ?? 0);
+      const [rows, cols] = table ? dimsOf(table) : [0, 0];
+      if (table && axis === 0 && (rows as number) >= embeddingMinRows && (rows as number) * (cols as number) >= minElements) {
+        const name = inputs[0] as string;
+        let q = quantizedTables.get(name);
+        if (!q) {
+          const { q: values, scales } = quantizeSymmetric(floatValues(table), rows as number, cols as number, 0);
+          q = { weight: `${name}_int8`, scales: `${name}_row_scale` };
+          added.push(
+            onnx.TensorProto.create({ name: q.weight, dims: [rows as number, cols as number], dataType: INT8, rawData: bytesOf(values) }),
+            onnx.TensorProto.create({ name: q.scales, dims: [rows as number, 1], dataType: FLOAT, rawData: bytesOf(scales) }),
+          );
+          quantizedTables.set(name, q);
+        }
+        count(name);
+        embeddings++;
+        const out = (node.output ?? [])[0] as string;
+        const ids = inputs[1] as string;
+        nodes.push(
+          onnx.NodeProto.create({ opType: "Gather", input: [q.weight, ids], output: [`${out}_int8`] }),
+          onnx.NodeProto.create({ opType: "Cast", input: [`${out}_int8`], output: [`${out}_float`], attribute: [{ name: "to", type: onnx.AttributeProto.AttributeType.INT, i: FLOAT }] }),
+          onnx.NodeProto.create({ opType: "Gather", input: [q.scales, ids], output: [`${out}_scale`] }),
+          onnx.NodeProto.create({ opType: "Mul", input: [`${out}_float`, `${out}_scale`], output: [out] }),
+        );
+        continue;
+      }
+    }
+    nodes.push(node);
+  }
+  // A float weight is dropped only when every one of its uses was converted.
+  for (const [name, n] of converted) if (n === uses.get(name) && !(graph.output ?? []).some((o) => o.name === name)) removed.add(name);
+  graph.node = nodes;
+  graph.initializer = [...(graph.initializer ?? []).filter((t) => !removed.has(t.name ?? "")), ...added];
+  // Graph inputs may list initializers (older exporters): drop the removed ones there too.
+  graph.input = (graph.input ?? []).filter((i) => !removed.has(i.name ?? ""));
+  if (!(model.opsetImport ?? []).some((o) => o.domain === MS_DOMAIN)) model.opsetImport = [...(model.opsetImport ?? []), { domain: MS_DOMAIN, version: 1 }];
+  const weightBytesAfter = graph.initializer.reduce((sum, t) => sum + tensorBytes(t), 0);
+  return { bytes: onnx.ModelProto.encode(model).finish(), summary: { matmuls, floatMatmuls, embeddings, weightBytesBefore, weightBytesAfter } };
+}
