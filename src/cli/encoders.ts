@@ -12,7 +12,7 @@ import { resolveModelDir } from "../encoders/hub.js";
 import { compareQuantized, quantizeModel, type QuantizationCheck } from "../encoders/quantize-model.js";
 import { writeVectors } from "../encoders/vectors.js";
 import { loadEncoderFromCli, withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
-import { parseFormat, parseInteger, printJson } from "./options.js";
+import { parseFormat, parseInteger, printJson, snakeCaseKeys } from "./options.js";
 import { progressBar } from "./progress.js";
 
 export function registerEncoderCommands(program: Command): void {
@@ -61,7 +61,7 @@ export function registerEncoderCommands(program: Command): void {
         check = await compareQuantized(dir, options.out, examples.map((e) => e.text), gold);
       }
       if (options.format === "json") {
-        printJson({ ...result, check });
+        printJson(snakeCaseKeys({ ...result, check }));
         return;
       }
       const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;

@@ -27,6 +27,8 @@ export interface InferenceResult {
   truncated: number;
   /** Tokens fed to the model (padding excluded). */
   tokens: number;
+  /** Positions fed to the model, padding included (rows × each batch's longest). */
+  padded: number;
   seconds: number;
 }
 
@@ -54,7 +56,12 @@ export async function runEncoder(model: EncoderModel, texts: readonly string[], 
     return encoded.ids;
   });
   const batches = planBatches(ids.map((row) => row.length), batchSize, options.bucketing ?? true);
-  const prepare = (batch: number[]) => model.feeds(batch.map((i) => ids[i] as number[]));
+  let padded = 0;
+  const prepare = (batch: number[]) => {
+    const prepared = model.feeds(batch.map((i) => ids[i] as number[]));
+    padded += prepared.seq * batch.length;
+    return prepared;
+  };
   let values: Float32Array | undefined;
   let width = 0;
   let done = 0;
@@ -72,7 +79,7 @@ export async function runEncoder(model: EncoderModel, texts: readonly string[], 
     done += batch.length;
     options.onProgress?.(done, texts.length);
   }
-  return { values: values ?? new Float32Array(0), width, truncated, tokens, seconds: (performance.now() - started) / 1000 };
+  return { values: values ?? new Float32Array(0), width, truncated, tokens, padded, seconds: (performance.now() - started) / 1000 };
 }
 
 export interface Classification {

@@ -1,0 +1,156 @@
+// int8 quantization against independent computations: one DynamicQuantizeMatMul against the integer
+// arithmetic written out here (ONNX's DynamicQuantizeLinear rules), a quantized tiny BERT against the
+// plain-loop transformer run on the dequantized weights, and the CLI's quality guard on the starter.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import { quantizeOnnx, quantizeSymmetric } from "../src/encoders/quantize.js";
+import { quantizeModel } from "../src/encoders/quantize-model.js";
+import { EncoderModel } from "../src/encoders/model.js";
+import { runEncoder } from "../src/encoders/inference.js";
+import { GraphBuilder } from "../src/training/onnx-graph.js";
+import { Random } from "../src/core/random.js";
+import { UserError } from "../src/core/errors.js";
+import { randomBertWeights, referenceForward, writeModelDir, type BertWeights } from "./fixtures/bert-graph.js";
+import { runCli, SHARED, tempDir, tempFile } from "./helpers.js";
+
+const TOKENIZER_DIR = join(SHARED, "models/tokenizers/bert-base-uncased");
+const tokenizerFiles = Object.fromEntries(["tokenizer.json", "tokenizer_config.json"].map((name) => [name, readFileSync(join(TOKENIZER_DIR, name))]));
+
+test("symmetric int8: scale = max|w| / 127 per column (or row), values rounded and kept in [-127, 127]", () => {
+  // 2 × 3, columns: [1, -0.25], [0.254, 0.1], [0, 0] (an all-zero column gets scale 1)
+  const { q, scales } = quantizeSymmetric(Float32Array.from([1, 0.254, 0, -0.25, 0.1, 0]), 2, 3, 1);
+  assert.deepEqual([...scales].map((s) => Number(s.toPrecision(5))), [Number((1 / 127).toPrecision(5)), Number((0.254 / 127).toPrecision(5)), 1]);
+  assert.deepEqual([...q], [127, 127, 0, -32, 50, 0]);
+  const rows = quantizeSymmetric(Float32Array.from([2, -1, 0.5, 0.25]), 2, 2, 0);
+  assert.deepEqual([...rows.q], [127, -64, 127, 64]);
+});
+
+// ONNX DynamicQuantizeLinear: uint8, scale = (max(0, max x) − min(0, min x)) / 255, zero point =
+// round(−min / scale) saturated to [0, 255], q = saturate(round(x / scale) + zero point); round half to even.
+function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+test("DynamicQuantizeMatMul with per-column int8 weights equals the integer arithmetic written out", async () => {
+  const random = new Random(3);
+  const [m, k, n] = [5, 64, 96];
+  const a = Float32Array.from({ length: m * k }, () => random.nextFloat() * 4 - 1.5);
+  const w = Float32Array.from({ length: k * n }, () => (random.nextFloat() * 2 - 1) * (0.1 + random.nextFloat()));
+  const graph = new GraphBuilder("one-matmul");
+  graph.output(graph.op("MatMul", [graph.input("a", [m, k]), graph.float(w, [k, n])]), "y", [m, n]);
+  const { bytes, summary } = quantizeOnnx(graph.encode(), { minElements: 1 });
+  assert.equal(summary.matmuls, 1);
+  const session = await ort.InferenceSession.create(bytes);
+  const y = (await session.run({ a: new ort.Tensor("float32", a, [m, k]) })).y!.data as Float32Array;
+  await session.release();
+
+  const { q: qw, scales } = quantizeSymmetric(w, k, n, 1);
+  const max = Math.max(0, ...a);
+  const min = Math.min(0, ...a);
+  const scaleA = Math.fround((max - min) / 255);
+  const zero = Math.min(255, Math.max(0, roundHalfEven(-min / scaleA)));
+  const qa = Array.from(a, (x) => Math.min(255, Math.max(0, roundHalfEven(x / scaleA) + zero)));
+  for (let r = 0; r < m; r++) {
+    for (let c = 0; c < n; c++) {
+      let sum = 0;
+      for (let i = 0; i < k; i++) sum += ((qa[r * k + i] as number) - zero) * (qw[i * n + c] as number);
+      const expected = sum * scaleA * (scales[c] as number);
+      const got = y[r * n + c] as number;
+      assert.ok(Math.abs(got - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `y[${r},${c}]: ${got} vs ${expected}`);
+    }
+  }
+});
+
+/** The weights as the int8 graph holds them: every matrix through quantize → dequantize. */
+function dequantized(weights: BertWeights): BertWeights {
+  const h = weights.shape.hidden;
+  const f = weights.shape.intermediate;
+  const roundTrip = (values: Float32Array, rows: number, cols: number, axis: 0 | 1) => {
+    const { q, scales } = quantizeSymmetric(values, rows, cols, axis);
+    return Float32Array.from(q, (v, i) => v * (scales[axis === 1 ? i % cols : Math.floor(i / cols)] as number));
+  };
+  return {
+    ...weights,
+    word: roundTrip(weights.word, weights.shape.vocab, h, 0),
+    layers: weights.layers.map((l) => ({ ...l, wq: roundTrip(l.wq, h, h, 1), wk: roundTrip(l.wk, h, h, 1), wv: roundTrip(l.wv, h, h, 1), wo: roundTrip(l.wo, h, h, 1), w1: roundTrip(l.w1, h, f, 1), w2: roundTrip(l.w2, f, h, 1) })),
+    classifier: weights.classifier && { ...weights.classifier, weight: roundTrip(weights.classifier.weight, h, weights.classifier.labels, 1) },
+  };
+}
+
+test("a quantized tiny BERT equals the plain-loop transformer on dequantized weights (up to activation rounding); the folder loads unchanged", async () => {
+  const weights = randomBertWeights({ vocab: 30522, hidden: 32, layers: 2, heads: 4, intermediate: 64, maxPositions: 64 }, 21, 3);
+  const dir = writeModelDir(join(tempDir(), "q-fp32"), weights, tokenizerFiles, { id2label: { 0: "negative", 1: "neutral", 2: "positive" } });
+  const out = join(tempDir(), "q-int8");
+  const result = quantizeModel(dir, out, { minElements: 1 });
+  assert.equal(result.matmuls, 2 * 6 + 1, "six weight MatMuls per layer and the classifier's");
+  assert.equal(result.floatMatmuls, 2 * 2, "the attention products stay float");
+  assert.equal(result.embeddings, 1, "the word table (the position table has 64 rows, under the threshold)");
+  assert.ok(result.graphBytesAfter < result.graphBytesBefore / 3, `${result.graphBytesAfter} vs ${result.graphBytesBefore}`);
+  const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
+  assert.equal(config.quantization.matmuls, 13);
+  assert.deepEqual(config.id2label, { 0: "negative", 1: "neutral", 2: "positive" });
+
+  const model = await EncoderModel.load(out);
+  const texts = ["A gorgeous, witty, seductive movie.", "The food was cold and the waiter rude.", "Meh"];
+  const logits = (await runEncoder(model, texts)).values;
+  await model.release();
+  const reference = dequantized(weights);
+  let worst = 0;
+  let scale = 0;
+  texts.forEach((text, row) => {
+    const ids = model.tokenizer.encode(text, 64).ids;
+    const expected = referenceForward(reference, ids);
+    for (let c = 0; c < 3; c++) {
+      worst = Math.max(worst, Math.abs((logits[row * 3 + c] as number) - (expected[c] as number)));
+      scale = Math.max(scale, Math.abs(expected[c] as number));
+    }
+  });
+  // Activations are rounded to 1/255 of their range before each product: a few percent at most.
+  assert.ok(worst <= 0.03 * scale, `largest logit difference ${worst} (logits up to ${scale})`);
+
+  assert.throws(() => quantizeModel(out, join(tempDir(), "q-again")), (error: unknown) => error instanceof UserError && /already quantized/.test(error.message));
+});
+
+test("CLI: tandem quantize starter --check prints the quality guard; the int8 folder classifies; bad input is one line", () => {
+  const input = join(SHARED, "data/sentiment-merged/test_all.csv");
+  const out = join(tempDir(), "starter-int8");
+  const run = runCli(["quantize", "starter", "-o", out, "--check", input, "--limit", "600", "-f", "json"]);
+  assert.equal(run.status, 0, run.stderr);
+  const report = JSON.parse(run.stdout);
+  assert.equal(report.check.rows, 600);
+  assert.ok(report.check.agreement >= 0.98, `label agreement ${report.check.agreement}`);
+  assert.ok(report.check.max_probability_change < 0.15, `probability change ${report.check.max_probability_change}`);
+  assert.ok(Math.abs(report.check.macro_f1.int8 - report.check.macro_f1.fp32) < 0.02);
+  assert.ok(existsSync(join(out, "onnx", "model.onnx")) && !existsSync(join(out, "model.safetensors")));
+  const sample = tempFile("quantize-sample.csv", "sentence,label\nA gorgeous and witty movie.,positive\nThe food was cold.,negative\n");
+  const classified = runCli(["classify", "--strategy", "encoder", "--model", out, "-i", sample, "-o", join(tempDir(), "int8-pred.csv")]);
+  assert.equal(classified.status, 0, classified.stderr);
+  const text = runCli(["quantize", "starter", "-o", join(tempDir(), "starter-int8-text"), "--check", input, "--limit", "600"]);
+  assert.match(text.stdout, /quality guard on 600 rows of .*: label agreement \d+\.\d+%, probability change max/);
+
+  const again = runCli(["quantize", out, "-o", join(tempDir(), "twice")]);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /^tandem: error: .*config\.json: the model is already quantized/m);
+  const missing = runCli(["quantize", join(tempDir(), "no-such-model"), "-o", join(tempDir(), "x")]);
+  assert.notEqual(missing.status, 0);
+  assert.equal(missing.stderr.trim().split("\n").length, 1, missing.stderr);
+});
+
+test("token-length bucketing: batches hold texts of equal token counts even where character lengths disagree", async () => {
+  const model = await EncoderModel.load(writeModelDir(join(tempDir(), "bucket-model"), randomBertWeights({ vocab: 30522, hidden: 16, layers: 1, heads: 2, intermediate: 32, maxPositions: 64 }, 5, 3), tokenizerFiles, {}));
+  // Long words are one token each; short ones many: character order and token order differ.
+  const texts = ["unbelievable", "a b c d e f", "wonderful", "x y z w v", "extraordinary", "p q r s t u v"];
+  const lengths = texts.map((text) => model.tokenizer.encode(text, 64).ids.length);
+  const result = await runEncoder(model, texts, { batchSize: 3 });
+  const sorted = [...lengths].sort((x, y) => x - y);
+  const best = 3 * (sorted[2] as number) + 3 * (sorted[5] as number);
+  assert.equal(result.padded, best, `padded tokens with lengths ${lengths}`);
+  const unsorted = await runEncoder(model, texts, { batchSize: 3, bucketing: false });
+  assert.ok(unsorted.padded > best);
+  for (let i = 0; i < result.values.length; i++) assert.ok(Math.abs((result.values[i] as number) - (unsorted.values[i] as number)) < 1e-4, "same outputs in the input order");
+  await model.release();
+});
