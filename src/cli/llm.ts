@@ -1,5 +1,6 @@
 /** The LLM flags of `tandem classify`, `prompt render` and `finetune build`: flags → llm config, hint columns, estimates, summaries. */
 import type { Command } from "commander";
+import { DEFAULT_COMPLETION_FORMAT, unescapeSeparator, type CompletionFormat } from "../llm/prompts/completion.js";
 import { UserError } from "../core/errors.js";
 import { loadDataset, type Dataset } from "../data/dataset.js";
 import { resolveScheme, matchLabel } from "../data/labels.js";
@@ -32,6 +33,8 @@ export interface LlmCliOptions {
   samplingSeed?: number;
   maxTokens?: number;
   structured: "auto" | "on" | "off";
+  promptEnd?: string;
+  completionEnd?: string;
   logprobs: "auto" | "on" | "off";
   topLogprobs: number;
   concurrency: number;
@@ -65,6 +68,8 @@ export function withLlmOptions(command: Command): Command {
     .option("--sampling-seed <n>", "seed sent to the provider (OpenAI and compatible servers, best effort; local models); each seed is its own cache entry", parseInteger("--sampling-seed"))
     .option("--max-tokens <n>", "answer length limit", parseInteger("--max-tokens", 1))
     .option("--structured <mode>", "JSON-schema output: auto (where supported), on, off", parseFormat(["auto", "on", "off"] as const), "auto")
+    .option("--prompt-end <text>", "completion-style models (babbage-002, davinci-002, their fine-tunes): the prompt/completion format, each prompt ending with this separator (\\n for a newline; default \"\\n\\n###\\n\\n\" when --completion-end is given)")
+    .option("--completion-end <text>", "with the prompt/completion format: the answer stops here (default \"\\n\" when --prompt-end is given)")
     .option("--logprobs <mode>", "token log-probabilities for class probabilities: auto, on, off", parseFormat(["auto", "on", "off"] as const), "auto")
     .option("--top-logprobs <n>", "alternatives per token (1–20)", parseInteger("--top-logprobs", 1), 5)
     .option("--concurrency <n>", "requests in flight", parseInteger("--concurrency", 1), 8)
@@ -78,6 +83,17 @@ export function withLlmOptions(command: Command): Command {
     .option("--estimate", "print the token and cost estimate and stop")
     .option("--batch", "OpenAI Batch API: half price, answers within 24 h; resumable (run the same command again to keep waiting)")
     .option("--poll-seconds <n>", "with --batch: seconds between status checks", parseNumber("--poll-seconds", 0.01), 30);
+}
+
+/** The prompt/completion format the flags ask for (either separator flag turns it on), else undefined. */
+export function completionFormatFromCli(options: { promptEnd?: string; completionEnd?: string }, on = false): CompletionFormat | undefined {
+  if (!on && options.promptEnd === undefined && options.completionEnd === undefined) return undefined;
+  const format = {
+    promptEnd: options.promptEnd === undefined ? DEFAULT_COMPLETION_FORMAT.promptEnd : unescapeSeparator(options.promptEnd),
+    completionEnd: options.completionEnd === undefined ? DEFAULT_COMPLETION_FORMAT.completionEnd : unescapeSeparator(options.completionEnd),
+  };
+  if (format.promptEnd === "" || format.completionEnd === "") throw new UserError("--prompt-end and --completion-end must not be empty");
+  return format;
 }
 
 /** The llm strategy config the flags describe. */
@@ -100,6 +116,7 @@ export function llmConfigFromCli(options: LlmCliOptions, model: string, scheme?:
     samplingSeed: options.samplingSeed,
     maxTokens: options.maxTokens,
     structured: options.structured,
+    completionFormat: completionFormatFromCli(options),
     logprobs: options.logprobs,
     topLogprobs: options.topLogprobs,
     concurrency: options.concurrency,

@@ -6,12 +6,14 @@
  * 25,000 are (within 1–25 epochs). Pure, given the tokenizer.
  */
 import { summarizeLengths, type LengthSummary } from "../data/stats.js";
-import { countChatTokens } from "../llm/tokens.js";
+import { countChatTokens, countTokens } from "../llm/tokens.js";
 import type { ChatMessage } from "../llm/types.js";
 import type { PriceLookup } from "../llm/pricing.js";
 
 /** Training context (tokens per example) of the fine-tunable models. */
 export const TRAINING_CONTEXT: Record<string, number> = {
+  "babbage-002": 16_384,
+  "davinci-002": 16_384,
   "gpt-4o-mini": 65_536,
   "gpt-4o": 65_536,
   "gpt-4.1": 65_536,
@@ -48,13 +50,14 @@ export interface FineTuneEstimate {
 }
 
 export function estimateFineTune(
-  examples: ReadonlyArray<{ messages: ChatMessage[] }>,
+  examples: ReadonlyArray<{ messages: ChatMessage[] } | { prompt: string; completion: string }>,
   model: string,
   epochs: number | "auto",
   prices: PriceLookup,
 ): FineTuneEstimate {
   const limit = trainingContext(model);
-  const counts = examples.map((example) => countChatTokens(example.messages, model));
+  // Prompt/completion examples are billed as their two texts; chat examples with the chat format's overhead.
+  const counts = examples.map((example) => ("messages" in example ? countChatTokens(example.messages, model) : countTokens(example.prompt, model) + countTokens(example.completion, model)));
   const over = counts.map((count, i) => (count > limit ? i + 1 : -1)).filter((line) => line > 0);
   const billed = counts.reduce((sum, count) => sum + Math.min(count, limit), 0);
   const resolvedEpochs = epochs === "auto" ? autoEpochs(examples.length) : epochs;

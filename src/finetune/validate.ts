@@ -2,10 +2,22 @@
  * The format checks applied before uploading a chat fine-tuning file (as the providers' own checks):
  * each line a JSON object with `messages`; each message has `role` and `content` and no keys other
  * than role, content, name, function_call, weight; roles are system, user, assistant or function;
- * content is a non-empty string; at least one assistant message. Pure.
+ * content is a non-empty string; at least one assistant message. And the prompt/completion format's
+ * (completion-style models), below. Pure.
  */
+import type { CompletionFormat } from "../llm/prompts/completion.js";
 
 export const ERROR_TYPES = [
+  // the prompt/completion format
+  "missing_prompt_or_completion",
+  "unrecognized_key",
+  "empty_or_non_string_prompt_or_completion",
+  "prompt_without_separator",
+  "separator_inside_prompt",
+  "completion_without_end",
+  "end_inside_completion",
+  "completion_without_leading_space",
+  "duplicate_prompt",
   "invalid_json",
   "not_an_object",
   "missing_messages",
@@ -57,12 +69,59 @@ export function checkExample(line: string): FormatError[] {
   return [...errors];
 }
 
-export function validateJsonl(content: string, exampleLines = 5): ValidationReport {
+/**
+ * Errors of one prompt/completion line: exactly the keys prompt and completion, non-empty strings; the
+ * prompt ends with the separator and holds it nowhere else; the completion starts with a space (a new
+ * token) and ends with the end marker, which appears nowhere else in it.
+ */
+export function checkCompletionExample(line: string, format: CompletionFormat): FormatError[] {
+  let record: unknown;
+  try {
+    record = JSON.parse(line);
+  } catch {
+    return ["invalid_json"];
+  }
+  if (typeof record !== "object" || record === null || Array.isArray(record)) return ["not_an_object"];
+  if (!("prompt" in record) || !("completion" in record)) return ["missing_prompt_or_completion"];
+  const errors: FormatError[] = [];
+  if (Object.keys(record).some((key) => key !== "prompt" && key !== "completion")) errors.push("unrecognized_key");
+  const { prompt, completion } = record as { prompt: unknown; completion: unknown };
+  if (typeof prompt !== "string" || typeof completion !== "string" || prompt === "" || completion === "") return [...errors, "empty_or_non_string_prompt_or_completion"];
+  if (!prompt.endsWith(format.promptEnd)) errors.push("prompt_without_separator");
+  else if (prompt.slice(0, -format.promptEnd.length).includes(format.promptEnd)) errors.push("separator_inside_prompt");
+  if (!completion.endsWith(format.completionEnd)) errors.push("completion_without_end");
+  else if (completion.slice(0, -format.completionEnd.length).includes(format.completionEnd)) errors.push("end_inside_completion");
+  if (!/^\s/.test(completion)) errors.push("completion_without_leading_space");
+  return errors;
+}
+
+/** The file's format: completion when its first JSON object has a prompt, else chat. */
+export function detectFineTuneFormat(content: string): "chat" | "completion" {
+  for (const line of content.split(/\r?\n/)) {
+    if (line.trim() === "") continue;
+    try {
+      const record = JSON.parse(line) as unknown;
+      if (record && typeof record === "object" && "prompt" in record) return "completion";
+    } catch {
+      // keep looking
+    }
+    return "chat";
+  }
+  return "chat";
+}
+
+export function validateJsonl(content: string, exampleLines = 5, completionFormat?: CompletionFormat): ValidationReport {
   const report: ValidationReport = { lines: 0, examples: 0, errors: {}, ok: true };
+  const prompts = new Set<string>();
   content.split(/\r?\n/).forEach((line, index) => {
     if (line.trim() === "") return;
     report.lines++;
-    const errors = checkExample(line);
+    const errors = completionFormat ? checkCompletionExample(line, completionFormat) : checkExample(line);
+    if (completionFormat && errors.length === 0) {
+      const prompt = (JSON.parse(line) as { prompt: string }).prompt;
+      if (prompts.has(prompt)) errors.push("duplicate_prompt");
+      prompts.add(prompt);
+    }
     if (errors.length === 0) report.examples++;
     for (const error of errors) {
       const entry = (report.errors[error] ??= { count: 0, lines: [] });

@@ -21,6 +21,8 @@ export function cacheKey(provider: string, model: string, request: ChatRequest):
     logprobs: request.logprobs,
     topLogprobs: request.logprobs ? request.topLogprobs : 0,
     structured: request.structured,
+    // Absent for chat requests, so their keys are what they always were.
+    completion: request.completion,
   });
   return createHash("sha256").update(material).digest("hex");
 }

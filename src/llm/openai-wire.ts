@@ -1,9 +1,11 @@
 /**
- * The OpenAI chat-completions wire format, shared by live calls and the Batch API: the request body
- * (with the one label JSON schema) and the reading of a completion into tandem's ChatResponse. Pure.
+ * The OpenAI wire formats, shared by live calls and the Batch API: the chat-completions request body
+ * (with the one label JSON schema) and the reading of a completion into tandem's ChatResponse; the
+ * legacy completions body and reading, for completion-style models (prompt/completion format). Pure.
  */
 import type OpenAI from "openai";
 import { labelJsonSchema } from "./parse.js";
+import { completionPrompt } from "./prompts/completion.js";
 import type { ChatRequest, ChatResponse } from "./types.js";
 
 /** The chat-completions body of a request. */
@@ -28,6 +30,33 @@ export function chatResponseFrom(completion: OpenAI.Chat.ChatCompletion, fallbac
       outputTokens: usage?.completion_tokens ?? 0,
     },
     logprobs: choice.logprobs?.content?.map((entry) => ({ token: entry.token, logprob: entry.logprob, top: (entry.top_logprobs ?? []).map((alt) => ({ token: alt.token, logprob: alt.logprob })) })),
+    model: completion.model ?? fallbackModel,
+  };
+}
+
+/** The completions body of a request in the prompt/completion format: one prompt, stop at the completion end. */
+export function completionBody(model: string, request: ChatRequest): OpenAI.CompletionCreateParamsNonStreaming {
+  const format = request.completion;
+  if (!format) throw new Error("not a completion-format request");
+  const body: OpenAI.CompletionCreateParamsNonStreaming = { model, prompt: completionPrompt(request.messages, format), temperature: request.temperature, max_tokens: request.maxTokens, stop: [format.completionEnd] };
+  if (request.seed !== undefined) body.seed = request.seed;
+  if (request.logprobs) body.logprobs = Math.min(5, request.topLogprobs);
+  return body;
+}
+
+/** The answer, usage and log-probabilities of a legacy completion; undefined when it has no text. */
+export function completionResponseFrom(completion: OpenAI.Completion, fallbackModel: string): ChatResponse | undefined {
+  const choice = completion.choices?.[0];
+  if (!choice || typeof choice.text !== "string") return undefined;
+  const logprobs = choice.logprobs;
+  return {
+    text: choice.text,
+    usage: { inputTokens: completion.usage?.prompt_tokens ?? 0, cachedInputTokens: 0, outputTokens: completion.usage?.completion_tokens ?? 0 },
+    logprobs: logprobs?.tokens?.map((token, i) => ({
+      token,
+      logprob: logprobs.token_logprobs?.[i] ?? 0,
+      top: Object.entries(logprobs.top_logprobs?.[i] ?? {}).map(([alternative, logprob]) => ({ token: alternative, logprob })),
+    })),
     model: completion.model ?? fallbackModel,
   };
 }

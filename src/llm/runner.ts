@@ -10,8 +10,9 @@ import { backoffDelay, RateLimiter, Semaphore, withRetries } from "./limiter.js"
 import { labelProbabilities } from "./logprobs.js";
 import { parseAnswer } from "./parse.js";
 import { costOf, type PriceLookup } from "./pricing.js";
-import { countChatTokens } from "./tokens.js";
+import { countRequestTokens } from "./tokens.js";
 import { ProviderError, type ChatMessage, type ChatModel, type ChatRequest, type ChatResponse, type ModelInfo } from "./types.js";
+import type { CompletionFormat } from "./prompts/completion.js";
 
 export type ItemStatus = "ok" | "unparseable" | "error" | "skipped";
 
@@ -45,6 +46,8 @@ export interface LlmRunOptions {
   topLogprobs?: number;
   structured?: boolean;
   timeoutMs?: number;
+  /** Completion-style models (prompt/completion format). */
+  completion?: CompletionFormat;
   concurrency?: number;
   rpm?: number;
   tpm?: number;
@@ -82,8 +85,8 @@ export interface LlmRun {
 }
 
 /** The request of one item (a model's capabilities are enough: no client is needed). */
-export function buildRequest(options: Pick<LlmRunOptions, "labels" | "temperature" | "seed" | "maxTokens" | "logprobs" | "topLogprobs" | "structured" | "timeoutMs"> & { model: ModelInfo }, messages: ChatMessage[]): ChatRequest {
-  return {
+export function buildRequest(options: Pick<LlmRunOptions, "labels" | "temperature" | "seed" | "maxTokens" | "logprobs" | "topLogprobs" | "structured" | "timeoutMs" | "completion"> & { model: ModelInfo }, messages: ChatMessage[]): ChatRequest {
+  const request: ChatRequest = {
     messages,
     labels: options.labels,
     temperature: options.temperature ?? 0,
@@ -94,6 +97,9 @@ export function buildRequest(options: Pick<LlmRunOptions, "labels" | "temperatur
     structured: Boolean(options.structured && options.model.supportsStructured),
     timeoutMs: options.timeoutMs ?? 60_000,
   };
+  // A completion model answers free text after the separator: no JSON schema.
+  if (options.completion) return { ...request, structured: false, completion: options.completion };
+  return request;
 }
 
 /** Label, status and probabilities of one response. */
@@ -153,7 +159,7 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
   };
 
   const callAndFinish = async (index: number, request: ChatRequest, key: string): Promise<void> => {
-    const promptTokens = needTokenCounts ? countChatTokens(request.messages, options.model.model) : 0;
+    const promptTokens = needTokenCounts ? countRequestTokens(request, options.model.model) : 0;
     const worstCase = costOf({ inputTokens: promptTokens, cachedInputTokens: 0, outputTokens: request.maxTokens }, options.prices);
     if (options.stop?.aborted) {
       finish({ index, label: "", status: "skipped", raw: "", inputTokens: 0, outputTokens: 0, costUsd: 0, cached: false, error: "interrupted", latencyMs: 0 });

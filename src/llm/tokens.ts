@@ -4,13 +4,14 @@
  * approximated with o200k_base (their tokenizers are not public).
  */
 import { getEncoding, type Tiktoken } from "js-tiktoken";
+import { completionPrompt, type CompletionFormat } from "./prompts/completion.js";
 import type { ChatMessage } from "./types.js";
 
 const encoders = new Map<string, Tiktoken>();
 
 function encoderFor(model: string): Tiktoken {
   const base = model.startsWith("ft:") ? (model.split(":")[1] ?? model) : model;
-  const name = /^(gpt-4(?!o|\.)|gpt-3\.5)/.test(base) ? "cl100k_base" : "o200k_base";
+  const name = /^(gpt-4(?!o|\.)|gpt-3\.5|babbage-002|davinci-002)/.test(base) ? "cl100k_base" : "o200k_base";
   let encoder = encoders.get(name);
   if (!encoder) encoders.set(name, (encoder = getEncoding(name)));
   return encoder;
@@ -18,6 +19,11 @@ function encoderFor(model: string): Tiktoken {
 
 export function countTokens(text: string, model: string): number {
   return encoderFor(model).encode(text).length;
+}
+
+/** Prompt tokens of a request: the one prompt text of a completion-format request, else the chat count. */
+export function countRequestTokens(request: { messages: readonly ChatMessage[]; completion?: CompletionFormat }, model: string): number {
+  return request.completion ? countTokens(completionPrompt(request.messages, request.completion), model) : countChatTokens(request.messages, model);
 }
 
 /** Prompt tokens of a chat request: 3 per message + its content and role, + 3 priming the reply. */

@@ -1,5 +1,6 @@
 /** The small interface every LLM provider implements, and the shapes that cross it. */
 import { redact } from "../core/redact.js";
+import type { CompletionFormat } from "./prompts/completion.js";
 
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
@@ -20,6 +21,8 @@ export interface ChatRequest {
   /** Ask for JSON {"label": <one of labels>} through the provider's structured output. */
   structured: boolean;
   timeoutMs: number;
+  /** Completion-style models: send one prompt text ending with `promptEnd`, stop at `completionEnd`. */
+  completion?: CompletionFormat;
 }
 
 export interface TokenLogprob {

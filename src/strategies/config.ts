@@ -71,6 +71,8 @@ export const LlmConfigSchema = z.strictObject({
   samplingSeed: z.number().int().optional(),
   maxTokens: count().optional(),
   structured: z.enum(["auto", "on", "off"]).optional(),
+  /** Completion-style models (babbage-002, davinci-002 and their fine-tunes): one prompt ending with promptEnd; the answer stops at completionEnd. */
+  completionFormat: z.strictObject({ promptEnd: z.string().min(1), completionEnd: z.string().min(1) }).optional(),
   logprobs: z.enum(["auto", "on", "off"]).optional(),
   topLogprobs: z.number().int().min(1).max(20).optional(),
   concurrency: count().optional(),

@@ -19,7 +19,7 @@ import { defaultWording, PROGRAMS, type TaskWording } from "../llm/prompts/progr
 import { loadTemplate, templateUses } from "../llm/prompts/template.js";
 import { createChatModel, describeModel, openAiClientFor } from "../llm/providers/registry.js";
 import { buildRequest, runLlm, type LlmRun, type LlmRunOptions } from "../llm/runner.js";
-import { countChatTokens } from "../llm/tokens.js";
+import { countRequestTokens } from "../llm/tokens.js";
 import type { ChatMessage, ChatModel, ModelInfo } from "../llm/types.js";
 import type { LlmConfig } from "./config.js";
 import { closeOnce, memberPredictions, reorderProbabilities, type ClassifyOptions, type Prediction, type Strategy } from "./strategy.js";
@@ -136,6 +136,11 @@ export function promptBuilder(config: PromptConfig, defaultScheme = "neg_neu_pos
 
 export function llmStrategy(config: LlmConfig, name: string, context: LlmContext): LlmStrategy {
   const info = describeModel(config.model);
+  const completion = config.completionFormat;
+  if (completion && info.provider !== "openai" && info.provider !== "compat") {
+    throw new UserError(`the prompt/completion format needs an OpenAI or OpenAI-compatible model (the completions API); ${config.model} is ${info.provider}`);
+  }
+  if (completion && config.batch) throw new UserError("the Batch API takes chat requests only; drop batch for the prompt/completion format");
   const builder = promptBuilder(config, context.scheme);
   const { labels, scheme } = builder;
   const prices = lookupPrice(loadPriceTable(context.pricing), info.provider, info.model);
@@ -170,6 +175,7 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
     logprobs,
     topLogprobs: config.topLogprobs ?? 5,
     timeoutMs: (config.timeout ?? 60) * 1000,
+    completion,
   });
 
   const strategy: LlmStrategy = {
@@ -196,7 +202,7 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
           cached++;
           continue;
         }
-        inputTokens += countChatTokens(request.messages, info.model);
+        inputTokens += countRequestTokens(request, info.model);
         outputTokens += request.maxTokens;
       }
       const costUsd = costOf({ inputTokens, cachedInputTokens: 0, outputTokens }, prices);

@@ -4,7 +4,7 @@
  * SDK's own are off.
  */
 import OpenAI from "openai";
-import { chatCompletionBody, chatResponseFrom } from "../openai-wire.js";
+import { chatCompletionBody, chatResponseFrom, completionBody, completionResponseFrom } from "../openai-wire.js";
 import { ProviderError, retryAfterFromHeaders, type ChatModel, type ChatRequest, type ChatResponse } from "../types.js";
 
 export interface OpenAiOptions {
@@ -42,6 +42,17 @@ export function openAiChatModel(options: OpenAiOptions): ChatModel {
     supportsLogprobs: true,
     supportsStructured: true,
     async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResponse> {
+      if (request.completion) {
+        let legacy: OpenAI.Completion;
+        try {
+          legacy = await client.completions.create(completionBody(options.model, request), { timeout: request.timeoutMs, signal });
+        } catch (error) {
+          throw toProviderError(error);
+        }
+        const response = completionResponseFrom(legacy, options.model);
+        if (!response) throw new ProviderError("the response has no completion text", true);
+        return response;
+      }
       let completion: OpenAI.Chat.ChatCompletion;
       try {
         completion = await client.chat.completions.create(chatCompletionBody(options.model, request), { timeout: request.timeoutMs, signal });
