@@ -40,15 +40,23 @@ export interface ValidationReport {
 const ALLOWED_KEYS = new Set(["role", "content", "name", "function_call", "weight"]);
 const ROLES = new Set(["system", "user", "assistant", "function"]);
 
-/** Errors of one line (empty when the line is a valid example). */
-export function checkExample(line: string): FormatError[] {
+/** The line as a JSON object, or the error that stops checking it. */
+function jsonObject(line: string): { record: object } | { error: FormatError } {
   let record: unknown;
   try {
     record = JSON.parse(line);
   } catch {
-    return ["invalid_json"];
+    return { error: "invalid_json" };
   }
-  if (typeof record !== "object" || record === null || Array.isArray(record)) return ["not_an_object"];
+  if (typeof record !== "object" || record === null || Array.isArray(record)) return { error: "not_an_object" };
+  return { record };
+}
+
+/** Errors of one line (empty when the line is a valid example). */
+export function checkExample(line: string): FormatError[] {
+  const parsed = jsonObject(line);
+  if ("error" in parsed) return [parsed.error];
+  const { record } = parsed;
   const messages = (record as { messages?: unknown }).messages;
   if (messages === undefined) return ["missing_messages"];
   if (!Array.isArray(messages)) return ["messages_not_a_list"];
@@ -75,13 +83,9 @@ export function checkExample(line: string): FormatError[] {
  * token) and ends with the end marker, which appears nowhere else in it.
  */
 export function checkCompletionExample(line: string, format: CompletionFormat): FormatError[] {
-  let record: unknown;
-  try {
-    record = JSON.parse(line);
-  } catch {
-    return ["invalid_json"];
-  }
-  if (typeof record !== "object" || record === null || Array.isArray(record)) return ["not_an_object"];
+  const parsed = jsonObject(line);
+  if ("error" in parsed) return [parsed.error];
+  const { record } = parsed;
   if (!("prompt" in record) || !("completion" in record)) return ["missing_prompt_or_completion"];
   const errors: FormatError[] = [];
   if (Object.keys(record).some((key) => key !== "prompt" && key !== "completion")) errors.push("unrecognized_key");
