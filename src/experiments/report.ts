@@ -5,6 +5,7 @@
  * heat maps, the cascade routing curve and the significance matrix.
  */
 import { readFileSync } from "node:fs";
+import type { HeadSearchRecord } from "./store.js";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { formatFixed } from "../metrics/format.js";
@@ -135,11 +136,71 @@ export function chartSpecs(run: ExperimentRun, c: RunComparison): Record<string,
 
 const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch] as string);
 
-export function renderHtml(run: ExperimentRun, c: RunComparison): string {
-  const specs = chartSpecs(run, c);
-  const libraries = [packageFile("vega", "build/vega.min.js"), packageFile("vega-lite", "build/vega-lite.min.js"), packageFile("vega-embed", "build/vega-embed.min.js")]
+/** Vega, Vega-Lite and vega-embed inlined, so a report needs no network. */
+function chartLibraries(): string {
+  return [packageFile("vega", "build/vega.min.js"), packageFile("vega-lite", "build/vega-lite.min.js"), packageFile("vega-embed", "build/vega-embed.min.js")]
     .map((file) => `<script>${readFileSync(file, "utf8").replace(/<\/script/gi, "<\\/script")}</script>`)
     .join("\n");
+}
+
+function embedScript(specs: Record<string, unknown>): string {
+  return `<script>
+const specs = ${JSON.stringify(specs).replace(/</g, "\\u003c")};
+Promise.all(Object.entries(specs).map(([id, spec]) => vegaEmbed("#" + id, spec, { renderer: "svg", actions: false })))
+  .then(() => { document.body.dataset.rendered = String(Object.keys(specs).length); })
+  .catch((error) => { document.body.dataset.error = String(error); });
+</script>`;
+}
+
+/** A head search's report: every trial's validation macro F1 by epoch (pruned trials dashed) and the trial table. */
+export function renderSearchHtml(search: HeadSearchRecord): string {
+  const points = search.trials.flatMap((t) => t.scores.map((score, i) => ({ trial: `#${t.trial}`, epoch: i + 1, f1: score * 100, status: t.status })));
+  const specs = {
+    "search-curves": {
+      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+      title: "Validation macro F1 by epoch, per trial",
+      width: 640, height: 320,
+      data: { values: points },
+      mark: { type: "line", point: true },
+      encoding: {
+        x: { field: "epoch", type: "quantitative", axis: { tickMinStep: 1 } },
+        y: { field: "f1", type: "quantitative", title: "validation macro F1 (%)", scale: { zero: false } },
+        color: { field: "trial", type: "nominal", sort: null },
+        strokeDash: { field: "status", type: "nominal", title: "trial" },
+        tooltip: [{ field: "trial" }, { field: "epoch" }, { field: "f1", format: ".2f" }, { field: "status" }],
+      },
+    },
+    "search-best": {
+      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+      title: "Best validation macro F1 of each trial",
+      width: 640, height: 200,
+      data: { values: search.trials.map((t) => ({ trial: t.trial, f1: t.best * 100, status: t.status })) },
+      mark: "bar",
+      encoding: { x: { field: "trial", type: "ordinal" }, y: { field: "f1", type: "quantitative", title: "macro F1 (%)", scale: { zero: false } }, color: { field: "status", type: "nominal" } },
+    },
+  };
+  const rows = search.trials
+    .map((t) => `<tr${t.trial === search.bestTrial ? ' class="best"' : ""}><td>${t.trial}${t.trial === 1 ? " (given head)" : ""}</td><td>${t.params.lr.toExponential(2)}</td><td>${t.params.layers}</td><td>${t.params.hiddenDim}</td><td>${t.params.dropout.toFixed(2)}</td><td>${escapeHtml(t.params.activation)}</td><td>${t.scores.length}</td><td>${escapeHtml(t.status)}</td><td>${(t.best * 100).toFixed(2)}</td><td>${t.seconds.toFixed(1)}</td></tr>`)
+    .join("\n");
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>tandem head search — ${escapeHtml(search.id)}</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse;font-size:14px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}tr.best{font-weight:600;background:#eef6ee}section{margin:2rem 0}.note{color:#555;font-size:13px}</style>
+${chartLibraries()}
+</head><body>
+<h1>Head search ${escapeHtml(search.id)}</h1>
+<p class="note">${search.trials.length} trials (${escapeHtml(search.sampler)} sampler) on ${escapeHtml(search.encoder)}; best trial #${search.bestTrial}: ${(search.bestScore * 100).toFixed(2)} against ${(search.baselineScore * 100).toFixed(2)} for the given head. Model folder: ${escapeHtml(search.out)}</p>
+<table id="trials"><thead><tr><th>trial</th><th>lr</th><th>layers</th><th>width</th><th>dropout</th><th>activation</th><th>epochs</th><th>status</th><th>best val macro F1 (%)</th><th>seconds</th></tr></thead>
+<tbody>${rows}</tbody></table>
+<section><div id="search-curves" class="chart"></div></section>
+<section><div id="search-best" class="chart"></div></section>
+${embedScript(specs)}
+</body></html>
+`;
+}
+
+export function renderHtml(run: ExperimentRun, c: RunComparison): string {
+  const specs = chartSpecs(run, c);
+  const libraries = chartLibraries();
   const { slices } = columns(c);
   const rows = c.table
     .map((row) => `<tr><td>${escapeHtml(strategyCell(row))}</td><td>${macroCell(row)}</td><td>${pct(row.accuracy)}</td>${slices.map((s) => `<td>${row.slices[s] === undefined ? "" : pct(row.slices[s]!)}</td>`).join("")}<td>${money(row.inferenceCostUsd)}</td><td>${money(row.trainingCostUsd)}</td><td>${row.tokens}</td><td>${row.costPerF1Point === null ? "–" : money(row.costPerF1Point)}</td><td>${Number.isFinite(row.itemsPerSecond) ? row.itemsPerSecond.toFixed(0) : "∞"}</td><td>${escapeHtml(vsBaseline(row, c))}</td></tr>`)
@@ -156,12 +217,7 @@ ${libraries}
 <tbody>${rows}</tbody></table>
 <p class="note">◆ Pareto-optimal on macro F1 vs cost. Significance: ${escapeHtml(c.correction)}; intervals are paired-bootstrap 95% intervals of the macro-F1 difference (points); * marks significant differences.${escapeHtml(replicateNote(c))}</p>
 ${charts}
-<script>
-const specs = ${JSON.stringify(specs).replace(/</g, "\\u003c")};
-Promise.all(Object.entries(specs).map(([id, spec]) => vegaEmbed("#" + id, spec, { renderer: "svg", actions: false })))
-  .then(() => { document.body.dataset.rendered = String(Object.keys(specs).length); })
-  .catch((error) => { document.body.dataset.error = String(error); });
-</script>
+${embedScript(specs)}
 </body></html>
 `;
 }

@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { migrate, openStore, type Store } from "../core/store.js";
 import type { Prediction, PredictionStatus } from "../strategies/strategy.js";
+import type { TrialRecord } from "../training/head-search.js";
 
 function ensureRunTables(db: Store): void {
   migrate(
@@ -186,6 +187,50 @@ const strategyRecord = (row: StrategyRow): StrategyRecord => ({
   extra: row.extra ?? undefined,
 });
 
+/** A stored head search (tandem train head --search): its trials, best and baseline. */
+export interface HeadSearchRecord {
+  id: string;
+  createdAt: string;
+  encoder: string;
+  train: string;
+  val: string;
+  sampler: string;
+  out: string;
+  trials: TrialRecord[];
+  bestTrial: number;
+  bestScore: number;
+  baselineScore: number;
+}
+
+function ensureSearchTables(db: Store): void {
+  migrate(
+    db,
+    "head_searches_v1",
+    `CREATE TABLE head_searches (
+       id TEXT PRIMARY KEY,
+       created_at TEXT NOT NULL,
+       encoder TEXT NOT NULL,
+       train TEXT NOT NULL,
+       val TEXT NOT NULL,
+       sampler TEXT NOT NULL,
+       out TEXT NOT NULL,
+       best_trial INTEGER NOT NULL,
+       best_score REAL NOT NULL,
+       baseline_score REAL NOT NULL
+     );
+     CREATE TABLE head_search_trials (
+       search_id TEXT NOT NULL,
+       trial INTEGER NOT NULL,
+       params TEXT NOT NULL,
+       scores TEXT NOT NULL,
+       best REAL NOT NULL,
+       status TEXT NOT NULL,
+       seconds REAL NOT NULL,
+       PRIMARY KEY (search_id, trial)
+     );`,
+  );
+}
+
 export class RunStore {
   readonly db: Store;
 
@@ -193,6 +238,29 @@ export class RunStore {
   constructor(db?: Store | string) {
     this.db = typeof db === "object" ? db : openStore(db);
     ensureRunTables(this.db);
+    ensureSearchTables(this.db);
+  }
+
+  /** Stores a finished head search with every trial; returns its id. */
+  saveHeadSearch(search: Omit<HeadSearchRecord, "id" | "createdAt">): HeadSearchRecord {
+    const createdAt = new Date().toISOString();
+    const id = `search-${createdAt.replace(/[-:T]/g, "").slice(0, 14)}-${randomBytes(3).toString("hex")}`;
+    this.db.transaction(() => {
+      this.db.prepare("INSERT INTO head_searches (id, created_at, encoder, train, val, sampler, out, best_trial, best_score, baseline_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .run(id, createdAt, search.encoder, search.train, search.val, search.sampler, search.out, search.bestTrial, search.bestScore, search.baselineScore);
+      const insert = this.db.prepare("INSERT INTO head_search_trials (search_id, trial, params, scores, best, status, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)");
+      for (const t of search.trials) insert.run(id, t.trial, JSON.stringify(t.params), JSON.stringify(t.scores), t.best, t.status, t.seconds);
+    })();
+    return { ...search, id, createdAt };
+  }
+
+  headSearch(id: string): HeadSearchRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM head_searches WHERE id = ?").get(id) as Record<string, string & number> | undefined;
+    if (!row) return undefined;
+    const trials = (this.db.prepare("SELECT * FROM head_search_trials WHERE search_id = ? ORDER BY trial").all(id) as Array<Record<string, string & number>>).map((t) => ({
+      trial: t.trial, params: JSON.parse(t.params), scores: JSON.parse(t.scores), best: t.best, status: t.status as TrialRecord["status"], seconds: t.seconds,
+    }));
+    return { id, createdAt: row.created_at, encoder: row.encoder, train: row.train, val: row.val, sampler: row.sampler, out: row.out, trials, bestTrial: row.best_trial, bestScore: row.best_score, baselineScore: row.baseline_score };
   }
 
   /** The newest unfinished run of this config, to resume. */

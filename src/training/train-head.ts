@@ -52,6 +52,8 @@ export interface EpochRecord {
 export interface HeadTrainingEvents {
   onStep?: (epoch: number, step: number, stepsPerEpoch: number, loss: number) => void;
   onEpoch?: (record: EpochRecord) => void;
+  /** After each epoch: a reason to stop now (a hyper-parameter search pruning a poor trial), or undefined. */
+  prune?: (record: EpochRecord, history: readonly EpochRecord[]) => string | undefined;
 }
 
 export interface HeadTrainingResult {
@@ -257,6 +259,11 @@ export async function trainHead(config: HeadConfig, settings: HeadTrainingSettin
         stale = 0;
       } else {
         stale++;
+      }
+      const pruned = events.prune?.(record, history);
+      if (pruned) {
+        stopReason = pruned;
+        break;
       }
       if (settings.targetScore !== undefined && record.val_macro_f1 !== undefined && record.val_macro_f1 >= settings.targetScore) {
         stopReason = `validation macro F1 ${record.val_macro_f1.toFixed(4)} reached the target ${settings.targetScore}`;
