@@ -10,6 +10,7 @@ import { EncoderModel } from "../encoders/model.js";
 import { runEncoder } from "../encoders/inference.js";
 import { resolveModelDir } from "../encoders/hub.js";
 import { compareQuantized, quantizeModel, type QuantizationCheck } from "../encoders/quantize-model.js";
+import { pushModel } from "../encoders/push.js";
 import { writeVectors } from "../encoders/vectors.js";
 import { loadEncoderFromCli, withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
 import { parseFormat, parseInteger, printJson, snakeCaseKeys } from "./options.js";
@@ -74,6 +75,20 @@ export function registerEncoderCommands(program: Command): void {
       } else {
         process.stdout.write("quality not measured: pass --check FILE (labelled texts) to compare fp32 and int8\n");
       }
+    });
+
+  program
+    .command("push")
+    .description("Publish a model folder to the Hugging Face Hub (or a compatible hub: TANDEM_HUB_URL) with its model card, through the official client; the repository is created when missing. The token comes from HF_TOKEN.")
+    .argument("<dir>", "model folder")
+    .argument("<repo>", "repository id, user/name")
+    .option("--private", "create the repository private")
+    .option("--message <text>", "commit message")
+    .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
+    .action(async (dir: string, repo: string, options: { private?: boolean; message?: string; format: string }) => {
+      const result = await pushModel(dir, repo, { private: options.private, message: options.message });
+      if (options.format === "json") printJson(result);
+      else process.stdout.write(`${result.files.length} files (${(result.files.reduce((s, f) => s + f.bytes, 0) / 1e6).toFixed(1)} MB) → ${result.url}${result.commit ? ` (commit ${result.commit.slice(0, 12)})` : ""}; use it with --model ${repo}\n`);
     });
 
   const bench = program.command("bench").description("Throughput benchmarks.");

@@ -2,6 +2,7 @@
 import { rmSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { quantizeModel } from "../encoders/quantize-model.js";
+import { pushModel } from "../encoders/push.js";
 import type { Command } from "commander";
 import { parseFormat } from "./options.js";
 import { runEngine } from "../training/engine.js";
@@ -21,7 +22,8 @@ export function registerTraining(program: Command): void {
     .option("--tokenizer <dir>", "tokenizer files to copy (default: the checkpoint's)")
     .option("--labels <list>", "labels, comma-separated, when config.json has no id2label")
     .option("--int8", "write the int8 model (tandem quantize) instead of fp32")
-    .action(async (options: { checkpoint: string; out: string; kind: string; tokenizer?: string; labels?: string; int8?: boolean }) => {
+    .option("--push <repo>", "then publish the folder to the hub as user/name (tandem push; HF_TOKEN)")
+    .action(async (options: { checkpoint: string; out: string; kind: string; tokenizer?: string; labels?: string; int8?: boolean; push?: string }) => {
       const fp32 = options.int8 ? join(dirname(resolve(options.out)), `.${basename(options.out)}.fp32-${process.pid}`) : resolve(options.out);
       // The engine runs in its own folder: hand it absolute paths.
       const args = ["--checkpoint", resolve(options.checkpoint), "--out", fp32, "--kind", options.kind];
@@ -37,5 +39,9 @@ export function registerTraining(program: Command): void {
         }
       }
       process.stdout.write(`${options.kind} model folder → ${options.out} (use it with --model ${options.out})\n`);
+      if (options.push) {
+        const pushed = await pushModel(options.out, options.push);
+        process.stdout.write(`${pushed.files.length} files → ${pushed.url}; use it with --model ${options.push}\n`);
+      }
     });
 }
