@@ -165,3 +165,39 @@ test("--nproc 2 with the default launcher: falls back to starting the ranks when
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.equal(history(out).length, 3);
 });
+
+test("a bare encoder checkpoint (Hugging Face BertModel names, no head) exports as an embedding backbone and fine-tunes", async (t) => {
+  if (skipWithoutTorch(t)) return;
+  const file = join(tempDir(), "bare.json");
+  writeFileSync(file, JSON.stringify(CONFIGS.bert));
+  const made = join(tempDir(), "bare-source");
+  python(["-m", "tandem_torch.export", "--init", file, "--out", made, "--labels", "negative,neutral,positive", "--tokenizer", TOKENIZER, "--seed", "5"]);
+  // As sentence-transformers ships BertModel: no "bert." prefix, no classifier tensors, no labels.
+  const bare = join(tempDir(), "bare-checkpoint");
+  python(["-c", `
+import json, os, shutil
+from tandem_torch import safetensors_io
+src, dst = ${JSON.stringify(made)}, ${JSON.stringify(bare)}
+os.makedirs(dst, exist_ok=True)
+tensors = safetensors_io.load(os.path.join(src, "model.safetensors"))
+safetensors_io.save({k[len("bert."):]: v for k, v in tensors.items() if k.startswith("bert.")}, os.path.join(dst, "model.safetensors"))
+config = json.load(open(os.path.join(src, "config.json")))
+json.dump({k: v for k, v in config.items() if k in ("model_type", "vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "max_position_embeddings")}, open(os.path.join(dst, "config.json"), "w"))
+for name in ("tokenizer.json", "tokenizer_config.json"):
+    shutil.copy(os.path.join(src, name), dst)
+`]);
+  const backbone = join(tempDir(), "bare-backbone");
+  const exported = runCli(["export", "--checkpoint", bare, "-o", backbone, "--kind", "backbone"]);
+  assert.equal(exported.status, 0, exported.stderr);
+  assert.ok(!existsSync(join(backbone, "head.safetensors")), "no random head is written");
+  const model = await EncoderModel.load(backbone);
+  assert.equal(model.kind, "embedding");
+  await model.release();
+  const data = join(tempDir(), "bare-train.csv");
+  writeFileSync(data, "sentence,label\n" + Array.from({ length: 24 }, (_, i) => `${["good fun", "so dull", "a film"][i % 3]} ${i},${["positive", "negative", "neutral"][i % 3]}`).join("\n") + "\n");
+  const trained = runCli(["train", "full", "--model", bare, "--train", data, "-o", join(tempDir(), "bare-tuned"), "--epochs", "1", "--batch-size", "8", "--group-by-length"]);
+  assert.equal(trained.status, 0, trained.stderr);
+  const tuned = await EncoderModel.load(join(tempDir(), "bare-tuned"));
+  assert.deepEqual(tuned.labels, ["negative", "neutral", "positive"]);
+  await tuned.release();
+});

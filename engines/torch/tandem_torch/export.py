@@ -27,7 +27,8 @@ def read_checkpoint(directory):
     for name in ("model.safetensors", "pytorch_model.bin"):
         path = os.path.join(directory, name)
         if os.path.exists(path):
-            tensors = safetensors_io.load(path) if name.endswith(".safetensors") else torch.load(path, map_location="cpu")
+            # weights_only: a pickle checkpoint may hold tensors only, never code.
+            tensors = safetensors_io.load(path) if name.endswith(".safetensors") else torch.load(path, map_location="cpu", weights_only=True)
             return config, tensors
     raise SystemExit(f"{directory}: no model.safetensors or pytorch_model.bin")
 
@@ -51,13 +52,22 @@ def normalise_config(config, labels=None):
     return config
 
 
-def export(model, out, kind="classifier", tokenizer=None, max_length=128):
+HEAD_KEYS = ("num_layers", "hidden_dim", "head_hidden_dim", "hidden_activation", "dropout_rate", "id2label", "label2id", "num_labels")
+
+
+def export(model, out, kind="classifier", tokenizer=None, max_length=128, with_head=True):
+    """with_head=False (a backbone from a bare encoder checkpoint): no head is written — its weights
+    would be random — so the folder is an embedding model whose pooled vectors `train head` uses."""
     os.makedirs(os.path.join(out, "onnx"), exist_ok=True)
     model = model.eval()
     config = dict(model.config)
+    state = model.state_dict()
+    if not with_head:
+        config = {k: v for k, v in config.items() if k not in HEAD_KEYS}
+        state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
     with open(os.path.join(out, "config.json"), "w") as handle:
         json.dump(config, handle, indent=2)
-    safetensors_io.save(model.state_dict(), os.path.join(out, "model.safetensors"), {"format": "pt", "producer": "tandem"})
+    safetensors_io.save(state, os.path.join(out, "model.safetensors"), {"format": "pt", "producer": "tandem"})
     if tokenizer:
         for name in TOKENIZER_FILES:
             source = os.path.join(tokenizer, name)
@@ -71,7 +81,7 @@ def export(model, out, kind="classifier", tokenizer=None, max_length=128):
     axes = {name: axes[name] for name in ["input_ids", "attention_mask", *outputs]}
     with torch.no_grad():
         torch.onnx.export(graph, (ids, mask), os.path.join(out, "onnx", "model.onnx"), input_names=["input_ids", "attention_mask"], output_names=outputs, dynamic_axes=axes, opset_version=14, do_constant_folding=True)
-    if kind == "backbone":
+    if kind == "backbone" and with_head:
         safetensors_io.save(head_tensors(model), os.path.join(out, "head.safetensors"))
     return out
 
@@ -99,7 +109,8 @@ def main(argv=None):
             config = normalise_config(config, labels)
             # A backbone export needs no head: a bare encoder checkpoint (no classifier) is enough.
             model = load_state(TandemClassifier(config), tensors, head_optional=args.kind == "backbone")
-        export(model, args.out, args.kind, args.tokenizer or args.checkpoint)
+        has_head = args.init is not None or any("classifier." in name for name in tensors)
+        export(model, args.out, args.kind, args.tokenizer or args.checkpoint, with_head=has_head or labels is not None)
     except (ValueError, OSError, KeyError) as error:
         print(json.dumps({"event": "error", "message": str(error)}), flush=True)
         return 2
