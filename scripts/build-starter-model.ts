@@ -198,9 +198,10 @@ interface Scores { overall: { macro_f1: string; accuracy: string }; by: Record<s
 function scoresOf(model: string, name: string): Scores {
   const predictions = join(WORK, `${name}-test.csv`);
   run("node", [CLI, "classify", "--strategy", "encoder", "--model", model, "-i", TEST, "-o", predictions, "--batch-size", "32"], `classify (${name})`);
-  const report = JSON.parse(run("node", [CLI, "evaluate", "-i", predictions, "--by", "source", "-f", "json"], `evaluate (${name})`)) as Record<string, any>;
-  const pick = (r: Record<string, any>) => ({ macro_f1: (r["macro avg"]["f1-score"] * 100).toFixed(2), accuracy: (r.accuracy * 100).toFixed(2) });
-  return { overall: pick(report.overall.report ?? report.overall), by: Object.fromEntries(Object.entries(report.by as Record<string, any>).map(([k, r]) => [k, pick(r.report ?? r)])) };
+  type Report = { "macro avg": { "f1-score": number }; accuracy: number };
+  const report = JSON.parse(run("node", [CLI, "evaluate", "-i", predictions, "--by", "source", "-f", "json"], `evaluate (${name})`)) as { overall: Report; by: Record<string, Report> };
+  const pick = (r: Report) => ({ macro_f1: (r["macro avg"]["f1-score"] * 100).toFixed(2), accuracy: (r.accuracy * 100).toFixed(2) });
+  return { overall: pick(report.overall), by: Object.fromEntries(Object.entries(report.by).map(([k, r]) => [k, pick(r)])) };
 }
 const int8Scores = scoresOf(OUT, "starter-int8");
 const fp32Scores = scoresOf(finalFp32, "fine-tuned-fp32");
