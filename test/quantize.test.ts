@@ -115,29 +115,36 @@ test("a quantized tiny BERT equals the plain-loop transformer on dequantized wei
   assert.throws(() => quantizeModel(out, join(tempDir(), "q-again")), (error: unknown) => error instanceof UserError && /already quantized/.test(error.message));
 });
 
-test("CLI: tandem quantize starter --check prints the quality guard; the int8 folder classifies; bad input is one line", () => {
+test("CLI: tandem quantize --check prints the quality guard; the int8 folder classifies; an int8 folder (the starter) is refused", () => {
   const input = join(SHARED, "data/sentiment-merged/test_all.csv");
-  const out = join(tempDir(), "starter-int8");
-  const run = runCli(["quantize", "starter", "-o", out, "--check", input, "--limit", "600", "-f", "json"]);
+  const weights = randomBertWeights({ vocab: 30522, hidden: 64, layers: 2, heads: 4, intermediate: 128, maxPositions: 128 }, 31, 3);
+  const source = writeModelDir(join(tempDir(), "guard-fp32"), weights, tokenizerFiles, { id2label: { 0: "negative", 1: "neutral", 2: "positive" } });
+  const out = join(tempDir(), "guard-int8");
+  const run = runCli(["quantize", source, "-o", out, "--check", input, "--limit", "600", "-f", "json"]);
   assert.equal(run.status, 0, run.stderr);
   const report = JSON.parse(run.stdout);
   assert.equal(report.check.rows, 600);
-  assert.ok(report.check.agreement >= 0.98, `label agreement ${report.check.agreement}`);
-  assert.ok(report.check.max_probability_change < 0.15, `probability change ${report.check.max_probability_change}`);
-  assert.ok(Math.abs(report.check.macro_f1.int8 - report.check.macro_f1.fp32) < 0.02);
+  assert.equal(report.matmuls, 12, "six per layer; the 64 × 3 classifier is under --min-elements");
+  // A fixed sample, a seeded model: agreement and the probability change are bounded.
+  assert.ok(report.check.agreement >= 0.95, `label agreement ${report.check.agreement}`);
+  assert.ok(report.check.mean_probability_change < 0.02, `mean probability change ${report.check.mean_probability_change}`);
+  assert.ok(report.check.max_probability_change < 0.2, `largest probability change ${report.check.max_probability_change}`);
+  assert.equal(typeof report.check.macro_f1.int8, "number");
   assert.ok(existsSync(join(out, "onnx", "model.onnx")) && !existsSync(join(out, "model.safetensors")));
   const sample = tempFile("quantize-sample.csv", "sentence,label\nA gorgeous and witty movie.,positive\nThe food was cold.,negative\n");
   const classified = runCli(["classify", "--strategy", "encoder", "--model", out, "-i", sample, "-o", join(tempDir(), "int8-pred.csv")]);
   assert.equal(classified.status, 0, classified.stderr);
-  const text = runCli(["quantize", "starter", "-o", join(tempDir(), "starter-int8-text"), "--check", input, "--limit", "600"]);
+  const text = runCli(["quantize", source, "-o", join(tempDir(), "guard-int8-text"), "--check", input, "--limit", "600", "--keep-float", "output"]);
   assert.match(text.stdout, /quality guard on 600 rows of .*: label agreement \d+\.\d+%, probability change max/);
 
-  const again = runCli(["quantize", out, "-o", join(tempDir(), "twice")]);
-  assert.equal(again.status, 2);
-  assert.match(again.stderr, /^tandem: error: .*config\.json: the model is already quantized/m);
+  const starter = runCli(["quantize", "starter", "-o", join(tempDir(), "twice")]);
+  assert.equal(starter.status, 2);
+  assert.match(starter.stderr, /^tandem: error: .*config\.json: the model is already quantized/m);
   const missing = runCli(["quantize", join(tempDir(), "no-such-model"), "-o", join(tempDir(), "x")]);
   assert.notEqual(missing.status, 0);
   assert.equal(missing.stderr.trim().split("\n").length, 1, missing.stderr);
+  const badPattern = runCli(["quantize", source, "-o", join(tempDir(), "y"), "--keep-float", "("]);
+  assert.match(badPattern.stderr, /--keep-float: Invalid regular expression/);
 });
 
 test("token-length bucketing: batches hold texts of equal token counts even where character lengths disagree", async () => {

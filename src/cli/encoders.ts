@@ -50,10 +50,17 @@ export function registerEncoderCommands(program: Command): void {
     .option("--label-col <column>", "label column of --check (default: guessed)")
     .option("--min-elements <n>", "weights smaller than this stay float", parseInteger("--min-elements", 1), 4096)
     .option("--no-embeddings", "keep the embedding tables float")
+    .option("--keep-float <regex>", "MatMuls whose ONNX node name matches stay float (e.g. 'output/dense' keeps BERT's FFN down-projection float: higher agreement, less speed)")
     .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
-    .action(async (spec: string, options: { out: string; check?: string; limit?: number; textCol?: string; labelCol?: string; minElements: number; embeddings: boolean; format: string }) => {
+    .action(async (spec: string, options: { out: string; check?: string; limit?: number; textCol?: string; labelCol?: string; minElements: number; embeddings: boolean; keepFloat?: string; format: string }) => {
       const dir = await resolveModelDir(spec);
-      const result = quantizeModel(dir, options.out, { minElements: options.minElements, embeddingMinRows: options.embeddings ? undefined : 0 });
+      let keepFloat: RegExp | undefined;
+      try {
+        keepFloat = options.keepFloat === undefined ? undefined : new RegExp(options.keepFloat);
+      } catch (error) {
+        throw new UserError(`--keep-float: ${(error as Error).message}`);
+      }
+      const result = quantizeModel(dir, options.out, { minElements: options.minElements, embeddingMinRows: options.embeddings ? undefined : 0, keepFloat });
       let check: QuantizationCheck | undefined;
       if (options.check) {
         const dataset = await loadDataset(options.check, { columns: { text: options.textCol, label: options.labelCol }, requireLabels: false });

@@ -24,6 +24,8 @@ export interface QuantizeOptions {
   minElements?: number;
   /** Quantize embedding tables with at least this many rows (default 1000; 0: leave embeddings float). */
   embeddingMinRows?: number;
+  /** MatMuls whose node name matches stay float (e.g. /output\/dense/ for BERT's FFN down-projection, whose inputs have outliers). */
+  keepFloat?: RegExp;
 }
 
 export interface QuantizeSummary {
@@ -122,7 +124,7 @@ export function quantizeOnnx(bytes: Uint8Array, options: QuantizeOptions = {}): 
     if (node.opType === "MatMul" && (node.domain ?? "") === "") {
       const weight = isFloatMatrix(inputs[1]);
       const [k, n] = weight ? dimsOf(weight) : [0, 0];
-      if (!weight || (k as number) * (n as number) < minElements) {
+      if (!weight || (k as number) * (n as number) < minElements || (options.keepFloat && options.keepFloat.test(node.name ?? ""))) {
         floatMatmuls++;
         nodes.push(node);
         continue;
