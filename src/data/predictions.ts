@@ -3,7 +3,7 @@
  * each validated with errors that name the file, line and column.
  */
 import { UserError } from "../core/errors.js";
-import { cellText, streamRecords, type TableRecord } from "./readers.js";
+import { cellText, streamRecordBatches, type TableRecord } from "./readers.js";
 import { matchLabel, type LabelScheme } from "./labels.js";
 
 export interface PredictionColumns {
@@ -44,8 +44,9 @@ export async function readPredictionFile(
   // Streamed: only the columns evaluation needs are kept, each distinct value stored once (a label
   // repeated a million times is one string, not a million slices of the file's text).
   let header: string[] = [];
-  const records = streamRecords(file, { onColumns: (c) => (header = c) });
-  const first = await records.next();
+  const only = [columns.gold, columns.pred, ...(columns.by === undefined ? [] : [columns.by]), ...(columns.probs?.split(",").map((name) => name.trim()) ?? [])];
+  const batches = streamRecordBatches(file, { onColumns: (c) => (header = c), only });
+  const first = await batches.next();
   const checkColumns = () => {
     requireColumn(header, columns.gold, "--gold", file);
     requireColumn(header, columns.pred, "--pred", file);
@@ -73,8 +74,7 @@ export async function readPredictionFile(
     return kept;
   };
   const scheme = options.scheme;
-  for (let next: IteratorResult<TableRecord> = first; !next.done; next = await records.next()) {
-    const record = next.value;
+  for (let next: IteratorResult<TableRecord[]> = first; !next.done; next = await batches.next()) for (const record of next.value) {
     const goldRaw = cellText(record.values[columns.gold]).trim();
     if (goldRaw === "") throw new UserError("empty gold label", { file, line: record.line, column: columns.gold });
     let gold = goldRaw;

@@ -86,14 +86,25 @@ async function* decodedChunks(file: string): AsyncGenerator<string> {
  */
 export async function* streamRecords(
   file: string,
-  options: ReadOptions & { onColumns?: (columns: string[]) => void } = {},
+  options: ReadOptions & { onColumns?: (columns: string[]) => void; only?: readonly string[] } = {},
 ): AsyncGenerator<TableRecord> {
+  for await (const batch of streamRecordBatches(file, options)) yield* batch;
+}
+
+/**
+ * The records of a table in batches (one per chunk of the file read): the same records as
+ * streamRecords, without an await per record — what readers of million-row files loop over.
+ */
+export async function* streamRecordBatches(
+  file: string,
+  options: ReadOptions & { onColumns?: (columns: string[]) => void; only?: readonly string[] } = {},
+): AsyncGenerator<TableRecord[]> {
   await checkReadable(file);
   const format = detectFormat(file, options.format);
   if (format === "jsonl") {
-    yield* streamJsonl(file, options.onColumns);
+    for await (const record of streamJsonl(file, options.onColumns)) yield [record];
   } else {
-    yield* streamDelimited(file, format === "tsv" ? "\t" : ",", options.onColumns);
+    yield* streamDelimited(file, format === "tsv" ? "\t" : ",", options.onColumns, options.only);
   }
 }
 
@@ -101,9 +112,12 @@ async function* streamDelimited(
   file: string,
   delimiter: string,
   onColumns?: (columns: string[]) => void,
-): AsyncGenerator<TableRecord> {
+  only?: readonly string[],
+): AsyncGenerator<TableRecord[]> {
   const parser = new DelimitedParser(delimiter, delimiter === "\t");
   let columns: string[] | undefined;
+  // The cells a record carries: every column, or only those asked for (less to build per row).
+  let kept: number[] = [];
   const rowsOf = (text: string, final: boolean) => {
     try {
       return parser.push(text, final);
@@ -116,6 +130,7 @@ async function* streamDelimited(
   for (let final = false; !final; ) {
     const next = await chunks.next();
     final = next.done === true;
+    const batch: TableRecord[] = [];
     for (const row of rowsOf(next.done ? "" : next.value, final)) {
       if (!columns) {
         columns = row.fields.map((name) => name.trim());
@@ -126,15 +141,17 @@ async function* streamDelimited(
           seen.add(name);
         }
         onColumns?.(columns);
+        kept = columns.map((_, i) => i).filter((i) => !only || only.includes(columns![i] as string));
         continue;
       }
       if (row.fields.length !== columns.length) {
         throw new UserError(`ragged row: expected ${columns.length} fields as in the header, found ${row.fields.length}`, { file, line: row.line });
       }
       const values: Record<string, unknown> = {};
-      for (let i = 0; i < columns.length; i++) values[columns[i] as string] = row.fields[i];
-      yield { line: row.line, values };
+      for (const i of kept) values[columns[i] as string] = row.fields[i];
+      batch.push({ line: row.line, values });
     }
+    if (batch.length > 0) yield batch;
   }
   if (!columns) throw new UserError("file has no header row", { file });
 }
