@@ -38,7 +38,7 @@ function config(llmUrl: string): string {
     type: cascade
     encoder: encoder
     llm: gpt
-    tau: 0.8
+    tau: 0.95
 default: cascade
 `;
 }
@@ -77,7 +77,7 @@ test("serve: every endpoint, the cascade's routing and cost, validation errors w
     assert.equal(body.strategy, "cascade");
     assert.equal(body.results.length, 4);
     // The same cascade offline, by the library: the service must answer the same.
-    const offline = await createStrategy({ type: "cascade", encoder: "starter", llm: { type: "llm", model: `compat:${llm.url}#gpt-4o-mini`, program: "label", hints: "starter" }, tau: 0.8 }, { store: join(tempDir(), "offline.db") });
+    const offline = await createStrategy({ type: "cascade", encoder: "starter", llm: { type: "llm", model: `compat:${llm.url}#gpt-4o-mini`, program: "label", hints: "starter" }, tau: 0.95 }, { store: join(tempDir(), "offline.db") });
     const expected = await offline.classify(texts);
     await offline.close();
     body.results.forEach((r: { label: string; answered_by: string; cost_usd: number; probabilities: Record<string, number> | null }, i: number) => {

@@ -121,6 +121,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   let set: StrategySet | undefined;
   let loadError: unknown;
   const byName = new Map(options.strategies.strategies.map((c) => [c.name!, c]));
+  // Every strategy's series from the start, at 0: a share or rate computed from them needs no gaps.
+  for (const strategy of byName.keys()) for (const counter of [metrics.llmItems, metrics.cost, metrics.cacheHits]) counter.inc({ strategy }, 0);
 
   const app = Fastify({
     logger:
