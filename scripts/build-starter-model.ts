@@ -105,6 +105,7 @@ const train = asDataset("sst sentences + val_all (90%)", [
   ...fit!.map((i) => merged.examples[i]!),
 ]);
 const val = asDataset("val_all (10%)", held!.map((i) => merged.examples[i]!));
+const mergedFit = asDataset("val_all (90%)", fit!.map((i) => merged.examples[i]!));
 console.log(`training examples: ${sentences.length} SST training sentences + ${fit!.length} merged validation rows; validation: ${val.examples.length}`);
 
 // 3b. Head only: the frozen pretrained backbone with the research's head (tandem train head), on the
@@ -112,11 +113,10 @@ console.log(`training examples: ${sentences.length} SST training sentences + ${f
 // fragments, most labelled neutral — a frozen head collapsed to the majority class (15.7% validation
 // macro F1 after 3 epochs), which says nothing about the backbone.
 const headOnly = join(WORK, "head-only");
-const headTrain = asDataset("val_all (90%)", fit!.map((i) => merged.examples[i]!));
-const headKey = JSON.stringify({ weights: SOURCE.weightsSha256, train: headTrain.examples.length, val: val.examples.length, v: 2 });
+const headKey = JSON.stringify({ weights: SOURCE.weightsSha256, train: mergedFit.examples.length, val: val.examples.length, v: 2 });
 if (!cached(headOnly, headKey)) {
   const toCsv = (dataset: Dataset, file: string) => writeFileSync(file, "sentence,label\n" + dataset.examples.map((e) => `"${e.text.replace(/"/g, '""')}",${e.label}`).join("\n") + "\n");
-  toCsv(headTrain, join(WORK, "train.csv"));
+  toCsv(mergedFit, join(WORK, "train.csv"));
   toCsv(val, join(WORK, "val.csv"));
   rmSync(headOnly, { recursive: true, force: true });
   run("node", [CLI, "train", "head", "--encoder", backbone, "-o", headOnly, "--train", join(WORK, "train.csv"), "--val", join(WORK, "val.csv"), "--pooling", "mean", "--epochs", "30", "--patience", "5", "--seed", String(SEED), "--cache-dir", join(WORK, "vector-cache")], "tandem train head");
@@ -127,62 +127,45 @@ if (process.argv.includes("--head-only")) process.exit(0);
 
 const fp32 = join(WORK, "fine-tuned");
 const trainingKey = JSON.stringify({ weights: SOURCE.weightsSha256, SETTINGS, train: train.examples.length, val: val.examples.length });
-if (!cached(fp32, trainingKey)) {
-  rmSync(fp32, { recursive: true, force: true });
-  const events = await trainFull({
-    model: checkpoint,
-    tokenizer: checkpoint,
-    train,
-    val,
-    labels: [...scheme.labels],
-    out: fp32,
-    maxLength: SETTINGS.maxLength,
-    processes: 1,
-    launcher: "spawn",
-    kind: "classifier",
-    engine: { ...SETTINGS.engine, head: SETTINGS.head },
-    onEvent: (event) => {
-      if (event.event === "start") console.log(`parameters: ${event.parameters}`);
-      if (event.event === "step") process.stdout.write(`\repoch ${event.epoch} step ${event.step} loss ${Number(event.loss).toFixed(4)} ${Number(event.samples_per_s).toFixed(0)} samples/s   `);
-      if (event.event === "eval") console.log(`\nepoch ${event.epoch}: train loss ${Number(event.train_loss).toFixed(4)}, val loss ${Number(event.val_loss).toFixed(4)}, val macro F1 ${(Number(event.macro_f1) * 100).toFixed(2)}%, ${Number(event.samples_per_s).toFixed(0)} samples/s`);
-    },
-  });
-  writeFileSync(join(fp32, "training_events.json"), JSON.stringify(events.filter((e) => e.event !== "step"), null, 2));
-  markBuilt(fp32, trainingKey);
+/** One fine-tuning stage through `tandem train full`'s library function, cached under `out` by `key`. */
+async function fineTune(out: string, key: string, from: string, data: Dataset, engine: Record<string, unknown>, stage: number): Promise<Array<Record<string, unknown>>> {
+  if (!cached(out, key)) {
+    rmSync(out, { recursive: true, force: true });
+    const events = await trainFull({
+      model: from,
+      tokenizer: from,
+      train: data,
+      val,
+      labels: [...scheme.labels],
+      out,
+      maxLength: SETTINGS.maxLength,
+      processes: 1,
+      launcher: "spawn",
+      kind: "classifier",
+      engine: { ...engine, head: SETTINGS.head },
+      onEvent: (event) => {
+        if (event.event === "start") console.log(`stage ${stage}: ${event.parameters} parameters`);
+        if (event.event === "step") process.stdout.write(`\rstage ${stage} epoch ${event.epoch} step ${event.step} loss ${Number(event.loss).toFixed(4)} ${Number(event.samples_per_s).toFixed(0)} samples/s   `);
+        if (event.event === "eval") console.log(`\nstage ${stage} epoch ${event.epoch}: train loss ${Number(event.train_loss).toFixed(4)}, val loss ${Number(event.val_loss).toFixed(4)}, val macro F1 ${(Number(event.macro_f1) * 100).toFixed(2)}%`);
+      },
+    });
+    writeFileSync(join(out, "training_events.json"), JSON.stringify(events.filter((e) => e.event !== "step"), null, 2));
+    markBuilt(out, key);
+  }
+  console.log(`fine-tuned (stage ${stage}) → ${out}`);
+  return JSON.parse(readFileSync(join(out, "training_events.json"), "utf8")) as Array<Record<string, unknown>>;
 }
-console.log(`fine-tuned (stage 1) → ${fp32}`);
-const stage1Events = JSON.parse(readFileSync(join(fp32, "training_events.json"), "utf8")) as Array<Record<string, unknown>>;
+
+const stage1Events = await fineTune(fp32, trainingKey, checkpoint, train, SETTINGS.engine, 1);
 const bestOf = (events: Array<Record<string, unknown>>) => Math.max(...events.filter((e) => e.event === "eval").map((e) => Number(e.macro_f1)));
 
 const stage2 = join(WORK, "fine-tuned-stage2");
 const stage2Key = JSON.stringify({ stage1: trainingKey, stage2: SETTINGS.stage2, fit: fit!.length });
-if (!cached(stage2, stage2Key)) {
-  rmSync(stage2, { recursive: true, force: true });
-  const events = await trainFull({
-    model: fp32,
-    tokenizer: fp32,
-    train: asDataset("val_all (90%)", fit!.map((i) => merged.examples[i]!)),
-    val,
-    labels: [...scheme.labels],
-    out: stage2,
-    maxLength: SETTINGS.maxLength,
-    processes: 1,
-    launcher: "spawn",
-    kind: "classifier",
-    engine: { ...SETTINGS.stage2, head: SETTINGS.head },
-    onEvent: (event) => {
-      if (event.event === "eval") console.log(`stage 2 epoch ${event.epoch}: train loss ${Number(event.train_loss).toFixed(4)}, val loss ${Number(event.val_loss).toFixed(4)}, val macro F1 ${(Number(event.macro_f1) * 100).toFixed(2)}%`);
-    },
-  });
-  writeFileSync(join(stage2, "training_events.json"), JSON.stringify(events.filter((e) => e.event !== "step"), null, 2));
-  markBuilt(stage2, stage2Key);
-}
-const stage2Events = JSON.parse(readFileSync(join(stage2, "training_events.json"), "utf8")) as Array<Record<string, unknown>>;
+const stage2Events = await fineTune(stage2, stage2Key, fp32, mergedFit, SETTINGS.stage2, 2);
 const useStage2 = bestOf(stage2Events) > bestOf(stage1Events);
 const finalFp32 = useStage2 ? stage2 : fp32;
 console.log(`validation macro F1: stage 1 ${(bestOf(stage1Events) * 100).toFixed(2)}%, stage 2 ${(bestOf(stage2Events) * 100).toFixed(2)}% → shipping stage ${useStage2 ? 2 : 1}`);
 const trainingEvents: Array<Record<string, unknown>> = [...stage1Events.map((e) => ({ stage: 1, ...e })), ...stage2Events.map((e) => ({ stage: 2, ...e }))];
-const done = (useStage2 ? stage2Events : stage1Events).find((e) => e.event === "done")!;
 const parameters = Number(stage1Events.find((e) => e.event === "start")?.parameters);
 
 // 4. int8 (tandem quantize), with the quality guard on the test split; ship it.
@@ -214,7 +197,6 @@ const headScores = scoresOf(headOnly, "head-only");
 
 // 7. The model card.
 const size = readdirSync(OUT, { recursive: true }).map((f) => join(OUT, String(f))).filter((f) => statSync(f).isFile()).reduce((sum, f) => sum + statSync(f).size, 0);
-void done;
 const row = (name: string, s: Scores) => `| ${name} | ${s.overall.macro_f1} | ${s.overall.accuracy} | ${Object.keys(int8Scores.by).map((k) => s.by[k]?.macro_f1 ?? "-").join(" | ")} |`;
 const pct = (x: number) => (x * 100).toFixed(2);
 writeFileSync(join(OUT, "MODEL_CARD.md"), `# tandem starter model

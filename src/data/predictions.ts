@@ -44,16 +44,13 @@ export async function readPredictionFile(
   // Streamed: only the columns evaluation needs are kept, each distinct value stored once (a label
   // repeated a million times is one string, not a million slices of the file's text).
   let header: string[] = [];
-  const only = [columns.gold, columns.pred, ...(columns.by === undefined ? [] : [columns.by]), ...(columns.probs?.split(",").map((name) => name.trim()) ?? [])];
+  const probabilityColumns = columns.probs?.split(",").map((name) => name.trim());
+  const only = [columns.gold, columns.pred, ...(columns.by === undefined ? [] : [columns.by]), ...(probabilityColumns ?? [])];
   const batches = streamRecordBatches(file, { onColumns: (c) => (header = c), only });
   const first = await batches.next();
-  const checkColumns = () => {
-    requireColumn(header, columns.gold, "--gold", file);
-    requireColumn(header, columns.pred, "--pred", file);
-    if (columns.by !== undefined) requireColumn(header, columns.by, "--by", file);
-  };
-  checkColumns();
-  const probabilityColumns = columns.probs?.split(",").map((name) => name.trim());
+  requireColumn(header, columns.gold, "--gold", file);
+  requireColumn(header, columns.pred, "--pred", file);
+  if (columns.by !== undefined) requireColumn(header, columns.by, "--by", file);
   for (const name of probabilityColumns ?? []) requireColumn(header, name, "--probs", file);
   if (first.done) throw new UserError("the file has a header but no rows", { file });
 
