@@ -9,8 +9,10 @@
 // 3. Fine-tunes it with `tandem train full` on the 8,544 SST training sentences (SST-3 root labels; the
 //    shared train.txt also holds the dev trees after line 8,544, which are left out) plus 90% of the
 //    Sentiment Merged validation split, then on those merged rows alone; the other 10% (stratified by
-//    source and label) chooses the epochs. Never a test split.
-// 4. Quantizes the result to int8 (`tandem quantize`) and ships that, with its model card.
+//    source and label) chooses the epochs, and the point between the two stages' weights (a model soup).
+//    Never a test split.
+// 4. Quantizes the result to int8 (`tandem quantize --calibrate`, activation smoothing calibrated on
+//    training texts) and ships that, with its model card.
 // Every stage's output is kept under .tandem/starter-build and reused when its inputs have not changed.
 import { createHash } from "node:crypto";
 import { spawnSync } from "node:child_process";
@@ -21,7 +23,9 @@ import { resolveScheme } from "../src/data/labels.js";
 import { stratifiedSplit } from "../src/data/split.js";
 import { sstExamples } from "../src/data/sst.js";
 import { trainFull } from "../src/training/full.js";
+import { soupCheckpoints } from "../src/training/soup.js";
 import { findPython } from "../src/training/engine.js";
+import { DEFAULT_SMOOTHING_ALPHA } from "../src/encoders/quantize.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const SHARED = resolve(ROOT, "..", "shared");
@@ -114,10 +118,11 @@ console.log(`training examples: ${sentences.length} SST training sentences + ${f
 // macro F1 after 3 epochs), which says nothing about the backbone.
 const headOnly = join(WORK, "head-only");
 const headKey = JSON.stringify({ weights: SOURCE.weightsSha256, train: mergedFit.examples.length, val: val.examples.length, v: 2 });
+// The merged rows as files the CLI reads (head-only training, soup selection, int8 calibration).
+const toCsv = (dataset: Dataset, file: string) => writeFileSync(file, "sentence,label\n" + dataset.examples.map((e) => `"${e.text.replace(/"/g, '""')}",${e.label}`).join("\n") + "\n");
+toCsv(mergedFit, join(WORK, "train.csv"));
+toCsv(val, join(WORK, "val.csv"));
 if (!cached(headOnly, headKey)) {
-  const toCsv = (dataset: Dataset, file: string) => writeFileSync(file, "sentence,label\n" + dataset.examples.map((e) => `"${e.text.replace(/"/g, '""')}",${e.label}`).join("\n") + "\n");
-  toCsv(mergedFit, join(WORK, "train.csv"));
-  toCsv(val, join(WORK, "val.csv"));
   rmSync(headOnly, { recursive: true, force: true });
   run("node", [CLI, "train", "head", "--encoder", backbone, "-o", headOnly, "--train", join(WORK, "train.csv"), "--val", join(WORK, "val.csv"), "--pooling", "mean", "--epochs", "30", "--patience", "5", "--seed", String(SEED), "--cache-dir", join(WORK, "vector-cache")], "tandem train head");
   markBuilt(headOnly, headKey);
@@ -157,22 +162,44 @@ async function fineTune(out: string, key: string, from: string, data: Dataset, e
 }
 
 const stage1Events = await fineTune(fp32, trainingKey, checkpoint, train, SETTINGS.engine, 1);
-const bestOf = (events: Array<Record<string, unknown>>) => Math.max(...events.filter((e) => e.event === "eval").map((e) => Number(e.macro_f1)));
 
 const stage2 = join(WORK, "fine-tuned-stage2");
 const stage2Key = JSON.stringify({ stage1: trainingKey, stage2: SETTINGS.stage2, fit: fit!.length });
 const stage2Events = await fineTune(stage2, stage2Key, fp32, mergedFit, SETTINGS.stage2, 2);
-const useStage2 = bestOf(stage2Events) > bestOf(stage1Events);
-const finalFp32 = useStage2 ? stage2 : fp32;
-console.log(`validation macro F1: stage 1 ${(bestOf(stage1Events) * 100).toFixed(2)}%, stage 2 ${(bestOf(stage2Events) * 100).toFixed(2)}% → shipping stage ${useStage2 ? 2 : 1}`);
+
+// 3c. A model soup: weights interpolated between stage 1 (t = 0) and stage 2 (t = 1), t chosen on the
+// held-out 10% (the ends are the two stages themselves).
+const SOUP_WEIGHTS = [0, 0.25, 0.5, 0.75, 1];
+const soupScores: Array<{ t: number; macroF1: number }> = [];
+for (const t of SOUP_WEIGHTS) {
+  const dir = join(WORK, `soup-${t}`);
+  const key = JSON.stringify({ stage2: stage2Key, t });
+  if (!cached(dir, key)) {
+    rmSync(dir, { recursive: true, force: true });
+    const checkpointDir = join(WORK, `soup-${t}-checkpoint`);
+    rmSync(checkpointDir, { recursive: true, force: true });
+    soupCheckpoints(fp32, stage2, t, checkpointDir);
+    run("node", [CLI, "export", "--checkpoint", checkpointDir, "-o", dir], "tandem export (soup)");
+    rmSync(checkpointDir, { recursive: true, force: true });
+    markBuilt(dir, key);
+  }
+  const predictions = join(WORK, `soup-${t}-val.csv`);
+  run("node", [CLI, "classify", "--strategy", "encoder", "--model", dir, "-i", join(WORK, "val.csv"), "--text-col", "sentence", "--label-col", "label", "-o", predictions], "classify (soup)");
+  const report = JSON.parse(run("node", [CLI, "evaluate", "-i", predictions, "-f", "json"], "evaluate (soup)")) as { overall: { "macro avg": { "f1-score": number } } };
+  soupScores.push({ t, macroF1: report.overall["macro avg"]["f1-score"] });
+}
+const bestSoup = soupScores.reduce((best, s) => (s.macroF1 > best.macroF1 ? s : best));
+const finalFp32 = join(WORK, `soup-${bestSoup.t}`);
+console.log(`held-out macro F1 by soup weight: ${soupScores.map((s) => `t ${s.t}: ${(s.macroF1 * 100).toFixed(2)}%`).join(", ")} → t ${bestSoup.t}`);
 const trainingEvents: Array<Record<string, unknown>> = [...stage1Events.map((e) => ({ stage: 1, ...e })), ...stage2Events.map((e) => ({ stage: 2, ...e }))];
 const parameters = Number(stage1Events.find((e) => e.event === "start")?.parameters);
 
 // 4. int8 (tandem quantize), with the quality guard on the test split; ship it.
 const TEST = join(SHARED, "data/sentiment-merged/test_all.csv");
 rmSync(OUT, { recursive: true, force: true });
-const guard = JSON.parse(run("node", [CLI, "quantize", finalFp32, "-o", OUT, "--check", TEST, "-f", "json"], "tandem quantize")) as {
-  graph_bytes_before: number; graph_bytes_after: number;
+// Activation smoothing calibrated on training texts (512, evenly spaced through the merged 90%).
+const guard = JSON.parse(run("node", [CLI, "quantize", finalFp32, "-o", OUT, "--calibrate", join(WORK, "train.csv"), "--check", TEST, "-f", "json"], "tandem quantize")) as {
+  graph_bytes_before: number; graph_bytes_after: number; smoothed: number;
   check: { agreement: number; max_probability_change: number; mean_probability_change: number; macro_f1: { fp32: number; int8: number }; seconds: { fp32: number; int8: number } };
 };
 for (const file of ["training_events.json", "training_log.json"]) if (existsSync(join(OUT, file))) rmSync(join(OUT, file));
@@ -237,7 +264,8 @@ Rebuild it with \`npm run build:starter\` (scripts/build-starter-model.ts; needs
   batch ${SETTINGS.engine.batch_size}, ${SETTINGS.engine.epochs} epochs, batches grouped by length (--group-by-length), max length ${SETTINGS.maxLength}, seed ${SEED}.
 - Stage 2, from stage 1's best epoch, on the merged validation rows only (the 90%: DynaSent is two thirds of
   the test split but 3% of stage 1's examples): lr ${SETTINGS.stage2.lr}, batch ${SETTINGS.stage2.batch_size}, ${SETTINGS.stage2.epochs} epochs, ${SETTINGS.stage2.warmup_ratio * 100}% warm-up.
-  Kept because it ${useStage2 ? "beat" : "did not beat"} stage 1 on the held-out 10% (shipping stage ${useStage2 ? 2 : 1}).
+- Model soup: the weights interpolated between the two stages, θ = (1 − t)·θ₁ + t·θ₂ (Wortsman et al.,
+  2022), with t chosen on the held-out 10%: ${soupScores.map((s) => `t ${s.t} → ${(s.macroF1 * 100).toFixed(2)}%`).join(", ")}; shipping **t ${bestSoup.t}**.
 - In each stage the epoch with the best validation macro F1 is kept. CPU, 2 cores (OpenBLAS).
 
 | stage | epoch | train loss | val loss | val macro F1 (%) |
@@ -245,8 +273,10 @@ Rebuild it with \`npm run build:starter\` (scripts/build-starter-model.ts; needs
 ${trainingEvents.filter((e) => e.event === "eval").map((e) => `| ${e.stage} | ${e.epoch} | ${Number(e.train_loss).toFixed(4)} | ${Number(e.val_loss).toFixed(4)} | ${(Number(e.macro_f1) * 100).toFixed(2)} |`).join("\n")}
 
 ## int8
-\`tandem quantize\`: int8 weights with one scale per output column (ONNX Runtime's DynamicQuantizeMatMul),
-the word-embedding table int8 per row. Graph ${(guard.graph_bytes_before / 1e6).toFixed(1)} MB → ${(guard.graph_bytes_after / 1e6).toFixed(1)} MB. On test_all.csv: label agreement with
+\`tandem quantize --calibrate\`: int8 weights with one scale per output column (ONNX Runtime's
+DynamicQuantizeMatMul), the word-embedding table int8 per row, and the ${guard.smoothed} activations those MatMuls
+read smoothed first (SmoothQuant, α ${DEFAULT_SMOOTHING_ALPHA}: each input channel divided by a factor folded into the weights'
+rows, measured on 512 training texts), so that outlier channels do not stretch the one activation scale. Graph ${(guard.graph_bytes_before / 1e6).toFixed(1)} MB → ${(guard.graph_bytes_after / 1e6).toFixed(1)} MB. On test_all.csv: label agreement with
 fp32 ${pct(guard.check.agreement)}%, largest probability change ${guard.check.max_probability_change.toFixed(4)} (mean ${guard.check.mean_probability_change.toFixed(4)}),
 macro F1 ${pct(guard.check.macro_f1.fp32)} (fp32) → ${pct(guard.check.macro_f1.int8)} (int8).
 

@@ -55,9 +55,16 @@ export { resolveModelDir, STARTER_MODEL } from "./encoders/hub.js";
 export { benchEncoder, type BenchRow } from "./encoders/bench.js";
 export { trainHead, predictHead, type HeadTrainingSettings, type HeadTrainingResult } from "./training/train-head.js";
 export { trainFull, type FullTrainingOptions } from "./training/full.js";
+export { quantizeModel, compareQuantized, calibrateActivations, type QuantizedModel, type QuantizationCheck } from "./encoders/quantize-model.js";
+export { quantizeOnnx, exposeMatMulInputs, DEFAULT_SMOOTHING_ALPHA, type QuantizeOptions, type QuantizeSummary } from "./encoders/quantize.js";
+export { interpolateTensors, soupCheckpoints } from "./training/soup.js";
+export { pushModel, type PushOptions, type PushResult } from "./encoders/push.js";
+export { searchHeadModel } from "./training/head-model.js";
 
 // LLMs
-export { createChatModel, parseModelSpec, describeModel, providerProblem, openAiClientFor, PROVIDER_NAMES, type ModelSpec } from "./llm/providers/registry.js";
+export { createChatModel, parseModelSpec, describeModel, providerProblem, openAiClientFor, fineTunerFor, PROVIDER_NAMES, type ModelSpec } from "./llm/providers/registry.js";
+export type { FineTuner, TunerJob, TunerEvent, TunerStatus, TunerHyperparameters, CreateRequest } from "./finetune/tuner.js";
+export { startJob, refreshJob, cancelJob, listJobs, uploadTrainingFiles, type JobRow } from "./finetune/jobs.js";
 export { runLlm, type LlmRun, type LlmRunOptions, type LlmItemResult } from "./llm/runner.js";
 export { ResponseCache } from "./llm/cache.js";
 export { loadPriceTable, lookupPrice, costOf, formatUsd, DEFAULT_PRICES, PRICES_AS_OF, type ModelPrice, type PriceTable } from "./llm/pricing.js";

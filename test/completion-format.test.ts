@@ -90,7 +90,7 @@ test("build → validate → classify: the trained prompt is the prompt sent, th
 
   const anthropic = runCli(["classify", "--strategy", "llm", "--model", "anthropic:claude-3-5-haiku-latest", "-i", input, "-o", join(tempDir(), "x.csv"), "--completion-end", "\\n"], { env: { ANTHROPIC_API_KEY: "sk-ant-test" } });
   assert.equal(anthropic.status, 2);
-  assert.match(anthropic.stderr, /prompt\/completion format needs an OpenAI or OpenAI-compatible model/);
+  assert.match(anthropic.stderr, /prompt\/completion format needs a model served through an OpenAI-style completions API \(openai:, together:, compat:\); anthropic:claude-3-5-haiku-latest is anthropic/);
   const chatFlags = runCli(["finetune", "build", "-i", input, "-o", join(tempDir(), "c.jsonl"), "--prompt-end", "##"]);
   assert.equal(chatFlags.status, 2);
   assert.match(chatFlags.stderr, /add --format completion/);

@@ -11,6 +11,7 @@ import { DEFAULT_PRICES, lookupPrice } from "../src/llm/pricing.js";
 import { countChatTokens } from "../src/llm/tokens.js";
 import { startMockServer, type MockServer } from "./fixtures/openai-server.js";
 import { addFineTuneRoutes, type FineTuneControls } from "./fixtures/finetune-routes.js";
+import { addVendorFineTuneRoutes, type VendorControls } from "./fixtures/vendor-finetune-routes.js";
 import { ROOT, runCli, runCliAsync, SHARED, tempDir, tempFile } from "./helpers.js";
 
 test("format checks: every error type, counted, with example line numbers", () => {
@@ -110,9 +111,11 @@ test("finetune validate and estimate on bad files: non-zero exit, counts per err
 
 let server: MockServer;
 let controls: FineTuneControls;
+let vendors: VendorControls;
 before(async () => {
   server = await startMockServer({});
   controls = addFineTuneRoutes(server, 120);
+  vendors = addVendorFineTuneRoutes(server, 100);
 });
 after(async () => {
   await server.close();
@@ -186,4 +189,56 @@ test("failed jobs show the provider's error verbatim; cancel; an interrupted fol
   const unknown = runCli(["finetune", "show", "ftjob-nope", "--db", db]);
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /no fine-tuning job ftjob-nope in the state database/);
+});
+
+test("a three-vendor sweep (OpenAI-compatible, Mistral, Together through their own SDKs): one table of F1 and cost; each vendor gets its own key", async () => {
+  const train = join(tempDir(), "vendors.jsonl");
+  assert.equal(runCli(["finetune", "build", "-i", SMALL, "-o", train, "--program", "zero-shot"]).status, 0);
+  const evalFile = tempFile("vendor-eval.csv", readFileSync(join(SHARED, "data/sentiment-merged/val_all.csv"), "utf8").split("\n").slice(300, 331).join("\n").replace(/^/, "sentence,label,source,split\n") + "\n");
+  const db = join(tempDir(), "vendors.db");
+  const root = server.url.replace(/\/v1$/, "");
+  const env = { MISTRAL_API_KEY: "mistral-key-0123456789", MISTRAL_BASE_URL: `${root}/mistral/v1`, TOGETHER_API_KEY: "together-key-0123456789", TOGETHER_BASE_URL: `${root}/together/v1` };
+  const models = [`compat:${server.url}#gpt-4o-mini`, "mistral:open-mistral-nemo", "together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference"].join(",");
+  const start = await runCliAsync(["finetune", "start", "--train", train, "--val", train.replace(/\.jsonl$/, ".val.jsonl"), "--model", models, "--epochs", "2", "--db", db, "--follow", "--poll-seconds", "0.1", "--eval", evalFile], { env });
+  assert.equal(start.status, 0, start.stderr + start.stdout);
+  assert.match(start.stdout, /started mistral-job-\d+: mistral:open-mistral-nemo, epochs 2, estimated \$/);
+  assert.match(start.stdout, /started ft-together-\d+: together:meta-llama\/Meta-Llama-3.1-8B-Instruct-Reference, epochs 2/);
+  assert.match(start.stdout, /mistral-job-\d+: step 3, train loss \d\.\d{4}, valid loss \d\.\d{4}/);
+  assert.match(start.stdout, /ft-together-\d+: step 3, train loss \d\.\d{4}, valid loss \d\.\d{4}/);
+  // Training and validation files went to each vendor once, with that vendor's key and no other.
+  for (const vendor of ["mistral", "together"]) {
+    const uploaded = [...vendors.files.values()].filter((f) => f.vendor === vendor);
+    assert.equal(uploaded.length, 2, `${vendor}: training and validation uploaded`);
+    assert.equal(uploaded[0]!.content, readFileSync(train, "utf8"));
+    assert.deepEqual([...vendors.authorization.get(vendor)!].filter((a) => a !== ""), [`Bearer ${env[vendor === "mistral" ? "MISTRAL_API_KEY" : "TOGETHER_API_KEY"]}`]);
+  }
+  assert.deepEqual([...vendors.jobs.values()].map((j) => j.epochs), [2, 2]);
+
+  const jobs = JSON.parse(runCli(["finetune", "list", "--db", db, "-f", "json"]).stdout) as Array<{ id: string; spec: string; status: string; fine_tuned_model: string; macro_f1: number; trained_tokens: number; cost_usd: number }>;
+  assert.equal(jobs.length, 3);
+  for (const job of jobs) {
+    assert.equal(job.status, "succeeded", job.id);
+    assert.ok(job.macro_f1 > 0 && job.macro_f1 <= 1, `${job.id} scored`);
+    assert.ok(job.trained_tokens > 0);
+  }
+  const mistral = jobs.find((j) => j.spec.startsWith("mistral:"))!;
+  const together = jobs.find((j) => j.spec.startsWith("together:"))!;
+  assert.match(mistral.fine_tuned_model, /^ft:open-mistral-nemo:tandem:/);
+  assert.match(together.fine_tuned_model, /^tandem-user\/Meta-Llama-3.1-8B-Instruct-Reference-/);
+  // Cost: trained tokens × the vendor's training price in the dated table ($1/M Mistral NeMo, $0.48/M Together ≤ 16 B).
+  assert.equal(mistral.cost_usd, (mistral.trained_tokens * 1) / 1e6);
+  assert.equal(together.cost_usd, (together.trained_tokens * 0.48) / 1e6);
+  const table = runCli(["finetune", "list", "--db", db]).stdout;
+  assert.match(table, /mistral:open-mistral-nemo\s+2\s+succeeded\s+ft:open-mistral-nemo:tandem:/);
+  assert.match(table, /together:meta-llama\/Meta-Llama-3.1-8B-Instruct-Reference\s+2\s+succeeded/);
+  const show = JSON.parse(runCli(["finetune", "show", mistral.id, "--db", db]).stdout) as { metrics: Array<{ step: number; train_loss: number; valid_loss: number }> };
+  assert.deepEqual(show.metrics.map((m) => m.step), [1, 2, 3]);
+  // A vendor with no public fine-tuning API is refused before anything is uploaded.
+  const before = vendors.files.size;
+  const refused = runCli(["finetune", "start", "--train", train, "--model", "mistral:open-mistral-nemo,anthropic:claude-3-5-haiku-latest", "--db", db], { env: { ...env, ANTHROPIC_API_KEY: "x" } });
+  assert.equal(refused.status, 2, refused.stderr);
+  assert.match(refused.stderr, /anthropic:claude-3-5-haiku-latest: anthropic has no public fine-tuning API/);
+  assert.equal(vendors.files.size, before);
+  // No key in any output.
+  for (const text of [start.stdout, start.stderr, table]) assert.ok(!text.includes("key-0123456789"));
 });

@@ -6,7 +6,9 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
-import { quantizeOnnx, quantizeSymmetric } from "../src/encoders/quantize.js";
+import onnxProto from "onnx-proto";
+import { exposeMatMulInputs, floatValues, quantizeOnnx, quantizeSymmetric } from "../src/encoders/quantize.js";
+import { interpolateTensors } from "../src/training/soup.js";
 import { quantizeModel } from "../src/encoders/quantize-model.js";
 import { EncoderModel } from "../src/encoders/model.js";
 import { runEncoder } from "../src/encoders/inference.js";
@@ -63,6 +65,59 @@ test("DynamicQuantizeMatMul with per-column int8 weights equals the integer arit
       assert.ok(Math.abs(got - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `y[${r},${c}]: ${got} vs ${expected}`);
     }
   }
+});
+
+test("activation smoothing: a Mul by 1/s before the MatMul, rows of W times s_j = a_j^α / w_j^(1−α); an outlier channel no longer ruins the product", async () => {
+  const random = new Random(11);
+  const [m, k, n] = [8, 32, 48];
+  // Channel 5 carries outliers 60× the others (as LayerNorm outputs in BERTs do).
+  const a = Float32Array.from({ length: m * k }, (_, i) => (random.nextFloat() * 2 - 1) * (i % k === 5 ? 60 : 1));
+  const w = Float32Array.from({ length: k * n }, () => random.nextFloat() * 2 - 1);
+  const graph = new GraphBuilder("one-matmul");
+  graph.output(graph.op("MatMul", [graph.input("a", [m, k]), graph.float(w, [k, n])]), "y", [m, n]);
+  const source = graph.encode();
+  const exposed = exposeMatMulInputs(source, { minElements: 1 });
+  assert.deepEqual(exposed.names, ["a"]);
+  const maxima = new Float32Array(k);
+  for (let i = 0; i < a.length; i++) maxima[i % k] = Math.max(maxima[i % k] as number, Math.abs(a[i] as number));
+  const alpha = 0.8;
+  const plain = quantizeOnnx(source, { minElements: 1 });
+  const smoothed = quantizeOnnx(source, { minElements: 1, smoothing: { maxima: new Map([["a", maxima]]), alpha } });
+  assert.equal(smoothed.summary.smoothed, 1);
+  assert.equal(plain.summary.smoothed, 0);
+
+  const decoded = onnxProto.onnx.ModelProto.decode(smoothed.bytes).graph!;
+  const mul = decoded.node!.find((node) => node.opType === "Mul")!;
+  assert.deepEqual(mul.input, ["a", "a_smooth_inverse"]);
+  assert.equal(decoded.node!.find((node) => node.opType === "DynamicQuantizeMatMul")!.input![0], "a_smoothed");
+  const inverse = floatValues(decoded.initializer!.find((t) => t.name === "a_smooth_inverse")!);
+  for (let j = 0; j < k; j++) {
+    let rowMax = 0;
+    for (let c = 0; c < n; c++) rowMax = Math.max(rowMax, Math.abs(w[j * n + c] as number));
+    const s = (maxima[j] as number) ** alpha / rowMax ** (1 - alpha);
+    assert.ok(Math.abs((inverse[j] as number) - 1 / s) <= 1e-6 * (1 / s), `channel ${j}: ${inverse[j]} vs ${1 / s}`);
+  }
+
+  const exact = new Float32Array(m * n);
+  for (let r = 0; r < m; r++) for (let c = 0; c < n; c++) for (let i = 0; i < k; i++) exact[r * n + c] = (exact[r * n + c] as number) + (a[r * k + i] as number) * (w[i * n + c] as number);
+  const error = async (bytes: Uint8Array) => {
+    const session = await ort.InferenceSession.create(bytes);
+    const y = (await session.run({ a: new ort.Tensor("float32", a, [m, k]) })).y!.data as Float32Array;
+    await session.release();
+    return Math.sqrt(y.reduce((sum, v, i) => sum + (v - (exact[i] as number)) ** 2, 0) / y.length);
+  };
+  const [plainError, smoothedError] = [await error(plain.bytes), await error(smoothed.bytes)];
+  assert.ok(smoothedError < plainError / 2, `RMS error ${smoothedError} smoothed vs ${plainError} plain`);
+});
+
+test("model soup: (1 − t)·a + t·b tensor by tensor; mismatched checkpoints are refused by name", () => {
+  const a = new Map([["x", { shape: [2], data: Float32Array.from([1, 3]) }], ["y", { shape: [1], data: Float32Array.from([0]) }]]);
+  const b = new Map([["x", { shape: [2], data: Float32Array.from([5, -1]) }], ["y", { shape: [1], data: Float32Array.from([8]) }]]);
+  const mixed = interpolateTensors(a, b, 0.25);
+  assert.deepEqual([...mixed.get("x")!.data], [2, 2]);
+  assert.deepEqual([...mixed.get("y")!.data], [2]);
+  assert.throws(() => interpolateTensors(a, new Map([["x", b.get("x")!]]), 0.5), /tensor y is in the first checkpoint only/);
+  assert.throws(() => interpolateTensors(a, new Map([["x", { shape: [1, 2], data: Float32Array.from([0, 0]) }], ["y", b.get("y")!]]), 0.5), /tensor x: shape 2 vs 1×2/);
 });
 
 /** The weights as the int8 graph holds them: every matrix through quantize → dequantize. */

@@ -15,7 +15,7 @@ import { detectFineTuneFormat, validateJsonl, type ValidationReport } from "../f
 
 import { loadPriceTable, lookupPrice, PRICES_AS_OF } from "../llm/pricing.js";
 import type { ProgramName } from "../llm/prompts/programs.js";
-import { openAiClientFor, parseModelSpec } from "../llm/providers/registry.js";
+import { fineTunerFor, parseModelSpec } from "../llm/providers/registry.js";
 import type { ChatMessage } from "../llm/types.js";
 import { evaluate, macroF1 } from "../metrics/evaluate.js";
 import { formatFixed } from "../metrics/format.js";
@@ -73,23 +73,29 @@ function baseModelOf(spec: string): string {
   return parseModelSpec(spec).model;
 }
 
+/** The model string of a job's fine-tuned model, on the vendor (and endpoint) that trained it. */
 function modelSpecFor(row: JobRow, model: string): string {
   const parsed = parseModelSpec(row.spec);
-  return parsed.provider === "compat" ? `compat:${parsed.baseURL}#${model}` : `openai:${model}`;
+  return parsed.provider === "compat" ? `compat:${parsed.baseURL}#${model}` : `${parsed.provider}:${model}`;
 }
 
+/** Trained tokens × the vendor's training price; the estimate until the vendor reports the tokens. */
 function costOfJob(row: JobRow, pricing?: string): number | null {
   if (row.trained_tokens === null) return row.estimate_usd;
-  const price = lookupPrice(loadPriceTable(pricing), "openai", row.base_model).training;
+  const price = lookupPrice(loadPriceTable(pricing), parseModelSpec(row.spec).provider, row.base_model).training;
   return price === undefined ? row.estimate_usd : (row.trained_tokens * price) / 1e6;
 }
 
 function summaryTable(rows: JobRow[], pricing?: string): string {
-  let out = "job                        base              epochs  status      fine-tuned model                                  trained tokens  cost        macro F1\n";
+  const vendorModel = (row: JobRow) => `${parseModelSpec(row.spec).provider}:${row.base_model}`;
+  const idWidth = Math.max(26, ...rows.map((r) => r.id.length));
+  const baseWidth = Math.max(24, ...rows.map((r) => vendorModel(r).length));
+  let out = `${"job".padEnd(idWidth)} ${"vendor:base model".padEnd(baseWidth)} epochs  status      ${"fine-tuned model".padEnd(48)}  trained tokens  cost        macro F1\n`;
   for (const row of rows) {
-    const epochs = String((JSON.parse(row.hyperparameters) as { n_epochs?: unknown }).n_epochs ?? "auto");
+    const sent = JSON.parse(row.hyperparameters) as { n_epochs?: unknown; epochs?: unknown };
+    const epochs = String(sent.n_epochs ?? sent.epochs ?? "auto");
     const cost = costOfJob(row, pricing);
-    out += `${row.id.padEnd(26)} ${row.base_model.padEnd(17)} ${epochs.padStart(6)}  ${row.status.padEnd(10)}  ${(row.fine_tuned_model ?? row.error ?? "").slice(0, 48).padEnd(48)}  ${String(row.trained_tokens ?? "").padStart(14)}  ${(cost === null ? "?" : formatUsd(cost)).padEnd(10)}  ${row.macro_f1 === null ? "" : formatFixed(row.macro_f1 * 100, 2)}\n`;
+    out += `${row.id.padEnd(idWidth)} ${vendorModel(row).padEnd(baseWidth)} ${epochs.padStart(6)}  ${row.status.padEnd(10)}  ${(row.fine_tuned_model ?? row.error ?? "").slice(0, 48).padEnd(48)}  ${String(row.trained_tokens ?? "").padStart(14)}  ${(cost === null ? "?" : formatUsd(cost)).padEnd(10)}  ${row.macro_f1 === null ? "" : formatFixed(row.macro_f1 * 100, 2)}\n`;
   }
   return out;
 }
@@ -196,17 +202,17 @@ export function registerFinetune(program: Command): void {
       const examples = readExamples(file);
       const base = baseModelOf(options.model);
       const epochs = options.epochs === "auto" ? "auto" : parseInteger("--epochs", 1)(options.epochs);
-      const estimate = estimateFineTune(examples, base, epochs, lookupPrice(loadPriceTable(options.pricing), "openai", base));
+      const estimate = estimateFineTune(examples, base, epochs, lookupPrice(loadPriceTable(options.pricing), parseModelSpec(options.model).provider, base));
       if (options.format === "json") printJson({ file, ...estimate });
       else process.stdout.write(formatEstimate(file, estimate));
     });
 
   finetune
     .command("start")
-    .description("Upload the files and create one job per base model × epoch count (a sweep); jobs are stored for follow/list.")
+    .description("Upload the files (once per vendor) and create one job per base model × epoch count — a sweep across OpenAI, Mistral, Together and OpenAI-compatible servers; jobs are stored for follow/list.")
     .requiredOption("--train <file>", "training JSONL (from finetune build)")
     .option("--val <file>", "validation JSONL")
-    .requiredOption("--model <specs>", "base model(s), comma-separated: openai:gpt-4o-mini,openai:gpt-4o (or compat:URL#MODEL)", parseList)
+    .requiredOption("--model <specs>", "base model(s), comma-separated, from any vendor: openai:gpt-4o-mini,mistral:open-mistral-nemo,together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference (or compat:URL#MODEL)", parseList)
     .option("--epochs <list>", "n_epochs, or several for a sweep: auto | 3 | 2,3,4", "auto")
     .option("--batch-size <n>", "batch_size (default auto)", parseInteger("--batch-size", 1))
     .option("--lr-multiplier <x>", "learning_rate_multiplier (default auto)", parseNumber("--lr-multiplier", 0))
@@ -226,19 +232,23 @@ export function registerFinetune(program: Command): void {
       const sweep = options.model.length * epochList.length > 1 ? `sweep-${randomUUID().slice(0, 8)}` : undefined;
       const uploads = new Map<string, { training: string; validation?: string }>();
       const started: JobRow[] = [];
-      for (const spec of options.model) {
-        const { client, model: base } = await openAiClientFor(spec);
-        const endpoint = parseModelSpec(spec).baseURL ?? "openai";
-        if (!uploads.has(endpoint)) uploads.set(endpoint, await uploadTrainingFiles(client, options.train, options.val));
+      // Every vendor is checked (key, public fine-tuning API) and given the files before any job starts.
+      const tuners = await Promise.all(options.model.map((spec) => fineTunerFor(spec)));
+      const endpointOf = (index: number) => `${tuners[index]!.provider}:${parseModelSpec(options.model[index]!).baseURL ?? ""}`;
+      for (const [index, { tuner }] of tuners.entries()) {
+        if (!uploads.has(endpointOf(index))) uploads.set(endpointOf(index), await uploadTrainingFiles(tuner, options.train, options.val));
+      }
+      for (const [index, spec] of options.model.entries()) {
+        const { tuner, model: base, provider } = tuners[index]!;
         for (const epochs of epochList) {
-          const estimate = estimateFineTune(examples, base, epochs, lookupPrice(loadPriceTable(options.pricing), "openai", base));
+          const estimate = estimateFineTune(examples, base, epochs, lookupPrice(loadPriceTable(options.pricing), provider, base));
           const row = await startJob({
-            client, db, spec, baseModel: base, trainingPath: options.train, validationPath: options.val,
+            tuner, db, spec, baseModel: base, trainingPath: options.train, validationPath: options.val,
             hyperparameters: { n_epochs: epochs, batch_size: options.batchSize, learning_rate_multiplier: options.lrMultiplier },
-            seed: options.seed, suffix: options.suffix, sweep, estimateUsd: estimate.costUsd, metadata: meta, uploaded: uploads.get(endpoint),
+            seed: options.seed, suffix: options.suffix, sweep, estimateUsd: estimate.costUsd, metadata: meta, uploaded: uploads.get(endpointOf(index)),
           });
           started.push(row);
-          process.stdout.write(`started ${row.id}: ${base}, epochs ${epochs}, estimated ${estimate.costUsd === null ? "?" : formatUsd(estimate.costUsd)}\n`);
+          process.stdout.write(`started ${row.id}: ${provider}:${base}, epochs ${epochs}, estimated ${estimate.costUsd === null ? "?" : formatUsd(estimate.costUsd)}\n`);
         }
       }
       if (sweep) process.stdout.write(`sweep ${sweep}: follow with \`tandem finetune follow --sweep ${sweep}\`\n`);
@@ -294,8 +304,8 @@ export function registerFinetune(program: Command): void {
     .option("--db <file>", "state database (default .tandem/tandem.db)")
     .action(async (id: string, options: { db?: string }) => {
       const db = openStore(options.db);
-      const { client } = await openAiClientFor(jobRow(db, id).spec);
-      const row = await cancelJob(client, db, id);
+      const { tuner } = await fineTunerFor(jobRow(db, id).spec);
+      const row = await cancelJob(tuner, db, id);
       process.stdout.write(`${row.id}: ${row.status}\n`);
     });
 }
@@ -309,9 +319,9 @@ async function follow(ids: string[], options: { pollSeconds: number; eval?: stri
     const pending = new Set(ids);
     while (pending.size > 0 && !interrupted) {
       for (const id of [...pending]) {
-        const { client } = await openAiClientFor(jobRow(db, id).spec);
+        const { tuner } = await fineTunerFor(jobRow(db, id).spec);
         try {
-          const { row, events } = await refreshJob(client, db, id);
+          const { row, events } = await refreshJob(tuner, db, id);
           for (const event of events) process.stdout.write(describeEvent(event) + "\n");
           if (isFinal(row.status)) {
             pending.delete(id);

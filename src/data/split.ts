@@ -65,3 +65,9 @@ export function stratifiedSample(strata: string[], fraction: number, seed: numbe
   if (fraction === 1) return strata.map((_, index) => index);
   return stratifiedSplit(strata, [fraction, 1 - fraction], seed)[0] as number[];
 }
+
+/** `n` items spread evenly through `items` (all of them when there are no more than `n`), in order. */
+export function evenlySpaced<T>(items: readonly T[], n: number): T[] {
+  if (items.length <= n) return [...items];
+  return Array.from({ length: n }, (_, i) => items[Math.floor((i * items.length) / n)] as T);
+}

@@ -9,7 +9,8 @@ import { UserError } from "../core/errors.js";
 import { evaluate, macroF1 } from "../metrics/evaluate.js";
 import { classifyWithEncoder } from "./inference.js";
 import { EncoderModel } from "./model.js";
-import { quantizeOnnx, type QuantizeOptions, type QuantizeSummary } from "./quantize.js";
+import * as ort from "onnxruntime-node";
+import { DEFAULT_SMOOTHING_ALPHA, exposeMatMulInputs, quantizeOnnx, type QuantizeOptions, type QuantizeSummary } from "./quantize.js";
 
 /** Files a quantized folder leaves out: float weights only further training reads, and training state. */
 const TRAINING_ONLY = new Set(["model.safetensors", "best.safetensors", "checkpoint.pt", "data", ".build-key"]);
@@ -49,6 +50,7 @@ export function quantizeModel(dir: string, out: string, options: QuantizeOptions
     weights: "int8, symmetric, one scale per output column",
     activations: "uint8, asymmetric, per tensor, at run time",
     embeddings: result.summary.embeddings > 0 ? "int8, symmetric, one scale per row" : "float",
+    ...(options.smoothing ? { activation_smoothing: { method: "SmoothQuant (per input channel, folded into the weights)", alpha: options.smoothing.alpha ?? DEFAULT_SMOOTHING_ALPHA, tensors: result.summary.smoothed, calibration_texts: options.smoothing.texts } } : {}),
     matmuls: result.summary.matmuls,
     source: basename(resolve(dir)),
     tool: "tandem quantize",
@@ -57,6 +59,47 @@ export function quantizeModel(dir: string, out: string, options: QuantizeOptions
   rmSync(out, { recursive: true, force: true });
   renameSync(partial, out);
   return { ...result.summary, out, graphBytesBefore: source.length, graphBytesAfter: result.bytes.length };
+}
+
+/**
+ * Calibration for activation smoothing: runs the fp32 graph on `texts` (token-length batches) and returns
+ * the largest |x| of each channel of every activation a quantized MatMul reads.
+ */
+export async function calibrateActivations(dir: string, texts: readonly string[], options: Pick<QuantizeOptions, "minElements" | "keepFloat"> & { batchSize?: number; maxLength?: number } = {}): Promise<Map<string, Float32Array>> {
+  const model = await EncoderModel.load(dir);
+  const maxima = new Map<string, Float32Array>();
+  try {
+    const exposed = exposeMatMulInputs(readFileSync(model.graphFile), options);
+    const session = await ort.InferenceSession.create(exposed.bytes, { graphOptimizationLevel: "basic" });
+    try {
+      const maxLength = Math.min(options.maxLength ?? 128, model.maxPositions);
+      const tokens = texts.map((text) => model.tokenizer.encode(text, maxLength).ids);
+      const order = tokens.map((_, i) => i).sort((a, b) => (tokens[a] as number[]).length - (tokens[b] as number[]).length);
+      const batchSize = options.batchSize ?? 16;
+      for (let start = 0; start < order.length; start += batchSize) {
+        const batch = order.slice(start, start + batchSize).map((i) => tokens[i] as number[]);
+        const { feeds } = model.feeds(batch);
+        const result = await session.run(feeds, exposed.names);
+        for (const name of exposed.names) {
+          const tensor = result[name] as ort.Tensor;
+          const values = tensor.data as Float32Array;
+          const width = Number(tensor.dims[tensor.dims.length - 1]);
+          const channelMax = maxima.get(name) ?? new Float32Array(width);
+          for (let i = 0; i < values.length; i++) {
+            const j = i % width;
+            const magnitude = Math.abs(values[i] as number);
+            if (magnitude > (channelMax[j] as number)) channelMax[j] = magnitude;
+          }
+          maxima.set(name, channelMax);
+        }
+      }
+    } finally {
+      await session.release();
+    }
+  } finally {
+    await model.release();
+  }
+  return maxima;
 }
 
 export interface QuantizationCheck {

@@ -18,6 +18,13 @@ type Node = onnxProto.onnx.INodeProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT8 = onnx.TensorProto.DataType.INT8;
 const MS_DOMAIN = "com.microsoft";
+/**
+ * Migration strength α of activation smoothing. 0.5 is SmoothQuant's default for large decoders; with one
+ * activation scale per tensor and a small BERT, more of the range belongs in the weights: on the starter,
+ * label agreement with fp32 over the merged validation split rose from 97.6% (no smoothing) through 98.4%
+ * (α 0.75) to 98.8% (α 0.85–0.9), and fell again at 0.95.
+ */
+export const DEFAULT_SMOOTHING_ALPHA = 0.85;
 
 export interface QuantizeOptions {
   /** Weights with fewer elements stay float (default 4096: the quantization would cost more than it saves). */
@@ -26,6 +33,14 @@ export interface QuantizeOptions {
   embeddingMinRows?: number;
   /** MatMuls whose node name matches stay float (e.g. /output\/dense/ for BERT's FFN down-projection, whose inputs have outliers). */
   keepFloat?: RegExp;
+  /**
+   * Activation smoothing (SmoothQuant, Xiao et al. 2023): the largest |x| of each input channel of the
+   * quantized MatMuls, by input tensor name, measured on calibration texts (`activationMaxima`). Channel j
+   * of the input is divided by s_j = a_j^α / w_j^(1−α) (a Mul before the MatMul) and row j of the weight
+   * multiplied by it: the product is unchanged, but outlier channels no longer stretch the one
+   * per-tensor activation scale, at the price of a slightly wider weight range.
+   */
+  smoothing?: { maxima: ReadonlyMap<string, Float32Array>; alpha?: number; /** How many calibration texts measured the maxima (recorded only). */ texts?: number };
 }
 
 export interface QuantizeSummary {
@@ -35,6 +50,8 @@ export interface QuantizeSummary {
   floatMatmuls: number;
   /** Embedding tables stored as int8. */
   embeddings: number;
+  /** Activation tensors smoothed before their quantized MatMuls. */
+  smoothed: number;
   /** Weight bytes before and after (initializers only). */
   weightBytesBefore: number;
   weightBytesAfter: number;
@@ -86,6 +103,20 @@ export function quantizeSymmetric(values: Float32Array, rows: number, cols: numb
 
 const bytesOf = (array: Float32Array | Int8Array) => new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 
+function floatMatrix(initializers: ReadonlyMap<string, Tensor>, name: string | undefined): Tensor | undefined {
+  const tensor = name === undefined ? undefined : initializers.get(name);
+  return tensor !== undefined && tensor.dataType === FLOAT && dimsOf(tensor).length === 2 ? tensor : undefined;
+}
+
+/** The weight of a MatMul that quantization converts: a 2-D float initializer, large enough, not kept float. */
+function quantizableWeight(node: Node, initializers: ReadonlyMap<string, Tensor>, minElements: number, keepFloat: RegExp | undefined): Tensor | undefined {
+  if (node.opType !== "MatMul" || (node.domain ?? "") !== "") return undefined;
+  const weight = floatMatrix(initializers, (node.input ?? [])[1]);
+  if (!weight) return undefined;
+  const [k, n] = dimsOf(weight) as [number, number];
+  return k * n < minElements || keepFloat?.test(node.name ?? "") ? undefined : weight;
+}
+
 /** Quantizes a serialized ONNX model; returns the new bytes and what changed. */
 export function quantizeOnnx(bytes: Uint8Array, options: QuantizeOptions = {}): { bytes: Uint8Array; summary: QuantizeSummary } {
   const minElements = options.minElements ?? 4096;
@@ -113,37 +144,54 @@ export function quantizeOnnx(bytes: Uint8Array, options: QuantizeOptions = {}): 
   let matmuls = 0;
   let floatMatmuls = 0;
   let embeddings = 0;
-  const isFloatMatrix = (name: string | undefined) => {
-    const tensor = name === undefined ? undefined : initializers.get(name);
-    return tensor !== undefined && tensor.dataType === FLOAT && dimsOf(tensor).length === 2 ? tensor : undefined;
-  };
+  const isFloatMatrix = (name: string | undefined) => floatMatrix(initializers, name);
   const count = (name: string) => converted.set(name, (converted.get(name) ?? 0) + 1);
+
+  const quantizable = (node: Node) => quantizableWeight(node, initializers, minElements, options.keepFloat);
+  const smoothing = planSmoothing(graph.node ?? [], quantizable, options.smoothing);
+  const smoothedInputs = new Set<string>();
 
   for (const node of graph.node ?? []) {
     const inputs = node.input ?? [];
     if (node.opType === "MatMul" && (node.domain ?? "") === "") {
-      const weight = isFloatMatrix(inputs[1]);
-      const [k, n] = weight ? dimsOf(weight) : [0, 0];
-      if (!weight || (k as number) * (n as number) < minElements || (options.keepFloat && options.keepFloat.test(node.name ?? ""))) {
+      const weight = quantizable(node);
+      if (!weight) {
         floatMatmuls++;
         nodes.push(node);
         continue;
       }
+      const [k, n] = dimsOf(weight) as [number, number];
       const name = inputs[1] as string;
-      let q = quantizedMatrices.get(name);
+      let activation = inputs[0] as string;
+      const scales = smoothing.get(activation);
+      if (scales) {
+        // One Mul per smoothed tensor, placed before its first consumer (the tensor exists by then).
+        if (!smoothedInputs.has(activation)) {
+          smoothedInputs.add(activation);
+          const inverse = Float32Array.from(scales, (v) => 1 / v);
+          added.push(onnx.TensorProto.create({ name: `${activation}_smooth_inverse`, dims: [k], dataType: FLOAT, rawData: bytesOf(inverse) }));
+          nodes.push(onnx.NodeProto.create({ name: `${activation}_smooth`, opType: "Mul", input: [activation, `${activation}_smooth_inverse`], output: [`${activation}_smoothed`] }));
+        }
+        activation = `${activation}_smoothed`;
+      }
+      const key = scales ? `${name}|${inputs[0]}` : name;
+      let q = quantizedMatrices.get(key);
       if (!q) {
-        const { q: values, scales } = quantizeSymmetric(floatValues(weight), k as number, n as number, 1);
-        q = { weight: `${name}_int8`, scale: `${name}_scale`, zeroPoint: `${name}_zero_point` };
+        const values = floatValues(weight);
+        if (scales) for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) values[r * n + c] = (values[r * n + c] as number) * (scales[r] as number);
+        const { q: quantized, scales: columnScales } = quantizeSymmetric(values, k, n, 1);
+        const base = scales ? `${name}_smoothed_${quantizedMatrices.size}` : name;
+        q = { weight: `${base}_int8`, scale: `${base}_scale`, zeroPoint: `${base}_zero_point` };
         added.push(
-          onnx.TensorProto.create({ name: q.weight, dims: [k as number, n as number], dataType: INT8, rawData: bytesOf(values) }),
-          onnx.TensorProto.create({ name: q.scale, dims: [n as number], dataType: FLOAT, rawData: bytesOf(scales) }),
-          onnx.TensorProto.create({ name: q.zeroPoint, dims: [n as number], dataType: INT8, rawData: new Uint8Array(n as number) }),
+          onnx.TensorProto.create({ name: q.weight, dims: [k, n], dataType: INT8, rawData: bytesOf(quantized) }),
+          onnx.TensorProto.create({ name: q.scale, dims: [n], dataType: FLOAT, rawData: bytesOf(columnScales) }),
+          onnx.TensorProto.create({ name: q.zeroPoint, dims: [n], dataType: INT8, rawData: new Uint8Array(n) }),
         );
-        quantizedMatrices.set(name, q);
+        quantizedMatrices.set(key, q);
       }
       count(name);
       matmuls++;
-      nodes.push(onnx.NodeProto.create({ name: node.name ? `${node.name}_quant` : undefined, opType: "DynamicQuantizeMatMul", domain: MS_DOMAIN, input: [inputs[0] as string, q.weight, q.scale, q.zeroPoint], output: node.output }));
+      nodes.push(onnx.NodeProto.create({ name: node.name ? `${node.name}_quant` : undefined, opType: "DynamicQuantizeMatMul", domain: MS_DOMAIN, input: [activation, q.weight, q.scale, q.zeroPoint], output: node.output }));
       continue;
     }
     if (node.opType === "Gather" && (node.domain ?? "") === "" && embeddingMinRows > 0) {
@@ -185,5 +233,60 @@ export function quantizeOnnx(bytes: Uint8Array, options: QuantizeOptions = {}): 
   graph.input = (graph.input ?? []).filter((i) => !removed.has(i.name ?? ""));
   if (!(model.opsetImport ?? []).some((o) => o.domain === MS_DOMAIN)) model.opsetImport = [...(model.opsetImport ?? []), { domain: MS_DOMAIN, version: 1 }];
   const weightBytesAfter = graph.initializer.reduce((sum, t) => sum + tensorBytes(t), 0);
-  return { bytes: onnx.ModelProto.encode(model).finish(), summary: { matmuls, floatMatmuls, embeddings, weightBytesBefore, weightBytesAfter } };
+  return { bytes: onnx.ModelProto.encode(model).finish(), summary: { matmuls, floatMatmuls, embeddings, smoothed: smoothedInputs.size, weightBytesBefore, weightBytesAfter } };
+}
+
+/**
+ * The smoothing factor of each input channel, by activation tensor: s_j = a_j^α / w_j^(1−α), where a_j
+ * is the channel's calibrated max |x| and w_j the largest |weight| in row j over every quantized MatMul
+ * that reads the tensor (they share one smoothed copy). Channels never seen active keep s = 1.
+ */
+function planSmoothing(nodes: readonly Node[], quantizable: (node: Node) => Tensor | undefined, smoothing: QuantizeOptions["smoothing"]): Map<string, Float32Array> {
+  const plan = new Map<string, Float32Array>();
+  if (!smoothing) return plan;
+  const alpha = smoothing.alpha ?? DEFAULT_SMOOTHING_ALPHA;
+  if (!(alpha >= 0 && alpha <= 1)) throw new Error(`the smoothing strength must be between 0 and 1, not ${alpha}`);
+  const weightMaxima = new Map<string, Float32Array>();
+  for (const node of nodes) {
+    const weight = quantizable(node);
+    const activation = (node.input ?? [])[0];
+    if (!weight || activation === undefined || !smoothing.maxima.has(activation)) continue;
+    const [k, n] = dimsOf(weight) as [number, number];
+    const values = floatValues(weight);
+    const rowMax = weightMaxima.get(activation) ?? new Float32Array(k);
+    if (rowMax.length !== k) throw new Error(`${activation} feeds MatMuls of different widths`);
+    for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) rowMax[r] = Math.max(rowMax[r] as number, Math.abs(values[r * n + c] as number));
+    weightMaxima.set(activation, rowMax);
+  }
+  for (const [activation, rowMax] of weightMaxima) {
+    const maxima = smoothing.maxima.get(activation) as Float32Array;
+    if (maxima.length !== rowMax.length) throw new Error(`the calibration of ${activation} has ${maxima.length} channels, its MatMul ${rowMax.length}`);
+    plan.set(activation, Float32Array.from(rowMax, (w, j) => {
+      const a = maxima[j] as number;
+      const s = a > 0 && w > 0 ? a ** alpha / w ** (1 - alpha) : 1;
+      return Number.isFinite(s) && s > 1e-5 ? s : 1;
+    }));
+  }
+  return plan;
+}
+
+/**
+ * The graph with every activation a quantized MatMul reads added as an output, and their names: the
+ * calibration run reads them to measure each channel's range. Pure: bytes in, bytes out.
+ */
+export function exposeMatMulInputs(bytes: Uint8Array, options: Pick<QuantizeOptions, "minElements" | "keepFloat"> = {}): { bytes: Uint8Array; names: string[] } {
+  const minElements = options.minElements ?? 4096;
+  const model = onnx.ModelProto.decode(bytes);
+  const graph = model.graph;
+  if (!graph) throw new Error("the file holds no ONNX graph");
+  const initializers = new Map<string, Tensor>((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  const names: string[] = [];
+  for (const node of graph.node ?? []) {
+    const activation = (node.input ?? [])[0];
+    if (activation === undefined || !quantizableWeight(node, initializers, minElements, options.keepFloat)) continue;
+    if (!names.includes(activation) && !initializers.has(activation)) names.push(activation);
+  }
+  const existing = new Set((graph.output ?? []).map((o) => o.name));
+  graph.output = [...(graph.output ?? []), ...names.filter((n) => !existing.has(n)).map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: FLOAT } } }))];
+  return { bytes: onnx.ModelProto.encode(model).finish(), names };
 }

@@ -1,15 +1,13 @@
 /**
- * Fine-tuning jobs through OpenAI's API (and OpenAI-compatible fine-tuning APIs via a base URL):
+ * Fine-tuning jobs through any vendor's FineTuner (OpenAI and compatible servers, Mistral, Together):
  * upload the files, create the job, and follow its events and metrics until it ends. Every job and
- * the last event seen are kept in the state database, so `follow` resumes after Ctrl-C or a network
+ * the events seen are kept in the state database, so `follow` resumes after Ctrl-C or a network
  * failure, and the fine-tuned model id is recorded when the job succeeds.
  */
-import { readFileSync } from "node:fs";
-import { basename } from "node:path";
-import OpenAI, { toFile } from "openai";
+import { existsSync } from "node:fs";
 import { UserError } from "../core/errors.js";
-import { errorMessage, redact } from "../core/redact.js";
 import { migrate, type Store } from "../core/store.js";
+import { providerMessage, type FineTuner, type TunerHyperparameters } from "./tuner.js";
 
 export interface JobRow {
   id: string;
@@ -70,14 +68,10 @@ export function ensureJobTable(db: Store): void {
   );
 }
 
-export interface Hyperparameters {
-  n_epochs?: number | "auto";
-  batch_size?: number | "auto";
-  learning_rate_multiplier?: number | "auto";
-}
+export type Hyperparameters = TunerHyperparameters;
 
 export interface StartOptions {
-  client: OpenAI;
+  tuner: FineTuner;
   db: Store;
   spec: string;
   baseModel: string;
@@ -89,29 +83,19 @@ export interface StartOptions {
   sweep?: string;
   estimateUsd?: number | null;
   metadata?: unknown;
-  /** Already uploaded files (a sweep uploads once). */
+  /** Already uploaded files (a sweep uploads once per vendor endpoint). */
   uploaded?: { training: string; validation?: string };
 }
 
-/** Rejections and failures with the provider's message verbatim. */
-export function providerMessage(error: unknown): string {
-  // The SDK's message already starts with the HTTP status ("400 Job ... has already ended").
-  if (error instanceof OpenAI.APIError) return redact(error.status === undefined ? `network error: ${error.message}` : error.message);
-  return errorMessage(error);
-}
+export { providerMessage };
 
-export async function uploadTrainingFiles(client: OpenAI, trainingPath: string, validationPath?: string): Promise<{ training: string; validation?: string }> {
+export async function uploadTrainingFiles(tuner: FineTuner, trainingPath: string, validationPath?: string): Promise<{ training: string; validation?: string }> {
   const upload = async (path: string) => {
-    let bytes: Buffer;
+    if (!existsSync(path)) throw new UserError("file not found", { file: path });
     try {
-      bytes = readFileSync(path);
-    } catch {
-      throw new UserError("file not found", { file: path });
-    }
-    try {
-      return (await client.files.create({ file: await toFile(bytes, basename(path)), purpose: "fine-tune" })).id;
+      return await tuner.upload(path);
     } catch (error) {
-      throw new UserError(`upload rejected: ${providerMessage(error)}`, { file: path });
+      throw new UserError(`upload to ${tuner.vendor} rejected: ${providerMessage(error)}`, { file: path });
     }
   };
   const training = await upload(trainingPath);
@@ -120,21 +104,12 @@ export async function uploadTrainingFiles(client: OpenAI, trainingPath: string, 
 }
 
 export async function startJob(options: StartOptions): Promise<JobRow> {
-  const files = options.uploaded ?? (await uploadTrainingFiles(options.client, options.trainingPath, options.validationPath));
-  const hyperparameters: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options.hyperparameters)) if (value !== undefined) hyperparameters[key] = value;
-  let job: OpenAI.FineTuning.FineTuningJob;
+  const files = options.uploaded ?? (await uploadTrainingFiles(options.tuner, options.trainingPath, options.validationPath));
+  let job: Awaited<ReturnType<FineTuner["create"]>>;
   try {
-    job = await options.client.fineTuning.jobs.create({
-      model: options.baseModel,
-      training_file: files.training,
-      validation_file: files.validation,
-      seed: options.seed,
-      suffix: options.suffix,
-      method: { type: "supervised", supervised: { hyperparameters } },
-    });
+    job = await options.tuner.create({ baseModel: options.baseModel, trainingFile: files.training, validationFile: files.validation, hyperparameters: options.hyperparameters, seed: options.seed, suffix: options.suffix });
   } catch (error) {
-    throw new UserError(`the provider refused the job: ${providerMessage(error)}`);
+    throw new UserError(`${options.tuner.vendor} refused the job: ${providerMessage(error)}`);
   }
   const now = new Date().toISOString();
   const row: JobRow = {
@@ -142,10 +117,10 @@ export async function startJob(options: StartOptions): Promise<JobRow> {
     spec: options.spec,
     base_model: options.baseModel,
     status: job.status,
-    fine_tuned_model: job.fine_tuned_model ?? null,
+    fine_tuned_model: job.fineTunedModel,
     training_file: files.training,
     validation_file: files.validation ?? null,
-    hyperparameters: JSON.stringify(hyperparameters),
+    hyperparameters: JSON.stringify(job.sent),
     sweep: options.sweep ?? null,
     suffix: options.suffix ?? null,
     trained_tokens: null,
@@ -198,43 +173,23 @@ export interface FollowEvent {
   createdAt: number;
 }
 
-/** Refreshes a job from the provider and stores its new events; returns the new events, oldest first. */
-export async function refreshJob(client: OpenAI, db: Store, id: string): Promise<{ row: JobRow; events: FollowEvent[] }> {
+/** Refreshes a job from its vendor and stores its new events; returns the new events, oldest first. */
+export async function refreshJob(tuner: FineTuner, db: Store, id: string): Promise<{ row: JobRow; events: FollowEvent[] }> {
   const row = jobRow(db, id);
-  const job = await client.fineTuning.jobs.retrieve(id);
-  const events: OpenAI.FineTuning.FineTuningJobEvent[] = [];
-  // Events come newest first; page back until the last one already stored.
-  let after: string | undefined;
-  for (;;) {
-    const page = await client.fineTuning.jobs.listEvents(id, { limit: 100, ...(after ? { after } : {}) });
-    const data = page.data ?? [];
-    let reachedSeen = false;
-    for (const event of data) {
-      if (event.id === row.last_event) {
-        reachedSeen = true;
-        break;
-      }
-      events.push(event);
-    }
-    if (reachedSeen || !page.has_more || data.length === 0) break;
-    after = data[data.length - 1]!.id;
-  }
-  events.reverse();
+  const job = await tuner.retrieve(id);
+  const events = await tuner.events(id, row.last_event);
   const insert = db.prepare(
     "INSERT OR IGNORE INTO finetune_events (job_id, event_id, created_at, level, message, step, train_loss, valid_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
   );
-  const followEvents: FollowEvent[] = events.map((event) => {
-    const data = (event.data ?? {}) as { step?: number; train_loss?: number; valid_loss?: number; total_steps?: number };
-    insert.run(id, event.id, event.created_at, event.level, event.message, data.step ?? null, data.train_loss ?? null, data.valid_loss ?? null);
-    return { jobId: id, message: event.message, step: data.step, trainLoss: data.train_loss, validLoss: data.valid_loss, totalSteps: data.total_steps, createdAt: event.created_at };
-  });
+  // Vendors that list every event each time: only the ones not stored yet are new.
+  const fresh = events.filter((event) => insert.run(id, event.id, event.createdAt, event.level ?? null, event.message, event.step ?? null, event.trainLoss ?? null, event.validLoss ?? null).changes > 0);
+  const followEvents: FollowEvent[] = fresh.map((event) => ({ jobId: id, message: event.message, step: event.step, trainLoss: event.trainLoss, validLoss: event.validLoss, totalSteps: event.totalSteps, createdAt: event.createdAt }));
   const lastEvent = events.length > 0 ? events[events.length - 1]!.id : row.last_event;
-  const error = job.error ? redact(`${job.error.code ?? "error"}: ${job.error.message}`) : null;
   db.prepare("UPDATE finetune_jobs SET status = ?, fine_tuned_model = ?, trained_tokens = ?, error = ?, last_event = ?, updated_at = ? WHERE id = ?").run(
     job.status,
-    job.fine_tuned_model ?? null,
-    job.trained_tokens ?? null,
-    error,
+    job.fineTunedModel,
+    job.trainedTokens,
+    job.error,
     lastEvent,
     new Date().toISOString(),
     id,
@@ -242,12 +197,12 @@ export async function refreshJob(client: OpenAI, db: Store, id: string): Promise
   return { row: jobRow(db, id), events: followEvents };
 }
 
-export async function cancelJob(client: OpenAI, db: Store, id: string): Promise<JobRow> {
+export async function cancelJob(tuner: FineTuner, db: Store, id: string): Promise<JobRow> {
   jobRow(db, id);
   try {
-    await client.fineTuning.jobs.cancel(id);
+    await tuner.cancel(id);
   } catch (error) {
     throw new UserError(`cancel refused: ${providerMessage(error)}`);
   }
-  return (await refreshJob(client, db, id)).row;
+  return (await refreshJob(tuner, db, id)).row;
 }

@@ -32,6 +32,15 @@ export const DEFAULT_PRICES: Record<string, ModelPrice> = {
   "gpt-4.1-mini": { input: 0.4, cachedInput: 0.1, output: 1.6, fineTuned: { input: 0.8, cachedInput: 0.2, output: 3.2 }, training: 5, batchDiscount: 0.5 },
   "gpt-4.1-nano": { input: 0.1, cachedInput: 0.025, output: 0.4, fineTuned: { input: 0.2, cachedInput: 0.05, output: 0.8 }, training: 1.5, batchDiscount: 0.5 },
   "gpt-3.5-turbo": { input: 0.5, cachedInput: 0.5, output: 1.5, fineTuned: { input: 3, cachedInput: 3, output: 6 }, training: 8, batchDiscount: 0.5 },
+  // Mistral (mistral:): fine-tuned models run at their base model's prices.
+  "open-mistral-nemo": { input: 0.15, cachedInput: 0.15, output: 0.15, fineTuned: { input: 0.15, cachedInput: 0.15, output: 0.15 }, training: 1 },
+  "mistral-small-latest": { input: 0.1, cachedInput: 0.1, output: 0.3, fineTuned: { input: 0.1, cachedInput: 0.1, output: 0.3 }, training: 4 },
+  "codestral-latest": { input: 0.3, cachedInput: 0.3, output: 0.9, fineTuned: { input: 0.3, cachedInput: 0.3, output: 0.9 }, training: 3 },
+  "mistral-large-latest": { input: 2, cachedInput: 2, output: 6, fineTuned: { input: 2, cachedInput: 2, output: 6 }, training: 9 },
+  // Together AI (together:): LoRA fine-tuning priced by model size (up to 16 B, 17–69 B, 70–100 B).
+  "meta-llama/Meta-Llama-3.1-8B-Instruct-Reference": { input: 0.18, cachedInput: 0.18, output: 0.18, fineTuned: { input: 0.18, cachedInput: 0.18, output: 0.18 }, training: 0.48 },
+  "meta-llama/Meta-Llama-3.1-70B-Instruct-Reference": { input: 0.88, cachedInput: 0.88, output: 0.88, fineTuned: { input: 0.88, cachedInput: 0.88, output: 0.88 }, training: 2.9 },
+  "Qwen/Qwen2.5-7B-Instruct": { input: 0.3, cachedInput: 0.3, output: 0.3, fineTuned: { input: 0.3, cachedInput: 0.3, output: 0.3 }, training: 0.48 },
   "claude-3-5-haiku": { input: 0.8, cachedInput: 0.08, output: 4, batchDiscount: 0.5 },
   "claude-3-haiku": { input: 0.25, cachedInput: 0.03, output: 1.25, batchDiscount: 0.5 },
   "claude-3-5-sonnet": { input: 3, cachedInput: 0.3, output: 15, batchDiscount: 0.5 },

@@ -137,8 +137,8 @@ export function promptBuilder(config: PromptConfig, defaultScheme = "neg_neu_pos
 export function llmStrategy(config: LlmConfig, name: string, context: LlmContext): LlmStrategy {
   const info = describeModel(config.model);
   const completion = config.completionFormat;
-  if (completion && info.provider !== "openai" && info.provider !== "compat") {
-    throw new UserError(`the prompt/completion format needs an OpenAI or OpenAI-compatible model (the completions API); ${config.model} is ${info.provider}`);
+  if (completion && !["openai", "compat", "together"].includes(info.provider)) {
+    throw new UserError(`the prompt/completion format needs a model served through an OpenAI-style completions API (openai:, together:, compat:); ${config.model} is ${info.provider}`);
   }
   if (completion && config.batch) throw new UserError("the Batch API takes chat requests only; drop batch for the prompt/completion format");
   const builder = promptBuilder(config, context.scheme);

@@ -12,7 +12,7 @@ export interface OpenAiOptions {
   model: string;
   apiKey: string;
   baseURL?: string;
-  provider: "openai" | "compat";
+  provider: "openai" | "compat" | "mistral" | "together";
 }
 
 export function toProviderError(error: unknown): ProviderError {

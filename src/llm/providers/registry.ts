@@ -5,6 +5,10 @@
  *   anthropic:claude-3-5-haiku-latest                                (ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL)
  *   local:/path/model.gguf                                           (node-llama-cpp)
  *   compat:http://host:port/v1#model                                 (OPENAI_COMPAT_API_KEY, optional)
+ *   mistral:open-mistral-nemo, mistral:ft:open-mistral-nemo:...      (MISTRAL_API_KEY, MISTRAL_BASE_URL)
+ *   together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference         (TOGETHER_API_KEY, TOGETHER_BASE_URL)
+ * Mistral and Together answer chat through their OpenAI-compatible endpoints; their fine-tuning goes
+ * through each vendor's own SDK (src/finetune/vendors).
  * Parsing needs no key, so estimates and price look-ups work without one. SDKs load only when a client
  * is built, so commands that never call a provider do not pay for loading them.
  */
@@ -13,8 +17,9 @@ import type OpenAI from "openai";
 import { UserError } from "../../core/errors.js";
 import { loadDotEnv, requireSecret } from "../../core/env.js";
 import type { ChatModel, ModelInfo } from "../types.js";
+import type { FineTuner } from "../../finetune/tuner.js";
 
-export const PROVIDER_NAMES = ["openai", "anthropic", "local", "compat"] as const;
+export const PROVIDER_NAMES = ["openai", "anthropic", "local", "compat", "mistral", "together"] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
 
 export interface ModelSpec {
@@ -37,9 +42,34 @@ interface ProviderEntry {
   createChatModel(spec: ModelSpec, text: string, options: { gpu?: boolean }): Promise<ChatModel>;
   /** An SDK client for the APIs beyond chat (files, batches, fine-tuning), where the provider has them. */
   openAiClient?(spec: ModelSpec): Promise<OpenAI>;
+  /** The vendor's fine-tuning API, where it has a public one. */
+  fineTuner?(spec: ModelSpec): Promise<FineTuner>;
 }
 
 const openAiSdk = async () => (await import("openai")).default;
+
+/** A vendor with an OpenAI-compatible chat endpoint and a fine-tuning API of its own. */
+function chatVendor(
+  provider: "mistral" | "together",
+  keyVariable: string,
+  urlVariable: string,
+  defaultURL: string,
+  supports: { logprobs: boolean; structured: boolean },
+  fineTuner: (apiKey: string, baseURL: string) => Promise<FineTuner>,
+): ProviderEntry {
+  const baseURL = () => process.env[urlVariable] || defaultURL;
+  return {
+    supportsLogprobs: supports.logprobs,
+    supportsStructured: supports.structured,
+    parse: (model) => ({ provider, model }),
+    requiredSecrets: [keyVariable],
+    async createChatModel(spec, text) {
+      const { openAiChatModel } = await import("./openai.js");
+      return openAiChatModel({ spec: text, model: spec.model, apiKey: requireSecret(keyVariable, `model ${text}`), baseURL: baseURL(), provider });
+    },
+    fineTuner: async () => fineTuner(requireSecret(keyVariable, `${provider} fine-tuning`), baseURL()),
+  };
+}
 
 const PROVIDERS: Record<ProviderName, ProviderEntry> = {
   openai: {
@@ -54,6 +84,10 @@ const PROVIDERS: Record<ProviderName, ProviderEntry> = {
     async openAiClient() {
       const OpenAI = await openAiSdk();
       return new OpenAI({ apiKey: requireSecret("OPENAI_API_KEY", "the OpenAI API"), baseURL: process.env.OPENAI_BASE_URL, maxRetries: 2 });
+    },
+    async fineTuner(spec) {
+      const { openAiFineTuner } = await import("../../finetune/vendors/openai.js");
+      return openAiFineTuner(await this.openAiClient!(spec), "openai");
     },
   },
   compat: {
@@ -76,7 +110,19 @@ const PROVIDERS: Record<ProviderName, ProviderEntry> = {
       const OpenAI = await openAiSdk();
       return new OpenAI({ apiKey: process.env.OPENAI_COMPAT_API_KEY || "not-needed", baseURL: spec.baseURL, maxRetries: 2 });
     },
+    async fineTuner(spec) {
+      const { openAiFineTuner } = await import("../../finetune/vendors/openai.js");
+      return openAiFineTuner(await this.openAiClient!(spec), "compat");
+    },
   },
+  // Mistral's chat API has no token log-probabilities but takes JSON-schema response formats; Together
+  // returns log-probabilities. The Mistral SDK adds /v1 to its server URL itself.
+  mistral: chatVendor("mistral", "MISTRAL_API_KEY", "MISTRAL_BASE_URL", "https://api.mistral.ai/v1", { logprobs: false, structured: true }, async (apiKey, baseURL) =>
+    (await import("../../finetune/vendors/mistral.js")).mistralFineTuner({ apiKey, serverURL: baseURL.replace(/\/v1\/?$/, "") }),
+  ),
+  together: chatVendor("together", "TOGETHER_API_KEY", "TOGETHER_BASE_URL", "https://api.together.xyz/v1", { logprobs: true, structured: false }, async (apiKey, baseURL) =>
+    (await import("../../finetune/vendors/together.js")).togetherFineTuner({ apiKey, baseURL }),
+  ),
   anthropic: {
     supportsLogprobs: false,
     supportsStructured: true,
@@ -100,7 +146,7 @@ const PROVIDERS: Record<ProviderName, ProviderEntry> = {
   },
 };
 
-const USAGE = "use openai:MODEL, anthropic:MODEL, local:/path/model.gguf or compat:http://host:port/v1#MODEL";
+const USAGE = "use openai:MODEL, anthropic:MODEL, mistral:MODEL, together:MODEL, local:/path/model.gguf or compat:http://host:port/v1#MODEL";
 
 export function parseModelSpec(text: string): ModelSpec {
   const colon = text.indexOf(":");
@@ -140,4 +186,13 @@ export async function openAiClientFor(text: string): Promise<{ client: OpenAI; m
   const entry = PROVIDERS[spec.provider];
   if (!entry.openAiClient) throw new UserError(`${text}: this needs an OpenAI or OpenAI-compatible provider (openai:MODEL or compat:URL#MODEL)`);
   return { client: await entry.openAiClient(spec), model: spec.model };
+}
+
+/** The fine-tuning API of the vendor a model string names (openai, compat, mistral, together). */
+export async function fineTunerFor(text: string): Promise<{ tuner: FineTuner; model: string; provider: ProviderName }> {
+  const spec = parseModelSpec(text);
+  loadDotEnv();
+  const entry = PROVIDERS[spec.provider];
+  if (!entry.fineTuner) throw new UserError(`${text}: ${spec.provider} has no public fine-tuning API tandem can drive; use openai:, mistral:, together: or compat:URL#MODEL`);
+  return { tuner: await entry.fineTuner(spec), model: spec.model, provider: spec.provider };
 }
