@@ -191,6 +191,13 @@ test("CLI: tandem quantize --check prints the quality guard; the int8 folder cla
   assert.equal(classified.status, 0, classified.stderr);
   const text = runCli(["quantize", source, "-o", join(tempDir(), "guard-int8-text"), "--check", input, "--limit", "600", "--keep-float", "output"]);
   assert.match(text.stdout, /quality guard on 600 rows of .*: label agreement \d+\.\d+%, probability change max/);
+  // Calibrated: every activation the quantized MatMuls read is smoothed (Q/K/V share one), and the folder says so.
+  const calibratedOut = join(tempDir(), "guard-int8-calibrated");
+  const calibrated = runCli(["quantize", source, "-o", calibratedOut, "--calibrate", input, "--calibrate-limit", "64", "--alpha", "0.8", "-f", "json"]);
+  assert.equal(calibrated.status, 0, calibrated.stderr);
+  assert.equal(JSON.parse(calibrated.stdout).smoothed, 8, "per layer: Q/K/V input, attention output, FFN in, FFN out");
+  assert.deepEqual(JSON.parse(readFileSync(join(calibratedOut, "config.json"), "utf8")).quantization.activation_smoothing, { method: "SmoothQuant (per input channel, folded into the weights)", alpha: 0.8, tensors: 8, calibration_texts: 64 });
+  assert.match(runCli(["quantize", source, "-o", join(tempDir(), "z"), "--calibrate", input, "--alpha", "2"]).stderr, /--alpha/);
 
   const starter = runCli(["quantize", "starter", "-o", join(tempDir(), "twice")]);
   assert.equal(starter.status, 2);

@@ -6,11 +6,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { EncoderModel } from "../src/encoders/model.js";
 import { runEncoder } from "../src/encoders/inference.js";
 import { ENGINE_DIR, findPython, hasTorch } from "../src/training/engine.js";
 import { torchrunUsable } from "../src/training/full.js";
+import { RunStore } from "../src/experiments/store.js";
 import { runCli, SHARED, tempDir } from "./helpers.js";
 
 const TOKENIZER = join(SHARED, "models/tokenizers/bert-base-uncased");
@@ -200,4 +201,35 @@ for name in ("tokenizer.json", "tokenizer_config.json"):
   const tuned = await EncoderModel.load(join(tempDir(), "bare-tuned"));
   assert.deepEqual(tuned.labels, ["negative", "neutral", "positive"]);
   await tuned.release();
+});
+
+test("train full --search: trial 1 is the flags given, the others sampled and pruned by the median; the best run is the folder; every trial is in the run store", async (t) => {
+  if (skipWithoutTorch(t)) return;
+  const data = toyData();
+  const out = join(tempDir(), "full-search");
+  const db = join(tempDir(), "full-search.db");
+  const run = runCli([...trainArgs(out, data, ["--epochs", "2"]), "--search", "5", "--db", db, "-f", "json"]);
+  assert.equal(run.status, 0, run.stderr);
+  const summary = JSON.parse(run.stdout) as { search: string; best_trial: number; best: number; baseline: number; beat_baseline: boolean; report: string; trials: Array<{ trial: number; params: { lr: number; layers: number; hiddenDim: number; activation: string; dropout: number }; scores: number[]; best: number; status: string }> };
+  assert.equal(summary.trials.length, 5);
+  assert.deepEqual(summary.trials[0]!.params, { lr: 0.003, hiddenDim: 16, layers: 2, dropout: 0, activation: "swishglu" });
+  for (const trial of summary.trials.slice(1)) assert.ok(trial.params.lr >= 1e-5 && trial.params.lr <= 3e-4, `trial ${trial.trial}: lr ${trial.params.lr}`);
+  for (const trial of summary.trials) {
+    assert.equal(trial.best, Math.max(...trial.scores));
+    assert.equal(trial.scores.length, trial.status === "pruned" ? trial.scores.length : 2);
+  }
+  const best = summary.trials.reduce((a, b) => (b.status === "complete" && b.best > a.best ? b : a));
+  assert.equal(summary.best_trial, best.trial);
+  assert.equal(summary.beat_baseline, best.trial !== 1 && best.best > summary.trials[0]!.best);
+  assert.match(run.stderr, /trial 5\/5: lr \d\.\d\de-\d+, \d × \d+ \w+, dropout \d\.\d\d → \d+\.\d\d% \((complete|pruned)/);
+  // The folder is the best run's: its log's best validation F1 is the trial's, and it classifies.
+  const log = history(out);
+  assert.equal(Math.max(...log.map((h) => h.macro_f1)), best.best);
+  const predictions = join(tempDir(), "search-predictions.csv");
+  assert.equal(runCli(["classify", "--strategy", "encoder", "--model", out, "-i", data, "-o", predictions]).status, 0);
+  assert.ok(!existsSync(join(dirname(out), ".full-search.search")), "trial folders removed");
+  const stored = new RunStore(db).headSearch(summary.search)!;
+  assert.equal(stored.kind, "full");
+  assert.deepEqual(stored.trials.map((trial) => trial.best), summary.trials.map((trial) => trial.best));
+  assert.match(readFileSync(summary.report, "utf8"), /Fine-tuning search \(train full\)/);
 });

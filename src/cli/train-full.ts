@@ -4,7 +4,9 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { formatFixed } from "../metrics/format.js";
-import { trainFull } from "../training/full.js";
+import { trainFull, type FullTrainingOptions } from "../training/full.js";
+import { searchFullModel } from "../training/full-search.js";
+import { describeTrial, reportSearch, withSearchOptions } from "./search-output.js";
 import { parseFormat, parseInteger, parseNumber } from "./options.js";
 import { progressBar, type ProgressReporter } from "./progress.js";
 import { loadTrainingData, withTrainingDataOptions, type TrainingDataOptions } from "./training-data.js";
@@ -46,6 +48,12 @@ interface TrainFullOptions extends TrainingDataOptions {
   nproc: number;
   launcher: "torchrun" | "spawn";
   kind: "classifier" | "backbone";
+  search?: number;
+  sampler: "tpe" | "random";
+  pruning: boolean;
+  db?: string;
+  report?: string;
+  format: "text" | "json";
 }
 
 export function registerTrainFull(train: Command): void {
@@ -89,7 +97,9 @@ export function registerTrainFull(train: Command): void {
     .option("--zero", "ZeRO: shard optimizer state across processes (ZeroRedundancyOptimizer)")
     .option("--nproc <n>", "processes (DDP: one per GPU, or CPU processes with gloo)", parseInteger("--nproc", 1), 1)
     .option("--launcher <how>", "torchrun, or spawn (tandem starts the ranks itself, one machine; for a torchrun that does not work)", parseFormat(["torchrun", "spawn"] as const), "torchrun")
-    .option("--kind <kind>", "export: classifier graph, or backbone graph + head in TypeScript", parseFormat(["classifier", "backbone"] as const), "classifier")
+    .option("--kind <kind>", "export: classifier graph, or backbone graph + head in TypeScript", parseFormat(["classifier", "backbone"] as const), "classifier");
+  withSearchOptions(command, { trial: "fine-tuning runs (trial 1 uses the flags given)", space: "the encoder's learning rate and the head's width, layers, dropout and activation" })
+    .option("-f, --format <format>", "with --search: text or json (the summary on stdout)", parseFormat(["text", "json"] as const), "text")
     .action(async (options: TrainFullOptions) => {
       if (!options.model === !options.initConfig) throw new UserError("give --model DIR to fine-tune, or --init-config FILE to train from scratch");
       const tokenizer = options.tokenizer ?? options.model;
@@ -111,7 +121,7 @@ export function registerTrainFull(train: Command): void {
       if (options.dropout !== undefined) head.dropout_rate = options.dropout;
       let bar: ProgressReporter | undefined;
       let stepsPerEpoch = 1;
-      const events = await trainFull({
+      const training: FullTrainingOptions = {
         model: options.model,
         init,
         tokenizer,
@@ -150,7 +160,17 @@ export function registerTrainFull(train: Command): void {
           }
           if (event.event === "early_stop") process.stderr.write(`early stop after epoch ${event.epoch}: ${event.reason}\n`);
         },
-      });
+      };
+      if (options.search) {
+        const result = await searchFullModel({ ...training, trials: options.search, sampler: options.sampler, pruning: options.pruning, onTrial: (t, best) => {
+          bar?.stop();
+          bar = undefined;
+          process.stderr.write(describeTrial(t, best, options.search!) + "\n");
+        } });
+        reportSearch({ kind: "full", encoder: options.model ?? options.initConfig!, train: train.file, val: val?.file ?? `${train.file} (held out)`, sampler: options.sampler, out: options.out, trials: result.trials, baseline: result.baseline, best: result.best }, options);
+        return;
+      }
+      const events = await trainFull(training);
       bar?.stop();
       const done = events.find((e) => e.event === "done");
       process.stdout.write(`model folder → ${options.out} (best epoch ${done?.best_epoch ?? "?"}); classify with --model ${options.out}; log: ${join(options.out, "training_log.json")}\n`);

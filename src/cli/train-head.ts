@@ -5,17 +5,14 @@ import { parseActivation, parsePooling } from "../encoders/head.js";
 import { formatFixed } from "../metrics/format.js";
 import { macroF1 } from "../metrics/evaluate.js";
 import { searchHeadModel, trainHeadModel, type HeadModelOptions } from "../training/head-model.js";
-import type { TrialRecord } from "../training/head-search.js";
 import type { EncoderModel } from "../encoders/model.js";
 import type { Dataset } from "../data/dataset.js";
 import { UserError } from "../core/errors.js";
-import { writeFileAtomic } from "../core/files.js";
-import { renderSearchHtml } from "../experiments/report.js";
-import { RunStore } from "../experiments/store.js";
 import type { OptimizerName, SchedulerName } from "../training/optimizer.js";
 import { loadEncoderFromCli } from "./encoder-options.js";
 import { parseFormat, parseInteger, parseNumber, printJson } from "./options.js";
 import { progressBar, type ProgressReporter } from "./progress.js";
+import { describeTrial, reportSearch, withSearchOptions } from "./search-output.js";
 import { loadTrainingData, withTrainingDataOptions, type TrainingDataOptions } from "./training-data.js";
 
 interface TrainHeadOptions extends TrainingDataOptions {
@@ -82,12 +79,8 @@ export function registerTrainHead(train: Command): void {
     .option("--encode-batch-size <n>", "texts per batch when encoding", parseInteger("--encode-batch-size", 1), 32)
     .option("--threads <n>", "ONNX Runtime threads (default: all cores)", parseInteger("--threads", 1))
     .option("--cache-dir <dir>", "where encodings are cached", join(".tandem", "encodings"))
-    .option("--no-cache", "encode without reading or writing the cache")
-    .option("--search <trials>", "hyper-parameter search: this many trials (trial 1 is the head the flags give) over learning rate, width, layers, dropout and activation; the best trial's head is written; every trial is stored in the run store", parseInteger("--search", 2))
-    .option("--sampler <name>", "with --search: tpe (a tree-structured Parzen estimator after 5 random trials) or random", parseFormat(["tpe", "random"] as const), "tpe")
-    .option("--no-pruning", "with --search: run every trial to the end (default: stop a trial whose validation macro F1 falls below the median of the finished trials at the same epoch)")
-    .option("--db <file>", "with --search: state database holding the run store (default .tandem/tandem.db)")
-    .option("--report <file>", "with --search: the search's HTML report (trial table, F1 curves); default OUT/search.html")
+    .option("--no-cache", "encode without reading or writing the cache");
+  withSearchOptions(command, { trial: "trials (trial 1 is the head the flags give)", space: "learning rate, width, layers, dropout and activation" })
     .option("--format <f>", "text or json (the summary on stdout)", parseFormat(["text", "json"] as const), "text")
     .action(async (options: TrainHeadOptions) => {
       const { train, val, labels } = await loadTrainingData(options);
@@ -185,27 +178,7 @@ async function runSearch(options: TrainHeadOptions, encoder: EncoderModel, train
     events: {
       onEncoded: (part, encoded) => log(`${part}: ${encoded.vectors.rows} vectors of width ${encoded.vectors.dim} ${encoded.cached ? `from the cache (${encoded.file})` : `in ${encoded.seconds.toFixed(1)} s`}`),
     },
-    onTrial: (t, best) => log(`trial ${t.trial}/${options.search}: ${trialParams(t)} → ${formatFixed(t.best * 100, 2)}% (${t.status}, ${t.scores.length} epochs, ${t.seconds.toFixed(1)} s); best so far #${best.trial} ${formatFixed(best.best * 100, 2)}%`),
+    onTrial: (t, best) => log(describeTrial(t, best, options.search!)),
   });
-  const store = new RunStore(options.db);
-  const record = store.saveHeadSearch({
-    encoder: encoder.dir, train: train.file, val: val?.file ?? `${train.file} (held out)`, sampler: options.sampler, out: options.out,
-    trials: result.trials, bestTrial: result.best.trial, bestScore: result.best.best, baselineScore: result.baseline.best,
-  });
-  const report = options.report ?? join(options.out, "search.html");
-  writeFileAtomic(report, renderSearchHtml(record));
-  const beat = result.best.trial !== 1 && result.best.best > result.baseline.best;
-  const verdict = beat
-    ? `the search beat the given head: trial #${result.best.trial} ${formatFixed(result.best.best * 100, 2)}% against ${formatFixed(result.baseline.best * 100, 2)}% (+${formatFixed((result.best.best - result.baseline.best) * 100, 2)} points)`
-    : `the search could not beat the given head (${formatFixed(result.baseline.best * 100, 2)}%) in ${result.trials.length} trials; its head is written`;
-  if (options.format === "json") {
-    printJson({ search: record.id, out: result.out, report, beat_baseline: beat, best_trial: result.best.trial, best: result.best.best, baseline: result.baseline.best, trials: result.trials });
-    return;
-  }
-  const lines = result.trials.map((t) => `${String(t.trial).padStart(5)}  ${t.params.lr.toExponential(2).padStart(8)}  ${String(t.params.layers).padStart(6)}  ${String(t.params.hiddenDim).padStart(5)}  ${t.params.dropout.toFixed(2).padStart(7)}  ${t.params.activation.padEnd(10)}  ${String(t.scores.length).padStart(6)}  ${t.status.padEnd(8)}  ${formatFixed(t.best * 100, 2).padStart(9)}${t.trial === result.best.trial ? "  ◆" : ""}`);
-  process.stdout.write(`trial        lr  layers  width  dropout  activation  epochs  status    val F1 %\n${lines.join("\n")}\n\n${verdict}\nmodel folder → ${options.out} (trial #${result.best.trial}); search ${record.id} stored; report → ${report}\n`);
-}
-
-function trialParams(t: TrialRecord): string {
-  return `lr ${t.params.lr.toExponential(2)}, ${t.params.layers} × ${t.params.hiddenDim} ${t.params.activation}, dropout ${t.params.dropout.toFixed(2)}`;
+  reportSearch({ kind: "head", encoder: encoder.dir, train: train.file, val: val?.file ?? `${train.file} (held out)`, sampler: options.sampler, out: options.out, trials: result.trials, baseline: result.baseline, best: result.best }, options);
 }

@@ -179,17 +179,19 @@ export function renderSearchHtml(search: HeadSearchRecord): string {
       encoding: { x: { field: "trial", type: "ordinal" }, y: { field: "f1", type: "quantitative", title: "macro F1 (%)", scale: { zero: false } }, color: { field: "status", type: "nominal" } },
     },
   };
+  const full = search.kind === "full";
+  const given = full ? "given settings" : "given head";
   const rows = search.trials
-    .map((t) => `<tr${t.trial === search.bestTrial ? ' class="best"' : ""}><td>${t.trial}${t.trial === 1 ? " (given head)" : ""}</td><td>${t.params.lr.toExponential(2)}</td><td>${t.params.layers}</td><td>${t.params.hiddenDim}</td><td>${t.params.dropout.toFixed(2)}</td><td>${escapeHtml(t.params.activation)}</td><td>${t.scores.length}</td><td>${escapeHtml(t.status)}</td><td>${(t.best * 100).toFixed(2)}</td><td>${t.seconds.toFixed(1)}</td></tr>`)
+    .map((t) => `<tr${t.trial === search.bestTrial ? ' class="best"' : ""}><td>${t.trial}${t.trial === 1 ? ` (${given})` : ""}</td><td>${t.params.lr.toExponential(2)}</td><td>${t.params.layers}</td><td>${t.params.hiddenDim}</td><td>${t.params.dropout.toFixed(2)}</td><td>${escapeHtml(t.params.activation)}</td><td>${t.scores.length}</td><td>${escapeHtml(t.status)}</td><td>${(t.best * 100).toFixed(2)}</td><td>${t.seconds.toFixed(1)}</td></tr>`)
     .join("\n");
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tandem head search — ${escapeHtml(search.id)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>tandem ${full ? "fine-tuning" : "head"} search — ${escapeHtml(search.id)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse;font-size:14px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}tr.best{font-weight:600;background:#eef6ee}section{margin:2rem 0}.note{color:#555;font-size:13px}</style>
 ${chartLibraries()}
 </head><body>
-<h1>Head search ${escapeHtml(search.id)}</h1>
-<p class="note">${search.trials.length} trials (${escapeHtml(search.sampler)} sampler) on ${escapeHtml(search.encoder)}; best trial #${search.bestTrial}: ${(search.bestScore * 100).toFixed(2)} against ${(search.baselineScore * 100).toFixed(2)} for the given head. Model folder: ${escapeHtml(search.out)}</p>
-<table id="trials"><thead><tr><th>trial</th><th>lr</th><th>layers</th><th>width</th><th>dropout</th><th>activation</th><th>epochs</th><th>status</th><th>best val macro F1 (%)</th><th>seconds</th></tr></thead>
+<h1>${full ? "Fine-tuning search (train full)" : "Head search"} ${escapeHtml(search.id)}</h1>
+<p class="note">${search.trials.length} trials (${escapeHtml(search.sampler)} sampler) on ${escapeHtml(search.encoder)}; best trial #${search.bestTrial}: ${(search.bestScore * 100).toFixed(2)} against ${(search.baselineScore * 100).toFixed(2)} for the ${given}. Model folder: ${escapeHtml(search.out)}</p>
+<table id="trials"><thead><tr><th>trial</th><th>${full ? "encoder lr" : "lr"}</th><th>layers</th><th>width</th><th>dropout</th><th>activation</th><th>epochs</th><th>status</th><th>best val macro F1 (%)</th><th>seconds</th></tr></thead>
 <tbody>${rows}</tbody></table>
 <section><div id="search-curves" class="chart"></div></section>
 <section><div id="search-best" class="chart"></div></section>

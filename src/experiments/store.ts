@@ -191,6 +191,8 @@ const strategyRecord = (row: StrategyRow): StrategyRecord => ({
 export interface HeadSearchRecord {
   id: string;
   createdAt: string;
+  /** What the trials trained: a head on frozen encodings (train head), or the whole encoder (train full). */
+  kind?: "head" | "full";
   encoder: string;
   train: string;
   val: string;
@@ -229,6 +231,7 @@ function ensureSearchTables(db: Store): void {
        PRIMARY KEY (search_id, trial)
      );`,
   );
+  migrate(db, "head_searches_v2_kind", "ALTER TABLE head_searches ADD COLUMN kind TEXT NOT NULL DEFAULT 'head';");
 }
 
 export class RunStore {
@@ -241,13 +244,13 @@ export class RunStore {
     ensureSearchTables(this.db);
   }
 
-  /** Stores a finished head search with every trial; returns its id. */
+  /** Stores a finished search (`train head --search` or `train full --search`) with every trial; returns its id. */
   saveHeadSearch(search: Omit<HeadSearchRecord, "id" | "createdAt">): HeadSearchRecord {
     const createdAt = new Date().toISOString();
     const id = `search-${createdAt.replace(/[-:T]/g, "").slice(0, 14)}-${randomBytes(3).toString("hex")}`;
     this.db.transaction(() => {
-      this.db.prepare("INSERT INTO head_searches (id, created_at, encoder, train, val, sampler, out, best_trial, best_score, baseline_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        .run(id, createdAt, search.encoder, search.train, search.val, search.sampler, search.out, search.bestTrial, search.bestScore, search.baselineScore);
+      this.db.prepare("INSERT INTO head_searches (id, created_at, kind, encoder, train, val, sampler, out, best_trial, best_score, baseline_score) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .run(id, createdAt, search.kind ?? "head", search.encoder, search.train, search.val, search.sampler, search.out, search.bestTrial, search.bestScore, search.baselineScore);
       const insert = this.db.prepare("INSERT INTO head_search_trials (search_id, trial, params, scores, best, status, seconds) VALUES (?, ?, ?, ?, ?, ?, ?)");
       for (const t of search.trials) insert.run(id, t.trial, JSON.stringify(t.params), JSON.stringify(t.scores), t.best, t.status, t.seconds);
     })();
@@ -260,7 +263,7 @@ export class RunStore {
     const trials = (this.db.prepare("SELECT * FROM head_search_trials WHERE search_id = ? ORDER BY trial").all(id) as Array<Record<string, string & number>>).map((t) => ({
       trial: t.trial, params: JSON.parse(t.params), scores: JSON.parse(t.scores), best: t.best, status: t.status as TrialRecord["status"], seconds: t.seconds,
     }));
-    return { id, createdAt: row.created_at, encoder: row.encoder, train: row.train, val: row.val, sampler: row.sampler, out: row.out, trials, bestTrial: row.best_trial, bestScore: row.best_score, baselineScore: row.baseline_score };
+    return { id, createdAt: row.created_at, kind: row.kind === "full" ? "full" : "head", encoder: row.encoder, train: row.train, val: row.val, sampler: row.sampler, out: row.out, trials, bestTrial: row.best_trial, bestScore: row.best_score, baselineScore: row.baseline_score };
   }
 
   /** The newest unfinished run of this config, to resume. */

@@ -30,6 +30,8 @@ export interface FullTrainingOptions {
   launcher: "torchrun" | "spawn";
   kind: "classifier" | "backbone";
   onEvent?: (event: EngineEvent) => void;
+  /** Stops the engine (one process only): a search prunes a trial this way. */
+  signal?: AbortSignal;
 }
 
 function writeIds(file: string, dataset: Dataset, labels: string[], tokenizerDir: string, maxLength: number): number {
@@ -113,7 +115,8 @@ export async function trainFull(options: FullTrainingOptions): Promise<EngineEve
   };
   const configFile = join(work, "run.json");
   writeFileSync(configFile, JSON.stringify(config, null, 2));
-  if (options.processes <= 1) return runEngine("train", ["--config", configFile], { onEvent: options.onEvent });
+  if (options.processes <= 1) return runEngine("train", ["--config", configFile], { onEvent: options.onEvent, signal: options.signal });
+  if (options.signal) throw new UserError("stopping a training run early works with one process only");
   if (options.launcher === "spawn") return spawnRanks(configFile, options.processes, options.onEvent);
   if (!torchrunUsable()) {
     options.onEvent?.({ event: "note", message: "torchrun does not start here (a broken torch.distributed.run, as with Debian's torch 1.13 on Python 3.11): tandem starts the ranks itself (--launcher spawn)" });
