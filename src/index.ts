@@ -78,6 +78,7 @@ export { loadExperiment, parseExperiment, ExperimentSchema, type ExperimentConfi
 export { RunStore, type RunRecord, type StrategyRecord } from "./experiments/store.js";
 export { compareRun, type RunComparison, type ComparisonRow } from "./experiments/compare.js";
 export { renderHtml, formatComparisonMarkdown, formatComparisonText } from "./experiments/report.js";
+export { listRunSummaries, runDetail, filterRows, viewRows, runTexts, renderedPrompt, cascadeView, cascadeConfig, compareRunPair, type RunSummary, type RunDetail, type RowFilter, type ViewRow, type CascadeView, type RunPairRow } from "./experiments/view.js";
 
 // State and errors
 export { openStore, closeStores, type Store } from "./core/store.js";

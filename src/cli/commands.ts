@@ -21,6 +21,7 @@ export const REGISTRARS: ReadonlyArray<{ commands: readonly string[]; load: () =
   { commands: ["train", "export"], load: async () => (await import("./train.js")).registerTraining },
   { commands: ["data"], load: async () => (await import("./data.js")).registerData },
   { commands: ["serve"], load: async () => (await import("./serve.js")).registerServe },
+  { commands: ["view"], load: async () => (await import("./serve.js")).registerView },
   { commands: ["jobs", "worker"], load: async () => (await import("./jobs.js")).registerJobs },
 ];
 

@@ -130,10 +130,11 @@ export function registerExperiments(program: Command): void {
       .argument("<run>", "run id (see tandem runs list)")
       .option("--db <file>", "state database (default .tandem/tandem.db)")
       .option("--iterations <n>", "bootstrap resamples", parseInteger("--iterations", 100), 10_000)
-      .action((id: string, options: { db?: string; iterations: number }) => {
+      .option("-f, --format <format>", "text or json (show; compare always prints JSON)", parseFormat(["text", "json"] as const), "text")
+      .action((id: string, options: { db?: string; iterations: number; format: string }) => {
         const run = loadRun(openStore(options.db), id);
         const comparison = compareRun(run, { iterations: options.iterations });
-        if (name === "compare") printJson(snakeCaseKeys(comparison));
+        if (name === "compare" || options.format === "json") printJson(snakeCaseKeys(comparison));
         else process.stdout.write(`run ${run.id}\n\n${formatComparisonText(comparison)}`);
       });
   }

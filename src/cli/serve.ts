@@ -25,15 +25,22 @@ interface ServeCliOptions {
   maxUpload: number;
 }
 
-export function registerServe(program: Command): void {
-  program
-    .command("serve")
-    .description("Serve the strategies of a config file over HTTP: POST /v1/classify, GET /v1/strategies, OpenAPI at /openapi.json and /docs, /healthz, /readyz, /metrics.")
-    .requiredOption("--config <file>", "strategy file (YAML or JSON, the schema of experiment files): `strategies:` and `default:`, or one strategy")
+/** Where a server listens and who may call it: `serve` and `view` alike. */
+function withListenOptions(command: Command): Command {
+  return command
     .option("--host <host>", "address to listen on (API keys are required when it is not loopback)", "127.0.0.1")
     .option("--port <n>", "port (0: any free one)", parseInteger("--port", 0), 8080)
-    .option("--api-keys-file <file>", "API keys, one per line (also TANDEM_API_KEYS, comma-separated); clients send Authorization: Bearer KEY")
-    .option("--db <file>", "state database for the LLM cache (default .tandem/tandem.db, or TANDEM_DB)")
+    .option("--api-keys-file <file>", "API keys, one per line (also TANDEM_API_KEYS, comma-separated); clients send Authorization: Bearer KEY (the web app asks for one)");
+}
+
+export function registerServe(program: Command): void {
+  withListenOptions(
+    program
+      .command("serve")
+      .description("Serve the strategies of a config file over HTTP: POST /v1/classify, GET /v1/strategies, OpenAPI at /openapi.json and /docs, /healthz, /readyz, /metrics, and the web app at / (the runs of --db).")
+      .requiredOption("--config <file>", "strategy file (YAML or JSON, the schema of experiment files): `strategies:` and `default:`, or one strategy"),
+  )
+    .option("--db <file>", "state database for the LLM cache, jobs and the runs the web app shows (default .tandem/tandem.db, or TANDEM_DB)")
     .option("--pricing <file>", "prices on top of the built-in table (JSON or YAML)")
     .option("--no-batching", "run each request's texts on their own instead of gathering concurrent requests into encoder batches")
     .option("--max-batch <n>", "most texts in one encoder call", parseInteger("--max-batch", 1), 64)
@@ -69,6 +76,7 @@ answers the requests in flight, then exits.`)
       // Loaded here, not at start-up: other commands need no HTTP framework.
       const { startServer } = await import("../server/app.js");
       const { jobsPlugin } = await import("../server/jobs.js");
+      const { viewPlugin } = await import("../server/view.js");
       const server = await startServer({
         strategies,
         host: options.host,
@@ -85,7 +93,7 @@ answers the requests in flight, then exits.`)
         requestTimeoutMs: options.timeout * 1000,
         maxQueue: options.maxQueue,
         logger: options.logLevel === "silent" ? false : { level: options.logLevel },
-        plugins: [jobsPlugin({ redis: options.redis, chunkSize: options.chunkSize, bodyLimit: options.maxUpload }, strategies.strategies, options.db)],
+        plugins: [jobsPlugin({ redis: options.redis, chunkSize: options.chunkSize, bodyLimit: options.maxUpload }, strategies.strategies, options.db), viewPlugin({ store: options.db })],
       });
       process.stderr.write(`tandem serve: listening on ${server.url} (strategies: ${strategies.strategies.map((s) => s.name).join(", ")}; default ${strategies.default}; jobs ${options.redis ? "on Redis workers" : "in this process"}); loading models…\n`);
       const stopped = new Promise<void>((resolve) => {
@@ -104,5 +112,24 @@ answers the requests in flight, then exits.`)
         (error: unknown) => process.stderr.write(`tandem serve: loading the models failed: ${(error as Error).message}\n`),
       );
       await stopped;
+    });
+}
+
+export function registerView(program: Command): void {
+  withListenOptions(
+    program
+      .command("view")
+      .description("The web app alone, with no models loaded: browse the runs of the state database, read their errors row by row, tune a cascade with a slider, compare two runs. Open the printed URL.")
+      .option("--db <file>", "state database holding the runs (default .tandem/tandem.db, or TANDEM_DB)"),
+  ).action(async (options: { db?: string; host: string; port: number; apiKeysFile?: string }) => {
+      const { startServer } = await import("../server/app.js");
+      const { viewPlugin } = await import("../server/view.js");
+      const server = await startServer({ strategies: { strategies: [], default: "" }, host: options.host, port: options.port, apiKeys: loadApiKeys(options.apiKeysFile), store: options.db, logger: false, plugins: [viewPlugin({ store: options.db })] });
+      process.stderr.write(`tandem view: open ${server.url}/ (Ctrl-C to stop)\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => void server.close().then(resolve);
+        process.once("SIGTERM", stop);
+        process.once("SIGINT", stop);
+      });
     });
 }

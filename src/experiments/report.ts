@@ -74,7 +74,7 @@ export function formatComparisonMarkdown(c: RunComparison): string {
   return out;
 }
 
-function packageFile(name: string, file: string): string {
+export function packageFile(name: string, file: string): string {
   const require = createRequire(import.meta.url);
   let dir = dirname(require.resolve(name));
   while (!dir.endsWith(`node_modules/${name}`) && dirname(dir) !== dir) dir = dirname(dir);
@@ -157,7 +157,7 @@ export function renderSearchHtml(search: HeadSearchRecord): string {
   const points = search.trials.flatMap((t) => t.scores.map((score, i) => ({ trial: `#${t.trial}`, epoch: i + 1, f1: score * 100, status: t.status })));
   const specs = {
     "search-curves": {
-      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+      $schema: "https://vega.github.io/schema/vega-lite/v6.json",
       title: "Validation macro F1 by epoch, per trial",
       width: 640, height: 320,
       data: { values: points },
@@ -171,7 +171,7 @@ export function renderSearchHtml(search: HeadSearchRecord): string {
       },
     },
     "search-best": {
-      $schema: "https://vega.github.io/schema/vega-lite/v5.json",
+      $schema: "https://vega.github.io/schema/vega-lite/v6.json",
       title: "Best validation macro F1 of each trial",
       width: 640, height: 200,
       data: { values: search.trials.map((t) => ({ trial: t.trial, f1: t.best * 100, status: t.status })) },

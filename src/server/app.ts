@@ -173,7 +173,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   app.addHook("onRequest", async (request, reply) => {
     (request as FastifyRequest & { started?: number }).started = performance.now();
     const url = request.url;
-    if (apiKeys.length === 0 || url === "/healthz" || url === "/readyz" || url === "/openapi.json" || url.startsWith("/docs")) return;
+    // The web app's page and assets hold no data (its API, /api/view, is protected like the rest).
+    if (apiKeys.length === 0 || url === "/healthz" || url === "/readyz" || url === "/openapi.json" || url.startsWith("/docs") || url === "/" || url.startsWith("/assets/")) return;
     if (!checkKey(bearerToken(request.headers.authorization))) {
       metrics.rejected.inc({ reason: "unauthorized" });
       reply.header("www-authenticate", 'Bearer realm="tandem"');

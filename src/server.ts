@@ -1,0 +1,8 @@
+/**
+ * `tandem/server`: the HTTP service as a library — the server, its jobs API and its web app — kept off
+ * the main entry point so that importing `tandem` does not load the HTTP framework, Redis clients or
+ * metrics.
+ */
+export { startServer, type ServeOptions, type ServerContext, type RunningServer } from "./server/app.js";
+export { jobsPlugin } from "./server/jobs.js";
+export { viewPlugin, type ViewOptions } from "./server/view.js";

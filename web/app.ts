@@ -1,0 +1,347 @@
+// The tandem web app: runs, a run's comparison, error analysis, the cascade explorer and run-to-run
+// comparison, over the JSON API of src/server/view.ts. Plain DOM, hash routes, charts by Vega-Lite (the
+// report's library, served by the server). Compiled by `npm run build` (tsconfig.web.json) to dist/web.
+
+declare const vegaEmbed: (element: HTMLElement, spec: unknown, options: Record<string, unknown>) => Promise<unknown>;
+
+type Json = Record<string, unknown>;
+interface ComparisonRow { strategy: string; type: string; macroF1: number; accuracy: number; slices: Record<string, number>; inferenceCostUsd: number; trainingCostUsd: number; tokens: number; itemsPerSecond: number; llmShare?: number; failed: number; pareto: boolean; vsBaseline?: { difference: number; pHolm: number; significant: boolean }; replicates?: { n: number; macroF1Sd: number } }
+interface RunDetail { id: string; name: string; dataset: string; labels: string[]; slices: string[]; strategies: Array<{ name: string; type: string; hasProbabilities: boolean; confusion: number[][] | null }>; comparison: { baseline?: string; table: ComparisonRow[] }; significance: Array<Array<number | null>> }
+interface Answer { label: string; probabilities: number[] | null; status: string; answeredBy: string | null; raw: string | null; error: string | null; costUsd: number }
+interface ViewRow { row: number; text: string | null; gold: string; slice: string | null; answers: Record<string, Answer> }
+interface CascadePoint { tau: number; macroF1: number; accuracy: number; llmShare: number; llmCalls: number; llmCostUsd?: number }
+
+const main = document.getElementById("main") as HTMLElement;
+const KEY = "tandem-api-key";
+
+/** Element builder: tag, attributes, children. */
+function h(tag: string, attributes: Record<string, string | number | boolean | undefined> = {}, ...children: Array<Node | string | null | undefined>): HTMLElement {
+  const element = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === false) continue;
+    element.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children) if (child !== null && child !== undefined) element.append(child);
+  return element;
+}
+
+const pct = (x: number, digits = 2) => (x * 100).toFixed(digits);
+const usd = (x: number) => (x === 0 ? "$0" : x < 0.01 ? `$${x.toFixed(6)}` : `$${x.toFixed(4)}`);
+
+async function api<T>(path: string): Promise<T> {
+  const key = sessionStorage.getItem(KEY);
+  const response = await fetch(path, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+  if (response.status === 401) {
+    const entered = window.prompt("This server needs an API key (Authorization: Bearer KEY):");
+    if (entered) {
+      sessionStorage.setItem(KEY, entered);
+      return api<T>(path);
+    }
+  }
+  const body = (await response.json()) as T & { error?: string };
+  if (!response.ok) throw new Error(body.error ?? `${response.status}`);
+  return body;
+}
+
+function params(): { path: string[]; query: URLSearchParams } {
+  const [path = "", query = ""] = location.hash.replace(/^#\/?/, "").split("?");
+  return { path: path.split("/").filter(Boolean).map(decodeURIComponent), query: new URLSearchParams(query) };
+}
+
+function chart(id: string, spec: Json): HTMLElement {
+  const holder = h("figure", { id, class: "chart" });
+  queueMicrotask(() => {
+    void vegaEmbed(holder, { $schema: "https://vega.github.io/schema/vega-lite/v6.json", ...spec }, { renderer: "svg", actions: false }).then(() => (holder.dataset.rendered = "true"));
+  });
+  return holder;
+}
+
+function runNav(id: string, current: string): HTMLElement {
+  const link = (name: string, href: string) => h("a", { href, "aria-current": current === name ? "page" : undefined }, name);
+  return h("nav", { class: "tabs", "aria-label": "run" }, link("Overview", `#/run/${encodeURIComponent(id)}`), link("Errors", `#/run/${encodeURIComponent(id)}/errors`), link("Cascade", `#/run/${encodeURIComponent(id)}/cascade`));
+}
+
+// Runs ------------------------------------------------------------------------------------------
+
+async function runsPage(): Promise<void> {
+  const { runs } = await api<{ runs: Array<{ id: string; name: string; dataset: string; createdAt: string; strategies: string[]; best: { strategy: string; macroF1: number } | null; costUsd: number; rows: number }> }>("/api/view/runs");
+  const filter = h("input", { id: "run-filter", type: "search", placeholder: "dataset, name or strategy" }) as HTMLInputElement;
+  const body = h("tbody");
+  const render = () => {
+    const needle = filter.value.toLowerCase();
+    body.replaceChildren(...runs.filter((r) => [r.id, r.name, r.dataset, ...r.strategies].join(" ").toLowerCase().includes(needle)).map((r) =>
+      h("tr", { "data-run": r.id },
+        h("td", {}, h("a", { href: `#/run/${encodeURIComponent(r.id)}` }, r.id)),
+        h("td", {}, r.name), h("td", { class: "path" }, r.dataset.split("/").slice(-2).join("/")), h("td", {}, r.createdAt.slice(0, 16).replace("T", " ")),
+        h("td", { class: "num" }, String(r.rows)), h("td", {}, r.strategies.join(", ")),
+        h("td", { class: "num" }, r.best ? `${pct(r.best.macroF1)} (${r.best.strategy})` : "–"), h("td", { class: "num" }, usd(r.costUsd)))));
+  };
+  filter.addEventListener("input", render);
+  render();
+  main.replaceChildren(
+    h("h1", {}, "Runs"),
+    h("p", {}, h("label", { for: "run-filter" }, "Filter runs "), filter),
+    runs.length === 0 ? h("p", {}, "No runs yet: tandem run FILE, or tandem demo.") : h("table", { "data-testid": "runs" }, h("thead", {}, h("tr", {}, ...["run", "name", "dataset", "date", "rows", "strategies", "best macro F1 (%)", "cost"].map((c) => h("th", { scope: "col" }, c)))), body),
+  );
+}
+
+// A run -----------------------------------------------------------------------------------------
+
+const detailCache = new Map<string, Promise<RunDetail>>();
+const detailOf = (id: string) => {
+  if (!detailCache.has(id)) detailCache.set(id, api<RunDetail>(`/api/view/runs/${encodeURIComponent(id)}`));
+  return detailCache.get(id)!;
+};
+
+async function runPage(id: string): Promise<void> {
+  const run = await detailOf(id);
+  const rows = run.comparison.table;
+  const columns: Array<{ key: string; title: string; value: (r: ComparisonRow) => number | string; text: (r: ComparisonRow) => string }> = [
+    { key: "strategy", title: "strategy", value: (r) => r.strategy, text: (r) => r.strategy },
+    { key: "type", title: "type", value: (r) => r.type, text: (r) => r.type },
+    { key: "macro_f1", title: "macro F1 (%)", value: (r) => r.macroF1, text: (r) => (r.replicates ? `${pct(r.macroF1)} ± ${pct(r.replicates.macroF1Sd)}` : pct(r.macroF1)) },
+    { key: "accuracy", title: "accuracy (%)", value: (r) => r.accuracy, text: (r) => pct(r.accuracy) },
+    ...run.slices.map((s) => ({ key: `slice:${s}`, title: `${s} F1 (%)`, value: (r: ComparisonRow) => r.slices[s] ?? 0, text: (r: ComparisonRow) => (r.slices[s] === undefined ? "–" : pct(r.slices[s]!)) })),
+    { key: "cost", title: "inference cost", value: (r) => r.inferenceCostUsd, text: (r) => usd(r.inferenceCostUsd) },
+    { key: "training_cost", title: "training cost", value: (r) => r.trainingCostUsd, text: (r) => usd(r.trainingCostUsd) },
+    { key: "llm_share", title: "LLM share (%)", value: (r) => r.llmShare ?? -1, text: (r) => (r.llmShare === undefined ? "–" : pct(r.llmShare, 1)) },
+    { key: "items_per_s", title: "items/s", value: (r) => r.itemsPerSecond, text: (r) => r.itemsPerSecond.toFixed(1) },
+    { key: "vs_baseline", title: `Δ F1 vs ${run.comparison.baseline ?? "baseline"} (p Holm)`, value: (r) => r.vsBaseline?.difference ?? 0, text: (r) => (r.vsBaseline ? `${r.vsBaseline.difference >= 0 ? "+" : ""}${pct(r.vsBaseline.difference)} (${r.vsBaseline.pHolm.toPrecision(2)})${r.vsBaseline.significant ? " *" : ""}` : "–") },
+    { key: "failed", title: "failed rows", value: (r) => r.failed, text: (r) => String(r.failed) },
+  ];
+  let sortKey = "";
+  let descending = true;
+  const body = h("tbody");
+  const head = h("tr");
+  const render = () => {
+    const column = columns.find((c) => c.key === sortKey);
+    const sorted = column ? [...rows].sort((a, b) => {
+      const [x, y] = [column.value(a), column.value(b)];
+      return (x < y ? -1 : x > y ? 1 : 0) * (descending ? -1 : 1);
+    }) : rows;
+    body.replaceChildren(...sorted.map((r) => h("tr", { "data-strategy": r.strategy, class: r.failed > 0 ? "failed" : undefined }, ...columns.map((c, i) => h(i === 0 ? "th" : "td", { scope: i === 0 ? "row" : undefined, "data-field": c.key, class: typeof c.value(r) === "number" ? "num" : undefined }, c.text(r) + (c.key === "failed" && r.failed > 0 ? " ⚠" : ""))))));
+    head.replaceChildren(...columns.map((c) => h("th", { scope: "col", "aria-sort": c.key === sortKey ? (descending ? "descending" : "ascending") : undefined }, sortButton(c))));
+  };
+  const sortButton = (c: (typeof columns)[number]) => {
+    const button = h("button", { type: "button", class: "sort" }, c.title);
+    button.addEventListener("click", () => {
+      descending = sortKey === c.key ? !descending : true;
+      sortKey = c.key;
+      render();
+    });
+    return button;
+  };
+  render();
+
+  const frontier = rows.map((r) => ({ strategy: r.strategy, cost: r.inferenceCostUsd + r.trainingCostUsd, f1: r.macroF1 * 100, pareto: r.pareto ? "Pareto-optimal" : "dominated" }));
+  // Ticks at $0 and powers of ten only: a symlog axis otherwise crowds and repeats its labels.
+  const costMax = Math.max(0.01, ...frontier.map((f) => f.cost * 1.2));
+  const costTicks = [0, ...Array.from({ length: 12 }, (_, i) => 10 ** (i - 4)).filter((v) => v <= costMax)];
+  const sliceValues = rows.flatMap((r) => Object.entries(r.slices).map(([slice, f1]) => ({ strategy: r.strategy, slice, f1: f1 * 100 })));
+  const significance = h("table", { "data-testid": "significance" },
+    h("caption", {}, "McNemar p-values between strategies (exact, two-sided)"),
+    h("thead", {}, h("tr", {}, h("td", {}), ...run.strategies.map((s) => h("th", { scope: "col" }, s.name)))),
+    h("tbody", {}, ...run.strategies.map((s, i) => h("tr", {}, h("th", { scope: "row" }, s.name), ...run.significance[i]!.map((p) => h("td", { class: `num${p !== null && p < 0.05 ? " significant" : ""}` }, p === null ? "–" : p.toPrecision(3)))))));
+  const confusions = run.strategies.filter((s) => s.confusion).map((s) => {
+    const cells = s.confusion!.flatMap((row, i) => row.map((count, j) => ({ gold: run.labels[i], predicted: run.labels[j], count })));
+    return chart(`confusion-${s.name}`, {
+      description: `Confusion matrix of ${s.name}`, title: s.name, width: 180, height: 180, data: { values: cells },
+      encoding: { x: { field: "predicted", type: "nominal", sort: run.labels }, y: { field: "gold", type: "nominal", sort: run.labels } },
+      layer: [
+        { mark: "rect", encoding: { color: { field: "count", type: "quantitative", scale: { scheme: "blues" }, legend: null } } },
+        { mark: { type: "text", fontSize: 13 }, encoding: { text: { field: "count", type: "quantitative" }, color: { condition: { test: `datum.count > ${Math.max(...cells.map((c) => c.count)) / 2}`, value: "white" }, value: "black" } } },
+      ],
+    });
+  });
+  main.replaceChildren(
+    h("h1", {}, `Run ${run.id}`),
+    h("p", { class: "note" }, `${run.name} on ${run.dataset}`),
+    runNav(id, "Overview"),
+    h("table", { "data-testid": "run-table", class: "wide" }, h("caption", {}, "The comparison (click a heading to sort; ⚠ marks strategies with failed rows)"), h("thead", {}, head), body),
+    h("section", {}, h("h2", {}, "Macro F1 against cost"), chart("frontier", {
+      description: "Macro F1 against total cost per strategy", width: 640, height: 320, data: { values: frontier },
+      mark: { type: "point", filled: true, size: 120 },
+      encoding: {
+        // symlog keeps a readable axis when every cost is $0, and spreads cents and dollars apart.
+        // At least a cent of axis: free strategies sit at the left edge instead of collapsing the axis to $0.
+        x: { field: "cost", type: "quantitative", title: "total cost (USD, symlog)", scale: { type: "symlog", constant: 0.001, domain: [0, costMax] }, axis: { values: costTicks, format: "$~g" } },
+        y: { field: "f1", type: "quantitative", title: "macro F1 (%)", scale: { zero: false } },
+        color: { field: "strategy", type: "nominal", title: "strategy" },
+        shape: { field: "pareto", type: "nominal", title: "" },
+        tooltip: [{ field: "strategy" }, { field: "cost", format: "$.6f" }, { field: "f1", format: ".2f" }],
+      },
+    })),
+    ...(sliceValues.length ? [h("section", {}, h("h2", {}, "Macro F1 per slice"), chart("slices", {
+      description: "Macro F1 per slice and strategy", width: 640, height: 260, data: { values: sliceValues }, mark: "bar",
+      encoding: { x: { field: "slice", type: "nominal" }, xOffset: { field: "strategy" }, y: { field: "f1", type: "quantitative", title: "macro F1 (%)" }, color: { field: "strategy", type: "nominal" }, tooltip: [{ field: "strategy" }, { field: "slice" }, { field: "f1", format: ".2f" }] },
+    }))] : []),
+    h("section", {}, h("h2", {}, "Confusion matrices (rows: gold, columns: predicted)"), h("div", { class: "grid" }, ...confusions)),
+    h("section", {}, h("h2", {}, "Significance"), significance),
+  );
+}
+
+// Errors ----------------------------------------------------------------------------------------
+
+function select(id: string, label: string, options: string[], value: string | null, empty = "any"): HTMLElement {
+  const element = h("select", { id, name: id }, h("option", { value: "" }, empty), ...options.map((o) => h("option", { value: o, selected: o === value }, o)));
+  return h("span", { class: "field" }, h("label", { for: id }, label), element);
+}
+
+async function errorsPage(id: string, query: URLSearchParams): Promise<void> {
+  const run = await detailOf(id);
+  const names = run.strategies.map((s) => s.name);
+  const form = h("form", { class: "filters", "aria-label": "filter rows" },
+    select("gold", "gold", run.labels, query.get("gold")),
+    select("strategy", "strategy", names, query.get("strategy")),
+    select("pred", "its prediction", run.labels, query.get("pred")),
+    run.slices.length ? select("slice", "slice", run.slices, query.get("slice")) : null,
+    select("right", "right", names, query.get("right"), "—"),
+    select("wrong", "wrong", names, query.get("wrong"), "—"),
+    h("span", { class: "field" }, h("label", { for: "min_confidence" }, "confidence ≥"), h("input", { id: "min_confidence", name: "min_confidence", type: "number", min: 0, max: 1, step: 0.01, value: query.get("min_confidence") ?? "" })),
+    h("span", { class: "field" }, h("label", { for: "max_confidence" }, "≤"), h("input", { id: "max_confidence", name: "max_confidence", type: "number", min: 0, max: 1, step: 0.01, value: query.get("max_confidence") ?? "" })),
+    h("button", { type: "submit" }, "Filter"),
+  );
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const next = new URLSearchParams();
+    for (const [key, value] of new FormData(form as HTMLFormElement)) if (value) next.set(key, String(value));
+    location.hash = `#/run/${encodeURIComponent(id)}/errors?${next}`;
+  });
+  const search = new URLSearchParams(query);
+  const result = await api<{ total: number; rows: ViewRow[] }>(`/api/view/runs/${encodeURIComponent(id)}/rows?${search}&limit=200`);
+  const detail = h("section", { id: "row-detail", "aria-live": "polite" });
+  const body = h("tbody", {}, ...result.rows.map((r) => {
+    const button = h("button", { type: "button", class: "link" }, String(r.row));
+    button.addEventListener("click", () => void showRow(id, run, r, detail));
+    return h("tr", { "data-row": r.row },
+      h("td", {}, button), h("td", { class: "text" }, r.text ?? "(text not available)"), h("td", {}, r.gold),
+      ...names.map((n) => h("td", { class: r.answers[n]!.label === r.gold ? "right" : "wrong" }, `${r.answers[n]!.label || "(none)"} ${r.answers[n]!.label === r.gold ? "✓" : "✗"}`)));
+  }));
+  const csv = `/api/view/runs/${encodeURIComponent(id)}/rows?${search}&format=csv`;
+  main.replaceChildren(
+    h("h1", {}, `Run ${run.id}: errors`),
+    runNav(id, "Errors"),
+    form,
+    h("p", {}, h("strong", { "data-testid": "row-count" }, `${result.total} rows`), result.total > result.rows.length ? ` (the first ${result.rows.length} shown)` : "", " · ", h("a", { href: csv, download: `${id}-rows.csv` }, "export these rows as CSV")),
+    h("table", { "data-testid": "rows", class: "wide" }, h("thead", {}, h("tr", {}, ...["row", "text", "gold", ...names].map((c) => h("th", { scope: "col" }, c)))), body),
+    detail,
+  );
+}
+
+async function showRow(id: string, run: RunDetail, row: ViewRow, into: HTMLElement): Promise<void> {
+  const parts: Array<Node> = [h("h2", {}, `Row ${row.row}`), h("p", { class: "text" }, row.text ?? "(text not available)"), h("p", {}, `gold: ${row.gold}${row.slice ? ` · slice: ${row.slice}` : ""}`)];
+  for (const s of run.strategies) {
+    const a = row.answers[s.name]!;
+    const probabilities = a.probabilities ? run.labels.map((l, i) => `${l} ${a.probabilities![i]!.toFixed(3)}`).join(", ") : "no probabilities";
+    parts.push(h("h3", {}, `${s.name} (${s.type}): ${a.label || "(none)"}`), h("p", {}, `${probabilities} · status ${a.status}${a.answeredBy ? ` · answered by ${a.answeredBy}` : ""} · ${usd(a.costUsd)}`));
+    if (a.error) parts.push(h("p", { class: "error" }, `error: ${a.error}`));
+    if (a.raw !== null) parts.push(h("p", {}, "raw answer:"), h("pre", {}, a.raw));
+    if (s.type === "llm") {
+      const prompt = await api<{ messages?: Array<{ role: string; content: string }>; note?: string }>(`/api/view/runs/${encodeURIComponent(id)}/rows/${row.row}/prompt?strategy=${encodeURIComponent(s.name)}`);
+      parts.push(h("details", {}, h("summary", {}, "the prompt sent"), ...(prompt.messages ?? []).map((m) => h("pre", { class: "message" }, `${m.role}:\n${m.content}`)), prompt.note ? h("p", {}, prompt.note) : null));
+    }
+  }
+  into.replaceChildren(...parts);
+  into.focus();
+}
+
+// Cascade explorer ------------------------------------------------------------------------------
+
+async function cascadePage(id: string, query: URLSearchParams): Promise<void> {
+  const run = await detailOf(id);
+  const encoders = run.strategies.filter((s) => s.hasProbabilities).map((s) => s.name);
+  const llms = run.strategies.filter((s) => s.type === "llm" || s.type === "ensemble").map((s) => s.name);
+  const others = llms.length ? llms : run.strategies.map((s) => s.name);
+  main.replaceChildren(h("h1", {}, `Run ${run.id}: cascade`), runNav(id, "Cascade"));
+  if (encoders.length === 0) {
+    main.append(h("p", {}, "No strategy of this run has probabilities to route on: run an encoder in it."));
+    return;
+  }
+  const encoderSelect = select("encoder", "encoder (answers when confident)", encoders, query.get("encoder") ?? encoders[0]!, "—");
+  const llmSelect = select("llm", "LLM (answers the rest)", others, query.get("llm") ?? others.find((n) => n !== encoders[0]) ?? others[0]!, "—");
+  const slider = h("input", { id: "tau", type: "range", min: 0, max: 1, step: 0.01, value: query.get("tau") ?? "0.9" }) as HTMLInputElement;
+  const tauText = h("output", { for: "tau", id: "tau-value" });
+  const figures = h("dl", { class: "figures", "data-testid": "cascade-figures" });
+  const curveHolder = h("div");
+  const download = h("a", { href: "#", download: "cascade.yaml" }, "download this cascade as a strategy config (YAML)");
+  let pending = 0;
+  const update = async () => {
+    const encoder = (encoderSelect.querySelector("select") as HTMLSelectElement).value;
+    const llm = (llmSelect.querySelector("select") as HTMLSelectElement).value;
+    const tau = Number(slider.value);
+    tauText.textContent = tau.toFixed(2);
+    if (!encoder || !llm) return;
+    const ticket = ++pending;
+    const q = `encoder=${encodeURIComponent(encoder)}&llm=${encodeURIComponent(llm)}&tau=${tau}`;
+    const view = await api<{ point: CascadePoint; curve: CascadePoint[]; costPer1000: number }>(`/api/view/runs/${encodeURIComponent(id)}/cascade?${q}`);
+    if (ticket !== pending) return;
+    const item = (term: string, value: string, field: string) => [h("dt", {}, term), h("dd", { "data-field": field }, value)];
+    figures.replaceChildren(
+      ...item("τ", view.point.tau.toFixed(2), "tau"), ...item("macro F1 (%)", pct(view.point.macroF1), "macro_f1"), ...item("accuracy (%)", pct(view.point.accuracy), "accuracy"),
+      ...item("LLM share (%)", pct(view.point.llmShare, 1), "llm_share"), ...item("LLM calls", String(view.point.llmCalls), "llm_calls"), ...item("LLM cost per 1,000 items", usd(view.costPer1000), "cost_per_1000"),
+    );
+    figures.dataset.tau = view.point.tau.toFixed(2);
+    download.setAttribute("href", `/api/view/runs/${encodeURIComponent(id)}/cascade?${q}&format=yaml`);
+    history.replaceState(null, "", `#/run/${encodeURIComponent(id)}/cascade?${q}`);
+    curveHolder.replaceChildren(chart("routing-curve", {
+      description: "Macro F1 and LLM share by threshold", width: 640, height: 280,
+      layer: [
+        { data: { values: view.curve.flatMap((p) => [{ tau: p.tau, value: p.macroF1 * 100, measure: "macro F1 (%)" }, { tau: p.tau, value: p.llmShare * 100, measure: "LLM share (%)" }]) }, mark: { type: "line", point: true }, encoding: { x: { field: "tau", type: "quantitative", title: "τ" }, y: { field: "value", type: "quantitative", title: "%" }, color: { field: "measure", type: "nominal", title: "" } } },
+        { data: { values: [{ tau: view.point.tau }] }, mark: { type: "rule", strokeDash: [4, 3], color: "#333" }, encoding: { x: { field: "tau", type: "quantitative" } } },
+      ],
+    }));
+  };
+  for (const control of [encoderSelect, llmSelect]) control.addEventListener("change", () => void update());
+  slider.addEventListener("input", () => void update());
+  main.append(
+    h("form", { class: "filters", "aria-label": "cascade" }, encoderSelect, llmSelect, h("span", { class: "field" }, h("label", { for: "tau" }, "τ: the encoder answers when its top probability ≥"), slider, tauText)),
+    figures, h("p", {}, download), curveHolder,
+  );
+  await update();
+}
+
+// Compare two runs ------------------------------------------------------------------------------
+
+async function comparePage(query: URLSearchParams): Promise<void> {
+  const { runs } = await api<{ runs: Array<{ id: string; name: string }> }>("/api/view/runs");
+  const ids = runs.map((r) => r.id);
+  const form = h("form", { class: "filters", "aria-label": "runs to compare" }, select("a", "run A", ids, query.get("a"), "—"), select("b", "run B", ids, query.get("b"), "—"), h("button", { type: "submit" }, "Compare"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form as HTMLFormElement);
+    location.hash = `#/compare?a=${encodeURIComponent(String(data.get("a")))}&b=${encodeURIComponent(String(data.get("b")))}`;
+  });
+  main.replaceChildren(h("h1", {}, "Compare two runs"), form);
+  if (!query.get("a") || !query.get("b")) return;
+  const result = await api<{ rows: Array<{ strategy: string; macroF1A: number; macroF1B: number; difference: number; ci: [number, number]; pBootstrap: number; pMcnemar: number; costA: number; costB: number }> }>(`/api/view/compare?a=${encodeURIComponent(query.get("a")!)}&b=${encodeURIComponent(query.get("b")!)}`);
+  main.append(h("table", { "data-testid": "compare" },
+    h("caption", {}, "Strategies in both runs: B − A, paired bootstrap (95% CI) and McNemar on the same rows"),
+    h("thead", {}, h("tr", {}, ...["strategy", "macro F1 A (%)", "macro F1 B (%)", "Δ (points)", "95% CI", "p bootstrap", "p McNemar", "cost A", "cost B"].map((c) => h("th", { scope: "col" }, c)))),
+    h("tbody", {}, ...result.rows.map((r) => h("tr", { "data-strategy": r.strategy }, h("th", { scope: "row" }, r.strategy), h("td", { class: "num" }, pct(r.macroF1A)), h("td", { class: "num" }, pct(r.macroF1B)), h("td", { class: "num" }, `${r.difference >= 0 ? "+" : ""}${pct(r.difference)}`), h("td", { class: "num" }, `[${pct(r.ci[0])}, ${pct(r.ci[1])}]`), h("td", { class: "num" }, r.pBootstrap.toPrecision(3)), h("td", { class: "num" }, r.pMcnemar.toPrecision(3)), h("td", { class: "num" }, usd(r.costA)), h("td", { class: "num" }, usd(r.costB)))))));
+}
+
+// Router ----------------------------------------------------------------------------------------
+
+async function route(): Promise<void> {
+  const { path, query } = params();
+  main.setAttribute("aria-busy", "true");
+  try {
+    if (path[0] === "run" && path[1]) {
+      if (path[2] === "errors") await errorsPage(path[1], query);
+      else if (path[2] === "cascade") await cascadePage(path[1], query);
+      else await runPage(path[1]);
+    } else if (path[0] === "compare") {
+      await comparePage(query);
+    } else {
+      await runsPage();
+    }
+  } catch (error) {
+    main.replaceChildren(h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, (error as Error).message));
+  } finally {
+    main.removeAttribute("aria-busy");
+    document.body.dataset.page = path.join("/") || "runs";
+  }
+}
+
+window.addEventListener("hashchange", () => void route());
+void route();
