@@ -11,6 +11,7 @@ import { startMockServer } from "./fixtures/openai-server.js";
 import { ROOT, tempDir } from "./helpers.js";
 
 const APP = `import { createClassifier, evaluate, compareClassifiers, type ClassificationResult, type StrategyConfigInput } from "tandem";
+import { startServer, viewPlugin, type RunningServer } from "tandem/server";
 
 const lexicon = await createClassifier("lexicon");
 const first: ClassificationResult[] = await lexicon.classify(["I love this place", "Never again, awful."]);
@@ -26,6 +27,11 @@ const cascade = await createClassifier(config, { store: process.env.TANDEM_TEST_
 const routed = await cascade.classify(texts);
 await cascade.close();
 
+// The service as a library: a server with the web app and no models, on any free port.
+const server: RunningServer = await startServer({ strategies: { strategies: [], default: "" }, port: 0, store: process.env.TANDEM_TEST_DB, plugins: [viewPlugin({ store: process.env.TANDEM_TEST_DB })] });
+const page = await fetch(server.url + "/");
+await server.close();
+
 const report = evaluate({ gold: ["positive", "negative", "neutral"], pred: encoded.map((r) => r.label), labels: ["negative", "neutral", "positive"] });
 const stats = compareClassifiers({ gold: ["a", "b", "a", "b"], predA: ["a", "a", "a", "b"], predB: ["a", "b", "a", "b"], iterations: 200 });
 console.log(JSON.stringify({
@@ -34,6 +40,7 @@ console.log(JSON.stringify({
   cascade: routed.map((r) => ({ label: r.label, by: r.answeredBy, status: r.status, cost: r.costUsd })),
   accuracy: report.overall.accuracy,
   pMcnemar: stats.mcnemar.pValue,
+  webApp: page.status,
 }));
 `;
 
@@ -53,7 +60,7 @@ test("npm pack → install in a fresh project → strict type-check and run of `
   execFileSync("tar", ["-xzf", join(dir, tarball), "-C", modules]);
   renameSync(join(modules, "package"), join(modules, "tandem"));
   const shipped = execFileSync("tar", ["-tzf", join(dir, tarball)], { encoding: "utf8" });
-  for (const file of ["package/dist/index.js", "package/dist/index.d.ts", "package/models/starter/onnx/model.onnx", "package/engines/torch/tandem_torch/train.py", "package/dist/cli/main.js"]) assert.ok(shipped.includes(file), `${file} is in the package`);
+  for (const file of ["package/dist/index.js", "package/dist/index.d.ts", "package/models/starter/onnx/model.onnx", "package/engines/torch/tandem_torch/train.py", "package/dist/cli/main.js", "package/dist/web/app.js", "package/web/app.css", "package/dist/server.js"]) assert.ok(shipped.includes(file), `${file} is in the package`);
   for (const name of readdirSync(join(ROOT, "node_modules"))) {
     if (name === "tandem" || name.startsWith(".")) continue;
     symlinkSync(join(ROOT, "node_modules", name), join(modules, name));
@@ -98,6 +105,7 @@ test("npm pack → install in a fresh project → strict type-check and run of `
     }
     assert.equal(server.requests, 3);
     assert.equal(out.pMcnemar, 1);
+    assert.equal(out.webApp, 200, "the web app is served from the installed package");
   } finally {
     await server.close();
   }

@@ -57,8 +57,8 @@ export interface QuantizeSummary {
   weightBytesAfter: number;
 }
 
-/** The float values of an initializer (raw little-endian bytes or the float_data field). */
-export function floatValues(tensor: Tensor): Float32Array {
+/** The float values of an initializer (raw little-endian bytes or the float_data field). Structurally typed, so the declarations need no onnx-proto types. */
+export function floatValues(tensor: { rawData?: Uint8Array | null; floatData?: number[] | null }): Float32Array {
   if (tensor.rawData && tensor.rawData.length > 0) {
     const raw = tensor.rawData;
     // Copy: the view into the protobuf buffer is not necessarily 4-byte aligned.
