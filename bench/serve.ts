@@ -76,7 +76,9 @@ async function load(url: string, connections: number): Promise<{ rps: number; p5
 // ones (8) pad random-length requests far less than offline's best size does (SERVE_BATCH to change it;
 // with the MiniLM starter, 8 gave 606 requests/s at concurrency 64, 4 gave 517, offline's 32 gave 337).
 const serveBatch = Number(process.env.SERVE_BATCH ?? 8);
-writeFileSync(config, `strategies:\n  - name: encoder\n    type: encoder\n    model: ${model}\n    batch_size: ${serveBatch}\ndefault: encoder\n`);
+// SERVE_SPIN=1: ONNX Runtime's threads spin between operators, as offline (the server turns spinning off by default).
+const spin = process.env.SERVE_SPIN ? `    spin_wait: ${process.env.SERVE_SPIN === "1"}\n` : "";
+writeFileSync(config, `strategies:\n  - name: encoder\n    type: encoder\n    model: ${model}\n    batch_size: ${serveBatch}\n${spin}default: encoder\n`);
 const rounds = Number(process.env.ROUNDS ?? 3);
 
 // Offline classify at each batch size, on the same texts (the sample sorted by token length, as classify does).
