@@ -131,6 +131,15 @@ test("errors: 'encoder right, LLM wrong' in two clicks; the count equals the sto
   const rows = (await readTable(exported)).records.map((r) => r.values as Record<string, string>);
   const expected = rows.filter((r) => r.encoder === r.label && r.llm !== r.label).length;
   assert.ok(expected > 0);
+  // Two clicks from the list of runs: the run, then the "encoder right, llm wrong" count.
+  const start = await open("#/", "[data-testid=runs]");
+  await start.locator(`tr[data-run="${runId}"] a`).click();
+  const cell = start.locator('[data-testid=disagreements] a[data-right="encoder"][data-wrong="llm"]');
+  assert.equal(await cell.textContent(), String(expected));
+  await cell.click();
+  await start.waitForFunction(`document.querySelector("[data-testid=row-count]")?.textContent === "${expected} rows"`);
+  await start.close();
+  // The same through the filter form.
   const page = await open(`#/run/${runId}/errors`, "[data-testid=rows]");
   await page.selectOption("#right", "encoder");
   await page.selectOption("#wrong", "llm");

@@ -6,7 +6,7 @@ declare const vegaEmbed: (element: HTMLElement, spec: unknown, options: Record<s
 
 type Json = Record<string, unknown>;
 interface ComparisonRow { strategy: string; type: string; macroF1: number; accuracy: number; slices: Record<string, number>; inferenceCostUsd: number; trainingCostUsd: number; tokens: number; itemsPerSecond: number; llmShare?: number; failed: number; pareto: boolean; vsBaseline?: { difference: number; pHolm: number; significant: boolean }; replicates?: { n: number; macroF1Sd: number } }
-interface RunDetail { id: string; name: string; dataset: string; labels: string[]; slices: string[]; strategies: Array<{ name: string; type: string; hasProbabilities: boolean; confusion: number[][] | null }>; comparison: { baseline?: string; table: ComparisonRow[] }; significance: Array<Array<number | null>> }
+interface RunDetail { id: string; name: string; dataset: string; labels: string[]; slices: string[]; strategies: Array<{ name: string; type: string; hasProbabilities: boolean; confusion: number[][] | null }>; comparison: { baseline?: string; table: ComparisonRow[] }; significance: Array<Array<number | null>>; disagreements: number[][] }
 interface Answer { label: string; probabilities: number[] | null; status: string; answeredBy: string | null; raw: string | null; error: string | null; costUsd: number }
 interface ViewRow { row: number; text: string | null; gold: string; slice: string | null; answers: Record<string, Answer> }
 interface CascadePoint { tau: number; macroF1: number; accuracy: number; llmShare: number; llmCalls: number; llmCostUsd?: number }
@@ -142,6 +142,12 @@ async function runPage(id: string): Promise<void> {
     h("caption", {}, "McNemar p-values between strategies (exact, two-sided)"),
     h("thead", {}, h("tr", {}, h("td", {}), ...run.strategies.map((s) => h("th", { scope: "col" }, s.name)))),
     h("tbody", {}, ...run.strategies.map((s, i) => h("tr", {}, h("th", { scope: "row" }, s.name), ...run.significance[i]!.map((p) => h("td", { class: `num${p !== null && p < 0.05 ? " significant" : ""}` }, p === null ? "–" : p.toPrecision(3)))))));
+  const errorsLink = (query: string) => `#/run/${encodeURIComponent(id)}/errors?${query}`;
+  const disagreements = h("table", { "data-testid": "disagreements" },
+    h("caption", {}, "Rows where the row's strategy is right and the column's is wrong (diagonal: rows it gets wrong); each count opens those rows"),
+    h("thead", {}, h("tr", {}, h("td", {}), ...run.strategies.map((s) => h("th", { scope: "col" }, `${s.name} wrong`)))),
+    h("tbody", {}, ...run.strategies.map((a, i) => h("tr", {}, h("th", { scope: "row" }, `${a.name} right`),
+      ...run.strategies.map((b, j) => h("td", { class: "num" }, h("a", { href: i === j ? errorsLink(`strategy=${encodeURIComponent(a.name)}&wrong=${encodeURIComponent(a.name)}`) : errorsLink(`right=${encodeURIComponent(a.name)}&wrong=${encodeURIComponent(b.name)}`), "data-right": i === j ? undefined : a.name, "data-wrong": b.name }, String(run.disagreements[i]![j]))))))));
   const confusions = run.strategies.filter((s) => s.confusion).map((s) => {
     const cells = s.confusion!.flatMap((row, i) => row.map((count, j) => ({ gold: run.labels[i], predicted: run.labels[j], count })));
     return chart(`confusion-${s.name}`, {
@@ -176,6 +182,7 @@ async function runPage(id: string): Promise<void> {
       encoding: { x: { field: "slice", type: "nominal" }, xOffset: { field: "strategy" }, y: { field: "f1", type: "quantitative", title: "macro F1 (%)" }, color: { field: "strategy", type: "nominal" }, tooltip: [{ field: "strategy" }, { field: "slice" }, { field: "f1", format: ".2f" }] },
     }))] : []),
     h("section", {}, h("h2", {}, "Confusion matrices (rows: gold, columns: predicted)"), h("div", { class: "grid" }, ...confusions)),
+    h("section", {}, h("h2", {}, "Where they disagree"), disagreements),
     h("section", {}, h("h2", {}, "Significance"), significance),
   );
 }

@@ -62,6 +62,8 @@ export interface RunDetail {
   comparison: RunComparison;
   /** McNemar p-values between every pair of strategies (row, column in strategy order). */
   significance: Array<Array<number | null>>;
+  /** Rows where the row's strategy is right and the column's wrong (the diagonal: rows it gets wrong). */
+  disagreements: number[][];
 }
 
 export function runDetail(run: ExperimentRun, comparison: RunComparison = compareRun(run)): RunDetail {
@@ -76,6 +78,7 @@ export function runDetail(run: ExperimentRun, comparison: RunComparison = compar
     strategies: run.outcomes.map((o) => ({ name: o.name, type: o.type, hasProbabilities: o.predictions.some((p) => p.probabilities), confusion: o.evaluation.overall.confusion_matrix ?? null })),
     comparison,
     significance: names.map((a) => names.map((b) => (a === b ? null : p(a, b)))),
+    disagreements: run.outcomes.map((a) => run.outcomes.map((b) => run.gold.filter((gold, i) => (a === b ? a.predictions[i]!.label !== gold : a.predictions[i]!.label === gold && b.predictions[i]!.label !== gold)).length)),
   };
 }
 
