@@ -191,7 +191,7 @@ export function registerExperiments(program: Command): void {
       writeReports(run, comparison, { html: join(options.out, "report.html"), md: join(options.out, "report.md") });
       process.stdout.write("\n" + (await localLlmGlimpse(options.db ?? join(options.out, "tandem.db"))));
       process.stdout.write(
-        `\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s. Add an LLM: export OPENAI_API_KEY=... (or start a local server) and run \`npx tandem run examples/paper-grid.yaml\` after filling in the model ids.\n`,
+        `\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s. Browse the run, its errors and a cascade: npx tandem view --db ${options.db ?? join(options.out, "tandem.db")}\nAdd an LLM: export OPENAI_API_KEY=... (or start a local server) and run \`npx tandem run examples/paper-grid.yaml\` after filling in the model ids.\n`,
       );
     });
 }
