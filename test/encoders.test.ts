@@ -213,6 +213,13 @@ test("batching invariance: the same outputs whatever the batch size, order and b
   const short = await runEncoder(model, TEXTS, { maxLength: 8 });
   assert.equal(short.truncated, 4);
   assert.deepEqual(planBatches([5, 1, 3, 1], 2, true), [[1, 3], [2, 0]]);
+  // With a padding slack: lengths 10, 10, 11 share a batch (padded 33 ≤ 1.15 × 31); 20 would pad 4 × 20 = 80 > 1.15 × 51, so it starts
+  // the next, which 21 joins (42 ≤ 1.15 × 41); the size cap (4) still holds for equal lengths.
+  assert.deepEqual(planBatches([20, 10, 11, 10, 21], 4, true, 0.15), [[1, 3, 2], [0, 4]]);
+  assert.deepEqual(planBatches([7, 7, 7, 7, 7], 4, true, 0.15), [[0, 1, 2, 3], [4]]);
+  const slack = await runEncoder(model, TEXTS, { batchSize: 16, paddingSlack: 0.1 });
+  TEXTS.forEach((_, row) => close(slack.values.subarray(row * 3, row * 3 + 3), reference.values.subarray(row * 3, row * 3 + 3), 2e-5, "padding slack"));
+  assert.ok(slack.padded <= 1.1 * slack.tokens, `${slack.padded} positions for ${slack.tokens} tokens`);
   await model.release();
 });
 

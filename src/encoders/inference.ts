@@ -12,6 +12,12 @@ export interface InferenceOptions {
   maxLength?: number;
   /** Sort by length before batching (default true). */
   bucketing?: boolean;
+  /**
+   * With bucketing: close a batch early when adding the next text would pad it by more than this share
+   * of its real tokens (batches are then up to batchSize texts of similar length, fewer where lengths
+   * spread). For gathered server calls, whose lengths are random; unset, every batch holds batchSize.
+   */
+  paddingSlack?: number;
   /** "model" (default): logits or embedding vectors; "pooled": the pooled hidden state a head sees. */
   output?: EncoderOutputKind;
   /** Pooling for output "pooled" (default: the model's). */
@@ -32,12 +38,29 @@ export interface InferenceResult {
   seconds: number;
 }
 
-/** Batches of item indices; with bucketing, items of similar length share a batch. */
-export function planBatches(lengths: readonly number[], batchSize: number, bucketing: boolean): number[][] {
+/** Batches of item indices; with bucketing, items of similar length share a batch (and, with a slack, a batch ends where padding would pass it). */
+export function planBatches(lengths: readonly number[], batchSize: number, bucketing: boolean, paddingSlack?: number): number[][] {
   const order = lengths.map((_, i) => i);
   if (bucketing) order.sort((a, b) => (lengths[a] as number) - (lengths[b] as number) || a - b);
   const batches: number[][] = [];
-  for (let start = 0; start < order.length; start += batchSize) batches.push(order.slice(start, start + batchSize));
+  if (!bucketing || paddingSlack === undefined) {
+    for (let start = 0; start < order.length; start += batchSize) batches.push(order.slice(start, start + batchSize));
+    return batches;
+  }
+  let current: number[] = [];
+  let real = 0;
+  for (const item of order) {
+    const length = lengths[item] as number;
+    // Ascending order: the newcomer is the longest, so the batch would be padded to it.
+    if (current.length > 0 && (current.length >= batchSize || (current.length + 1) * length > (1 + paddingSlack) * (real + length))) {
+      batches.push(current);
+      current = [];
+      real = 0;
+    }
+    current.push(item);
+    real += length;
+  }
+  if (current.length > 0) batches.push(current);
   return batches;
 }
 
@@ -55,7 +78,7 @@ export async function runEncoder(model: EncoderModel, texts: readonly string[], 
     tokens += encoded.ids.length;
     return encoded.ids;
   });
-  const batches = planBatches(ids.map((row) => row.length), batchSize, options.bucketing ?? true);
+  const batches = planBatches(ids.map((row) => row.length), batchSize, options.bucketing ?? true, options.paddingSlack);
   let padded = 0;
   const prepare = (batch: number[]) => {
     const prepared = model.feeds(batch.map((i) => ids[i] as number[]));

@@ -34,6 +34,8 @@ export const EncoderConfigSchema = z.strictObject({
   device: z.string().optional(),
   /** Group texts of similar length into batches (default on). */
   bucketing: z.boolean().optional(),
+  /** End a batch early where padding would exceed this share of its real tokens (batch_size is then the most). */
+  paddingSlack: z.number().min(0).optional(),
   /** ONNX Runtime threads spin between operators (default on; `tandem serve` turns it off unless set). */
   spinWait: z.boolean().optional(),
 });

@@ -52,5 +52,5 @@ export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOpti
 export async function loadEncoderStrategy(config: EncoderConfig, name: string, onDownload?: (file: string) => void): Promise<EncoderStrategy> {
   const dir = await resolveModelDir(config.model, { onDownload });
   const model = await EncoderModel.load(dir, { threads: config.threads, executionProvider: config.device, spinWait: config.spinWait });
-  return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing }, name, true);
+  return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing, paddingSlack: config.paddingSlack }, name, true);
 }
