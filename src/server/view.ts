@@ -79,8 +79,10 @@ export function viewPlugin(options: ViewOptions = {}) {
     const runOf = (id: string) => {
       let entry = runs.get(id);
       if (!entry) {
-        entry = { run: loadRun(store(), id) };
-        runs.set(id, entry);
+        const runStore = store();
+        entry = { run: loadRun(runStore, id) };
+        // A run still in progress gains strategies: read it afresh each time until it is done.
+        if (runStore.run(id)?.status === "done") runs.set(id, entry);
       }
       return entry;
     };
