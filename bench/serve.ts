@@ -76,10 +76,11 @@ async function load(url: string, connections: number): Promise<{ rps: number; p5
 // texts, ending one early where padding would pass SERVE_SLACK (0.15) of its real tokens, as
 // examples/serve.yaml does (SERVE_SLACK= for fixed batches; with the MiniLM starter fixed batches of 8
 // gave 563 requests/s at concurrency 64, of 4 517, of 32 337). SERVE_SPIN=1: ONNX Runtime's threads spin
-// between operators, as offline (the server turns spinning off by default).
+// between operators, as offline (the server turns spinning off by default). SERVE_THREADS: ONNX Runtime
+// threads of the served encoder (default all cores).
 const serveBatch = Number(process.env.SERVE_BATCH ?? 32);
 const slack = process.env.SERVE_SLACK ?? "0.15";
-const extra = (process.env.SERVE_SPIN ? `    spin_wait: ${process.env.SERVE_SPIN === "1"}\n` : "") + (slack ? `    padding_slack: ${slack}\n` : "");
+const extra = (process.env.SERVE_SPIN ? `    spin_wait: ${process.env.SERVE_SPIN === "1"}\n` : "") + (slack ? `    padding_slack: ${slack}\n` : "") + (process.env.SERVE_THREADS ? `    threads: ${process.env.SERVE_THREADS}\n` : "");
 writeFileSync(config, `strategies:\n  - name: encoder\n    type: encoder\n    model: ${model}\n    batch_size: ${serveBatch}\n${extra}default: encoder\n`);
 const rounds = Number(process.env.ROUNDS ?? 3);
 
