@@ -242,3 +242,23 @@ test("a three-vendor sweep (OpenAI-compatible, Mistral, Together through their o
   // No key in any output.
   for (const text of [start.stdout, start.stderr, table]) assert.ok(!text.includes("key-0123456789"));
 });
+
+test("Mistral and Together jobs cancel through their SDKs; follow then reports them cancelled", async () => {
+  const train = join(tempDir(), "vendors-cancel.jsonl");
+  assert.equal(runCli(["finetune", "build", "-i", SMALL, "-o", train, "--val-fraction", "0"]).status, 0);
+  const db = join(tempDir(), "vendors-cancel.db");
+  const root = server.url.replace(/\/v1$/, "");
+  const env = { MISTRAL_API_KEY: "mistral-key-0123456789", MISTRAL_BASE_URL: `${root}/mistral/v1`, TOGETHER_API_KEY: "together-key-0123456789", TOGETHER_BASE_URL: `${root}/together/v1` };
+  const start = await runCliAsync(["finetune", "start", "--train", train, "--model", "mistral:open-mistral-nemo,together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference", "--db", db], { env });
+  assert.equal(start.status, 0, start.stderr);
+  const ids = [...start.stdout.matchAll(/started (\S+):/g)].map((m) => m[1]!);
+  assert.equal(ids.length, 2);
+  for (const id of ids) {
+    const cancel = await runCliAsync(["finetune", "cancel", id, "--db", db], { env });
+    assert.equal(cancel.status, 0, cancel.stderr);
+    assert.equal(cancel.stdout.trim(), `${id}: cancelled`);
+  }
+  const follow = await runCliAsync(["finetune", "follow", ...ids, "--db", db, "--poll-seconds", "0.05"], { env });
+  assert.equal(follow.status, 0, follow.stderr);
+  for (const id of ids) assert.match(follow.stdout, new RegExp(`${id}: cancelled`));
+});
