@@ -7,7 +7,7 @@ import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeF
 import { basename, dirname, join, resolve } from "node:path";
 import { UserError } from "../core/errors.js";
 import { evaluate, macroF1 } from "../metrics/evaluate.js";
-import { classifyWithEncoder } from "./inference.js";
+import { classifyWithEncoder, planBatches } from "./inference.js";
 import { EncoderModel } from "./model.js";
 import * as ort from "onnxruntime-node";
 import { DEFAULT_SMOOTHING_ALPHA, exposeMatMulInputs, quantizeOnnx, type QuantizeOptions, type QuantizeSummary } from "./quantize.js";
@@ -74,11 +74,8 @@ export async function calibrateActivations(dir: string, texts: readonly string[]
     try {
       const maxLength = Math.min(options.maxLength ?? 128, model.maxPositions);
       const tokens = texts.map((text) => model.tokenizer.encode(text, maxLength).ids);
-      const order = tokens.map((_, i) => i).sort((a, b) => (tokens[a] as number[]).length - (tokens[b] as number[]).length);
-      const batchSize = options.batchSize ?? 16;
-      for (let start = 0; start < order.length; start += batchSize) {
-        const batch = order.slice(start, start + batchSize).map((i) => tokens[i] as number[]);
-        const { feeds } = model.feeds(batch);
+      for (const batch of planBatches(tokens.map((ids) => ids.length), options.batchSize ?? 16, true)) {
+        const { feeds } = model.feeds(batch.map((i) => tokens[i] as number[]));
         const result = await session.run(feeds, exposed.names);
         for (const name of exposed.names) {
           const tensor = result[name] as ort.Tensor;

@@ -68,8 +68,6 @@ export function ensureJobTable(db: Store): void {
   );
 }
 
-export type Hyperparameters = TunerHyperparameters;
-
 export interface StartOptions {
   tuner: FineTuner;
   db: Store;
@@ -77,7 +75,7 @@ export interface StartOptions {
   baseModel: string;
   trainingPath: string;
   validationPath?: string;
-  hyperparameters: Hyperparameters;
+  hyperparameters: TunerHyperparameters;
   seed?: number;
   suffix?: string;
   sweep?: string;
@@ -86,8 +84,6 @@ export interface StartOptions {
   /** Already uploaded files (a sweep uploads once per vendor endpoint). */
   uploaded?: { training: string; validation?: string };
 }
-
-export { providerMessage };
 
 export async function uploadTrainingFiles(tuner: FineTuner, trainingPath: string, validationPath?: string): Promise<{ training: string; validation?: string }> {
   const upload = async (path: string) => {

@@ -63,6 +63,12 @@ ${scripts.filter((a) => a !== app).map((a) => `<script src="${a.url}"></script>`
 `;
 }
 
+class MissingRun extends Error {
+  constructor(id: string) {
+    super(`no run "${id}" in the state database (see \`tandem runs list\`)`);
+  }
+}
+
 export interface ViewOptions {
   /** State database holding the runs (default .tandem/tandem.db or TANDEM_DB). */
   store?: string;
@@ -73,21 +79,25 @@ export function viewPlugin(options: ViewOptions = {}) {
   return (app: FastifyInstance): void => {
     const assets = loadAssets();
     const html = page(assets);
-    const store = () => new RunStore(openStore(options.store));
+    // Opened on first use: the tables are created or upgraded once, not per request.
+    let runStore: RunStore | undefined;
+    const store = () => (runStore ??= new RunStore(openStore(options.store)));
     // Comparisons (10,000 bootstrap resamples) are computed once per run and kept.
     const runs = new Map<string, { run: ExperimentRun; detail?: RunDetail; texts?: Promise<string[] | null> }>();
     const runOf = (id: string) => {
       let entry = runs.get(id);
       if (!entry) {
-        const runStore = store();
-        entry = { run: loadRun(runStore, id) };
+        const record = store().run(id);
+        if (!record) throw new MissingRun(id);
+        entry = { run: loadRun(store(), id) };
         // A run still in progress gains strategies: read it afresh each time until it is done.
-        if (runStore.run(id)?.status === "done") runs.set(id, entry);
+        if (record.status === "done") runs.set(id, entry);
       }
       return entry;
     };
     const fail = (reply: FastifyReply, error: unknown) => {
-      if (error instanceof UserError) return reply.code(/no run/.test(error.message) ? 404 : 400).send({ error: error.message });
+      if (error instanceof MissingRun) return reply.code(404).send({ error: error.message });
+      if (error instanceof UserError) return reply.code(400).send({ error: error.message });
       throw error;
     };
 
