@@ -57,6 +57,7 @@ export { trainHead, predictHead, type HeadTrainingSettings, type HeadTrainingRes
 export { trainFull, type FullTrainingOptions } from "./training/full.js";
 export { quantizeModel, compareQuantized, calibrateActivations, type QuantizedModel, type QuantizationCheck } from "./encoders/quantize-model.js";
 export { quantizeOnnx, exposeMatMulInputs, DEFAULT_SMOOTHING_ALPHA, type QuantizeOptions, type QuantizeSummary } from "./encoders/quantize.js";
+export { packGraph, planPackedRows, packedFeeds, poolPackedRows, PackingUnsupported, DEFAULT_ROW_TOKENS, type PackedGraphs, type PackedSegment } from "./encoders/packing.js";
 export { interpolateTensors, soupCheckpoints } from "./training/soup.js";
 export { pushModel, type PushOptions, type PushResult } from "./encoders/push.js";
 export { searchHeadModel } from "./training/head-model.js";

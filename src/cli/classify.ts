@@ -48,7 +48,7 @@ function strategiesFromCli(options: ClassifyOptions): { configs: StrategyConfig[
   }
   const type = options.strategy ?? "lexicon";
   const encoder = (model: string | undefined, name = "encoder"): StrategyConfig => ({
-    type: "encoder", name, model: model ?? "starter", batchSize: options.batchSize, maxLength: options.maxLength, threads: options.threads, device: options.device, bucketing: options.bucketing,
+    type: "encoder", name, model: model ?? "starter", batchSize: options.batchSize, maxLength: options.maxLength, threads: options.threads, device: options.device, bucketing: options.bucketing, packing: options.packing,
   });
   const llm = (model: string | undefined, flag: string, name = "llm"): StrategyConfig => {
     if (!model) throw new UserError(`--strategy ${type} needs ${flag} (e.g. openai:gpt-4o-mini or compat:http://localhost:11434/v1#llama3.1)`);

@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { resolveModelDir, STARTER_MODEL } from "../encoders/hub.js";
 import { EncoderModel } from "../encoders/model.js";
+import { DEFAULT_ROW_TOKENS } from "../encoders/packing.js";
 import { parseInteger } from "./options.js";
 
 export interface EncoderCliOptions {
@@ -14,6 +15,13 @@ export interface EncoderCliOptions {
   threads?: number;
   device: string;
   bucketing: boolean;
+  /** --packing: true (rows of the default size) or the row's tokens. */
+  packing?: boolean | number;
+}
+
+/** Row tokens of --packing, or undefined without it. */
+export function packingRowTokens(packing: boolean | number | undefined): number | undefined {
+  return packing === true ? DEFAULT_ROW_TOKENS : packing === false ? undefined : packing;
 }
 
 
@@ -24,7 +32,8 @@ export function withEncoderOptions(command: Command): Command {
     .option("--max-length <n>", "longest input in tokens; longer texts are truncated (and counted)", parseInteger("--max-length", 2), 512)
     .option("--threads <n>", "ONNX Runtime threads (default: all cores)", parseInteger("--threads", 1))
     .option("--device <ep>", "execution provider: cpu, or cuda / dml / coreml where ONNX Runtime has it", "cpu")
-    .option("--no-bucketing", "keep the input order in batches instead of grouping texts of similar length");
+    .option("--no-bucketing", "keep the input order in batches instead of grouping texts of similar length")
+    .option("--packing [tokens]", `pack each batch's texts into shared rows of ${DEFAULT_ROW_TOKENS} tokens (or this many), each text attending only to itself: texts of mixed lengths cost their real tokens instead of the longest one's (BERT-family graphs)`, parseInteger("--packing", 8));
 }
 
 export async function loadEncoderFromCli(options: EncoderCliOptions): Promise<EncoderModel> {
@@ -36,5 +45,5 @@ export async function loadEncoderFromCli(options: EncoderCliOptions): Promise<En
     spec = STARTER_MODEL;
   }
   const dir = await resolveModelDir(spec, { onDownload: (file) => process.stderr.write(`downloading ${spec}/${file}\n`) });
-  return EncoderModel.load(dir, { threads: options.threads, executionProvider: options.device });
+  return EncoderModel.load(dir, { threads: options.threads, executionProvider: options.device, packing: packingRowTokens(options.packing) !== undefined });
 }

@@ -14,7 +14,7 @@ import { calibrateActivations, compareQuantized, quantizeModel, type Quantizatio
 import { DEFAULT_SMOOTHING_ALPHA, type QuantizeOptions } from "../encoders/quantize.js";
 import { pushModel } from "../encoders/push.js";
 import { writeVectors } from "../encoders/vectors.js";
-import { loadEncoderFromCli, withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
+import { loadEncoderFromCli, packingRowTokens, withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
 import { parseFormat, parseInteger, parseNumber, printJson, snakeCaseKeys } from "./options.js";
 import { progressBar } from "./progress.js";
 
@@ -34,6 +34,7 @@ export function registerEncoderCommands(program: Command): void {
       batchSize: options.batchSize,
       maxLength: options.maxLength,
       bucketing: options.bucketing,
+      packing: packingRowTokens(options.packing),
       onProgress: (done) => progress.update(done),
     });
     progress.stop();

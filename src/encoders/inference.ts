@@ -18,6 +18,12 @@ export interface InferenceOptions {
    * spread). For gathered server calls, whose lengths are random; unset, every batch holds batchSize.
    */
   paddingSlack?: number;
+  /**
+   * Sequence packing: each batch's texts share rows of this many tokens, each attending only to itself
+   * (the model must be loaded with `packing`); texts longer than a row run padded, as without packing.
+   * Random-length batches then cost their real tokens (a server's gathered calls).
+   */
+  packing?: number;
   /** "model" (default): logits or embedding vectors; "pooled": the pooled hidden state a head sees. */
   output?: EncoderOutputKind;
   /** Pooling for output "pooled" (default: the model's). */
@@ -78,7 +84,11 @@ export async function runEncoder(model: EncoderModel, texts: readonly string[], 
     tokens += encoded.ids.length;
     return encoded.ids;
   });
-  const batches = planBatches(ids.map((row) => row.length), batchSize, options.bucketing ?? true, options.paddingSlack);
+  const batches = planBatches(ids.map((row) => row.length), batchSize, options.bucketing ?? true, options.packing ? undefined : options.paddingSlack);
+  if (options.packing !== undefined) {
+    const { values, width, padded } = await runPackedBatches(model, ids, batches, options.packing, options);
+    return { values, width, truncated, tokens, padded, seconds: (performance.now() - started) / 1000 };
+  }
   let padded = 0;
   const prepare = (batch: number[]) => {
     const prepared = model.feeds(batch.map((i) => ids[i] as number[]));
@@ -103,6 +113,38 @@ export async function runEncoder(model: EncoderModel, texts: readonly string[], 
     options.onProgress?.(done, texts.length);
   }
   return { values: values ?? new Float32Array(0), width, truncated, tokens, padded, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Each batch: its texts that fit a row packed, the longer ones padded. */
+async function runPackedBatches(model: EncoderModel, ids: readonly number[][], batches: readonly number[][], rowTokens: number, options: InferenceOptions): Promise<{ values: Float32Array; width: number; padded: number }> {
+  let values: Float32Array | undefined;
+  let width = 0;
+  let padded = 0;
+  let done = 0;
+  const place = (items: readonly number[], output: { values: Float32Array; width: number }) => {
+    if (!values) {
+      width = output.width;
+      values = new Float32Array(ids.length * width);
+    }
+    items.forEach((item, row) => values!.set(output.values.subarray(row * width, (row + 1) * width), item * width));
+  };
+  for (const batch of batches) {
+    const short = batch.filter((item) => (ids[item] as number[]).length <= rowTokens);
+    const long = batch.filter((item) => (ids[item] as number[]).length > rowTokens);
+    if (short.length > 0) {
+      const output = await model.runPacked(short.map((item) => ids[item] as number[]), rowTokens, options.output, options.pooling);
+      padded += output.positions;
+      place(short, output);
+    }
+    if (long.length > 0) {
+      const prepared = model.feeds(long.map((item) => ids[item] as number[]));
+      padded += prepared.seq * long.length;
+      place(long, await model.run(prepared, long.length, options.output, options.pooling));
+    }
+    done += batch.length;
+    options.onProgress?.(done, ids.length);
+  }
+  return { values: values ?? new Float32Array(0), width, padded };
 }
 
 export interface Classification {

@@ -20,6 +20,7 @@ import {
   type HeadWeights,
   type Pooling,
 } from "./head.js";
+import { MAX_POOLING_REFUSAL, packedFeeds, packGraph, PackingUnsupported, planPackedRows, poolPackedRows } from "./packing.js";
 import { readSafetensors } from "./safetensors.js";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.js";
 
@@ -36,6 +37,18 @@ export interface SessionOptions {
    * machine to itself). A server turns it off: spinning threads take the CPU its requests need.
    */
   spinWait?: boolean;
+  /**
+   * Also load the graph rewritten for packed rows (`runPacked`): true refuses, with the reason, a model it
+   * cannot rewrite; "auto" then loads it without packing (`canPack` says which).
+   */
+  packing?: boolean | "auto";
+}
+
+/** The sessions of a graph rewritten for packed rows (see packing.ts). */
+interface PackedSessions {
+  backbone: ort.InferenceSession;
+  /** A classifier graph's head: pooled vectors → logits. */
+  head?: { session: ort.InferenceSession; input: string; pooling: Pooling };
 }
 
 export interface EncoderOutput {
@@ -59,7 +72,13 @@ export class EncoderModel {
     /** The graph outputs last_hidden_state: pooled vectors can be taken (head training, embeddings). */
     readonly hasHiddenStates: boolean,
     private readonly head?: { config: HeadConfig; weights: HeadWeights },
+    private readonly packed?: PackedSessions,
   ) {}
+
+  /** The model was loaded with packing: `runPacked` works. */
+  get canPack(): boolean {
+    return this.packed !== undefined;
+  }
 
   static async load(dir: string, options: SessionOptions = {}): Promise<EncoderModel> {
     const configFile = join(dir, "config.json");
@@ -73,20 +92,27 @@ export class EncoderModel {
     const graph = [join(dir, "onnx", "model.onnx"), join(dir, "model.onnx")].find(existsSync);
     if (!graph) throw new UserError("no ONNX graph: expected onnx/model.onnx or model.onnx", { file: dir });
     const tokenizer = loadTokenizer(dir);
+    const sessionOptions: ort.InferenceSession.SessionOptions = {
+      intraOpNumThreads: options.threads ?? 0,
+      interOpNumThreads: 1,
+      executionProviders: [options.executionProvider ?? "cpu"],
+      graphOptimizationLevel: "all",
+      ...(options.spinWait === false ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
+    };
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(graph, {
-        intraOpNumThreads: options.threads ?? 0,
-        interOpNumThreads: 1,
-        executionProviders: [options.executionProvider ?? "cpu"],
-        graphOptimizationLevel: "all",
-        ...(options.spinWait === false ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
-      });
+      session = await ort.InferenceSession.create(graph, sessionOptions);
     } catch (error) {
       throw new UserError(`ONNX Runtime cannot load the graph: ${(error as Error).message}`, { file: graph });
     }
-    const outputs = session.outputNames;
     const pooling = typeof config.pooling === "string" ? parsePooling(config.pooling) : "mean";
+    let packed: PackedSessions | undefined;
+    try {
+      packed = options.packing ? await loadPackedSessions(graph, sessionOptions) : undefined;
+    } catch (error) {
+      if (options.packing !== "auto" || !(error instanceof UserError)) throw error;
+    }
+    const outputs = session.outputNames;
     const maxPositions = Number(config.max_position_embeddings ?? 512);
     const labels = labelsFromConfig(config);
     const hasHidden = outputs.includes("last_hidden_state");
@@ -99,6 +125,13 @@ export class EncoderModel {
     // DistilBERT's config uses hidden_dim for its FFN width, so a head there records head_hidden_dim.
     const headWidth = config.head_hidden_dim ?? config.hidden_dim;
     const hasHeadConfig = headWidth !== undefined && config.num_layers !== undefined;
+    // A classifier graph pools inside itself (the packed head is split off at its pooling); otherwise config.json's pooling runs on packed rows.
+    if (packed && pooling === "max" && !(outputs.includes("logits") && !(hasHidden && headFile && hasHeadConfig))) {
+      if (options.packing !== "auto") throw new UserError(`cannot pack this model's rows: ${MAX_POOLING_REFUSAL}`, { file: configFile });
+      await packed.backbone.release();
+      await packed.head?.session.release();
+      packed = undefined;
+    }
     if (hasHidden && headFile && hasHeadConfig) {
       const headConfig: HeadConfig = {
         pooling,
@@ -112,12 +145,12 @@ export class EncoderModel {
       if (!Number.isFinite(headConfig.inputDim)) throw new UserError("config.json has no hidden_size", { file: configFile });
       const tensors = readSafetensors(headFile, (name) => name.includes("classifier."));
       const weights = headWeightsFromTensors(tensors, headConfig, headFile);
-      return new EncoderModel(dir, graph, "backbone+head", labels, tokenizer, session, maxPositions, pooling, false, hasHidden, { config: headConfig, weights });
+      return new EncoderModel(dir, graph, "backbone+head", labels, tokenizer, session, maxPositions, pooling, false, hasHidden, { config: headConfig, weights }, packed);
     }
     if (outputs.includes("logits")) {
-      return new EncoderModel(dir, graph, "classifier", labels, tokenizer, session, maxPositions, pooling, false, hasHidden);
+      return new EncoderModel(dir, graph, "classifier", labels, tokenizer, session, maxPositions, pooling, false, hasHidden, undefined, packed);
     }
-    return new EncoderModel(dir, graph, "embedding", [], tokenizer, session, maxPositions, pooling, config.normalize !== false, hasHidden);
+    return new EncoderModel(dir, graph, "embedding", [], tokenizer, session, maxPositions, pooling, config.normalize !== false, hasHidden, undefined, packed);
   }
 
   /**
@@ -163,6 +196,44 @@ export class EncoderModel {
     const dim = Number(hidden.dims[2]);
     const pooled = pool(hidden.data as Float32Array, prepared.mask, rows, prepared.seq, dim, output === "pooled" ? pooling : this.pooling);
     if (output === "pooled") return { values: pooled, width: dim };
+    return this.fromPooled(pooled, rows, dim);
+  }
+
+  /**
+   * Runs texts packed into rows of up to `rowTokens` tokens (each text attends only to itself and numbers
+   * its positions from 0): the cost of their real tokens, not of rows × the longest. Every text must fit
+   * a row. The model must be loaded with `packing`.
+   */
+  async runPacked(ids: readonly (readonly number[])[], rowTokens: number, output: EncoderOutputKind = "model", pooling: Pooling = this.pooling): Promise<EncoderOutput & { positions: number }> {
+    const packed = this.packed;
+    if (!packed) throw new Error("the model was loaded without packing");
+    if (output === "pooled" && !this.hasHiddenStates) throw new UserError("the model's graph outputs logits only, not last_hidden_state", { file: this.dir });
+    const rows = planPackedRows(ids.map((row) => row.length), rowTokens);
+    const fed = packedFeeds(ids, rows, this.tokenizer.padId);
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const name of packed.backbone.inputNames) {
+      if (name === "input_ids") feeds[name] = new ort.Tensor("int64", fed.inputIds, [fed.rows, fed.sequence]);
+      else if (name === "position_ids") feeds[name] = new ort.Tensor("int64", fed.positionIds, [fed.rows, fed.sequence]);
+      else if (name === "attention_bias") feeds[name] = new ort.Tensor("float32", fed.attentionBias, [fed.rows, 1, fed.sequence, fed.sequence]);
+      else if (name === "token_type_ids") feeds[name] = new ort.Tensor("int64", new BigInt64Array(fed.rows * fed.sequence), [fed.rows, fed.sequence]);
+      else throw new UserError(`the packed graph wants an input "${name}" that tandem does not know how to fill`, { file: this.dir });
+    }
+    const hidden = (await packed.backbone.run(feeds, ["last_hidden_state"])).last_hidden_state as ort.Tensor;
+    const dim = Number(hidden.dims[2]);
+    const positions = fed.rows * fed.sequence;
+    const rowPooling = output === "pooled" ? pooling : (packed.head?.pooling ?? this.pooling);
+    const pooled = poolPackedRows(hidden.data as Float32Array, rows, ids.length, fed.sequence, dim, rowPooling);
+    if (output === "pooled") return { values: pooled, width: dim, positions };
+    if (this.kind === "classifier") {
+      const head = packed.head!;
+      const logits = (await head.session.run({ [head.input]: new ort.Tensor("float32", pooled, [ids.length, dim]) }, ["logits"])).logits as ort.Tensor;
+      return { values: logits.data as Float32Array, width: Number(logits.dims[1]), positions };
+    }
+    return { ...this.fromPooled(pooled, ids.length, dim), positions };
+  }
+
+  /** What the model answers from pooled vectors: its head's logits, or (embedding models) the vectors, normalised if configured. */
+  private fromPooled(pooled: Float32Array, rows: number, dim: number): EncoderOutput {
     if (this.kind === "backbone+head") {
       const head = this.head!;
       return { values: headForward(pooled, rows, head.config, head.weights), width: head.config.numLabels };
@@ -180,7 +251,23 @@ export class EncoderModel {
 
   async release(): Promise<void> {
     await this.session.release();
+    await this.packed?.backbone.release();
+    await this.packed?.head?.session.release();
   }
+}
+
+async function loadPackedSessions(graph: string, sessionOptions: ort.InferenceSession.SessionOptions): Promise<PackedSessions> {
+  let graphs: ReturnType<typeof packGraph>;
+  try {
+    graphs = packGraph(readFileSync(graph));
+  } catch (error) {
+    if (error instanceof PackingUnsupported) throw new UserError(`cannot pack this model's rows: ${error.message}`, { file: graph });
+    throw error;
+  }
+  const backbone = await ort.InferenceSession.create(graphs.backbone, sessionOptions);
+  if (!graphs.head) return { backbone };
+  const head = await ort.InferenceSession.create(graphs.head.bytes, { ...sessionOptions, intraOpNumThreads: 1 });
+  return { backbone, head: { session: head, input: graphs.head.input, pooling: graphs.head.pooling } };
 }
 
 /** id2label in index order; generic names when the config has none. */

@@ -311,7 +311,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const ready = createStrategies(options.strategies.strategies, {
     store: options.store,
     pricing: options.pricing,
-    encoderDefaults: { spinWait: false },
+    // Gathered calls hold texts of every length: packed rows cost their real tokens (where the graph allows).
+    encoderDefaults: { spinWait: false, packing: "auto" },
     decorate: (strategy) => {
       if (strategy.type !== "encoder" || options.batching === false) return strategy;
       const batched = batchingStrategy(strategy, { maxBatch: options.maxBatch ?? DEFAULTS.maxBatch, maxWaitMs: options.maxWaitMs ?? DEFAULTS.maxWaitMs, onBatch: (size) => metrics.batchSize.observe(size) });

@@ -36,6 +36,12 @@ export const EncoderConfigSchema = z.strictObject({
   bucketing: z.boolean().optional(),
   /** End a batch early where padding would exceed this share of its real tokens (batch_size is then the most). */
   paddingSlack: z.number().min(0).optional(),
+  /**
+   * Sequence packing: a batch's texts share rows of 64 tokens (or this many), each attending only to
+   * itself, so texts of random lengths cost their real tokens, not the longest one's. "auto": pack where
+   * the model's graph allows it, else pad (the server's default); true: pack or refuse the model.
+   */
+  packing: z.union([z.boolean(), count(8), z.literal("auto")]).optional(),
   /** ONNX Runtime threads spin between operators (default on; `tandem serve` turns it off unless set). */
   spinWait: z.boolean().optional(),
 });

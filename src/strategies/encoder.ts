@@ -3,6 +3,7 @@ import { UserError } from "../core/errors.js";
 import { resolveModelDir } from "../encoders/hub.js";
 import { classifyWithEncoder, type InferenceOptions } from "../encoders/inference.js";
 import { EncoderModel } from "../encoders/model.js";
+import { DEFAULT_ROW_TOKENS } from "../encoders/packing.js";
 import type { EncoderConfig } from "./config.js";
 import { closeOnce, type Prediction, type Strategy } from "./strategy.js";
 
@@ -51,6 +52,8 @@ export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOpti
 /** Loads the config's model (folder, hub id or "starter") and wraps it. */
 export async function loadEncoderStrategy(config: EncoderConfig, name: string, onDownload?: (file: string) => void): Promise<EncoderStrategy> {
   const dir = await resolveModelDir(config.model, { onDownload });
-  const model = await EncoderModel.load(dir, { threads: config.threads, executionProvider: config.device, spinWait: config.spinWait });
-  return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing, paddingSlack: config.paddingSlack }, name, true);
+  const packing = config.packing ?? false;
+  const model = await EncoderModel.load(dir, { threads: config.threads, executionProvider: config.device, spinWait: config.spinWait, packing: packing === false ? false : packing === "auto" ? "auto" : true });
+  const rowTokens = !model.canPack ? undefined : typeof packing === "number" ? packing : DEFAULT_ROW_TOKENS;
+  return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing, paddingSlack: config.paddingSlack, packing: rowTokens }, name, true);
 }

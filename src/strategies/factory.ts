@@ -29,8 +29,8 @@ export interface StrategyContext {
   onDownload?: (file: string) => void;
   onRetry?: LlmContext["onRetry"];
   onBatchProgress?: LlmContext["onBatchProgress"];
-  /** Settings for encoders whose config leaves them out (the server's spinWait: false). */
-  encoderDefaults?: Partial<Pick<EncoderConfig, "spinWait" | "threads" | "batchSize">>;
+  /** Settings for encoders whose config leaves them out (the server's spinWait: false, packing: "auto"). */
+  encoderDefaults?: Partial<Pick<EncoderConfig, "spinWait" | "threads" | "batchSize" | "packing">>;
   /** Applied to every strategy built (members included), e.g. the server's dynamic batching of encoders. */
   decorate?: (strategy: Strategy) => Strategy;
 }
