@@ -99,6 +99,12 @@ test("graphs that packing would change are refused with the reason", async () =>
   assert.throws(() => packGraph(g.encode()), (error: unknown) => error instanceof PackingUnsupported && /mask enters the graph through Where/.test((error as Error).message));
   // Max pooling counts padding as zeros: packed rows would change its answers.
   await assert.rejects(EncoderModel.load(maxPoolDir, { threads: 1, packing: true }), /max pooling counts padding as zeros/);
+  // "auto" (the server's default) pads instead, and says why.
+  const auto = await EncoderModel.load(maxPoolDir, { threads: 1, packing: "auto" });
+  assert.equal(auto.canPack, false);
+  assert.match(auto.packingRefusal ?? "", /max pooling counts padding as zeros/);
+  assert.equal((await runEncoder(auto, TEXTS)).values.length, TEXTS.length * 3);
+  await auto.release();
 });
 
 test("CLI: classify --packing on the bundled starter agrees with padded batches; a model it cannot pack is one line", async () => {

@@ -75,6 +75,9 @@ export class EncoderModel {
     private readonly packed?: PackedSessions,
   ) {}
 
+  /** Why packing is off when it was asked for as "auto" (the graph could not be rewritten). */
+  packingRefusal?: string;
+
   /** The model was loaded with packing: `runPacked` works. */
   get canPack(): boolean {
     return this.packed !== undefined;
@@ -107,10 +110,12 @@ export class EncoderModel {
     }
     const pooling = typeof config.pooling === "string" ? parsePooling(config.pooling) : "mean";
     let packed: PackedSessions | undefined;
+    let packingRefusal: string | undefined;
     try {
       packed = options.packing ? await loadPackedSessions(graph, sessionOptions) : undefined;
     } catch (error) {
       if (options.packing !== "auto" || !(error instanceof UserError)) throw error;
+      packingRefusal = error.message;
     }
     const outputs = session.outputNames;
     const maxPositions = Number(config.max_position_embeddings ?? 512);
@@ -131,6 +136,7 @@ export class EncoderModel {
       await packed.backbone.release();
       await packed.head?.session.release();
       packed = undefined;
+      packingRefusal = `cannot pack this model's rows: ${MAX_POOLING_REFUSAL}`;
     }
     if (hasHidden && headFile && hasHeadConfig) {
       const headConfig: HeadConfig = {
@@ -145,12 +151,12 @@ export class EncoderModel {
       if (!Number.isFinite(headConfig.inputDim)) throw new UserError("config.json has no hidden_size", { file: configFile });
       const tensors = readSafetensors(headFile, (name) => name.includes("classifier."));
       const weights = headWeightsFromTensors(tensors, headConfig, headFile);
-      return new EncoderModel(dir, graph, "backbone+head", labels, tokenizer, session, maxPositions, pooling, false, hasHidden, { config: headConfig, weights }, packed);
+      return withRefusal(new EncoderModel(dir, graph, "backbone+head", labels, tokenizer, session, maxPositions, pooling, false, hasHidden, { config: headConfig, weights }, packed), packingRefusal);
     }
     if (outputs.includes("logits")) {
-      return new EncoderModel(dir, graph, "classifier", labels, tokenizer, session, maxPositions, pooling, false, hasHidden, undefined, packed);
+      return withRefusal(new EncoderModel(dir, graph, "classifier", labels, tokenizer, session, maxPositions, pooling, false, hasHidden, undefined, packed), packingRefusal);
     }
-    return new EncoderModel(dir, graph, "embedding", [], tokenizer, session, maxPositions, pooling, config.normalize !== false, hasHidden, undefined, packed);
+    return withRefusal(new EncoderModel(dir, graph, "embedding", [], tokenizer, session, maxPositions, pooling, config.normalize !== false, hasHidden, undefined, packed), packingRefusal);
   }
 
   /**
@@ -254,6 +260,11 @@ export class EncoderModel {
     await this.packed?.backbone.release();
     await this.packed?.head?.session.release();
   }
+}
+
+function withRefusal(model: EncoderModel, refusal: string | undefined): EncoderModel {
+  model.packingRefusal = refusal;
+  return model;
 }
 
 async function loadPackedSessions(graph: string, sessionOptions: ort.InferenceSession.SessionOptions): Promise<PackedSessions> {

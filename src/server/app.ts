@@ -13,6 +13,7 @@ import { addSecret, redact } from "../core/redact.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { createStrategies, type StrategyFile, type StrategySet } from "../strategies/factory.js";
 import { memberRefs } from "../strategies/config.js";
+import type { EncoderStrategy } from "../strategies/encoder.js";
 import type { Prediction, Strategy } from "../strategies/strategy.js";
 import { bearerToken, isLoopback, keyChecker } from "./auth.js";
 import { batchingStrategy, type BatchingStrategy } from "./batcher.js";
@@ -314,6 +315,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     // Gathered calls hold texts of every length: packed rows cost their real tokens (where the graph allows).
     encoderDefaults: { spinWait: false, packing: "auto" },
     decorate: (strategy) => {
+      if (strategy.type === "encoder" && "model" in strategy) {
+        const { model, packing } = strategy as EncoderStrategy;
+        app.log.info({ strategy: strategy.name, packing: packing ?? `off${model.packingRefusal ? ` (${model.packingRefusal})` : ""}` }, "encoder loaded");
+      }
       if (strategy.type !== "encoder" || options.batching === false) return strategy;
       const batched = batchingStrategy(strategy, { maxBatch: options.maxBatch ?? DEFAULTS.maxBatch, maxWaitMs: options.maxWaitMs ?? DEFAULTS.maxWaitMs, onBatch: (size) => metrics.batchSize.observe(size) });
       batchers.push(batched);

@@ -13,6 +13,8 @@ export interface EncoderStrategy extends Strategy {
   lastTruncated: number;
   /** The effective token limit (the model's positions when smaller than maxLength). */
   readonly tokenLimit: number;
+  /** Tokens per packed row, or undefined when batches are padded. */
+  readonly packing?: number;
 }
 
 /** A strategy over a loaded model (the caller owns the model unless `ownsModel`). */
@@ -28,6 +30,7 @@ export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOpti
     model,
     lastTruncated: 0,
     tokenLimit: Math.min(options.maxLength ?? 512, model.maxPositions),
+    packing: options.packing,
     async classify(texts, { onProgress } = {}): Promise<Prediction[]> {
       const result = await classifyWithEncoder(model, texts, { ...options, onProgress: (done) => onProgress?.(done) });
       strategy.lastTruncated = result.truncated;
