@@ -5,7 +5,7 @@ import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { resolveModelDir, STARTER_MODEL } from "../encoders/hub.js";
 import { EncoderModel } from "../encoders/model.js";
-import { DEFAULT_ROW_TOKENS } from "../encoders/packing.js";
+import { DEFAULT_ROW_TOKENS, packingRowTokens } from "../encoders/packing.js";
 import { parseInteger } from "./options.js";
 
 export interface EncoderCliOptions {
@@ -17,11 +17,6 @@ export interface EncoderCliOptions {
   bucketing: boolean;
   /** --packing: true (rows of the default size) or the row's tokens. */
   packing?: boolean | number;
-}
-
-/** Row tokens of --packing, or undefined without it. */
-export function packingRowTokens(packing: boolean | number | undefined): number | undefined {
-  return packing === true ? DEFAULT_ROW_TOKENS : packing === false ? undefined : packing;
 }
 
 

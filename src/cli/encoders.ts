@@ -14,7 +14,8 @@ import { calibrateActivations, compareQuantized, quantizeModel, type Quantizatio
 import { DEFAULT_SMOOTHING_ALPHA, type QuantizeOptions } from "../encoders/quantize.js";
 import { pushModel } from "../encoders/push.js";
 import { writeVectors } from "../encoders/vectors.js";
-import { loadEncoderFromCli, packingRowTokens, withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
+import { packingRowTokens } from "../encoders/packing.js";
+import { loadEncoderFromCli, withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
 import { parseFormat, parseInteger, parseNumber, printJson, snakeCaseKeys } from "./options.js";
 import { progressBar } from "./progress.js";
 

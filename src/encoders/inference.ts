@@ -95,56 +95,58 @@ export async function runEncoder(model: EncoderModel, texts: readonly string[], 
     padded += prepared.seq * batch.length;
     return prepared;
   };
-  let values: Float32Array | undefined;
-  let width = 0;
+  const collected = outputsInInputOrder(texts.length);
   let done = 0;
   let next = batches.length > 0 ? prepare(batches[0] as number[]) : undefined;
   for (let b = 0; b < batches.length; b++) {
     const batch = batches[b] as number[];
     const running = model.run(next!, batch.length, options.output, options.pooling);
     next = b + 1 < batches.length ? prepare(batches[b + 1] as number[]) : undefined;
-    const output = await running;
-    if (!values) {
-      width = output.width;
-      values = new Float32Array(texts.length * width);
-    }
-    batch.forEach((item, row) => values!.set(output.values.subarray(row * width, (row + 1) * width), item * width));
+    collected.place(batch, await running);
     done += batch.length;
     options.onProgress?.(done, texts.length);
   }
-  return { values: values ?? new Float32Array(0), width, truncated, tokens, padded, seconds: (performance.now() - started) / 1000 };
+  return { ...collected.result(), truncated, tokens, padded, seconds: (performance.now() - started) / 1000 };
+}
+
+/** Rows of outputs placed back at their items' positions; the width comes from the first output. */
+function outputsInInputOrder(items: number): { place(batch: readonly number[], output: { values: Float32Array; width: number }): void; result(): { values: Float32Array; width: number } } {
+  let values: Float32Array | undefined;
+  let width = 0;
+  return {
+    place(batch, output) {
+      if (!values) {
+        width = output.width;
+        values = new Float32Array(items * width);
+      }
+      batch.forEach((item, row) => values!.set(output.values.subarray(row * width, (row + 1) * width), item * width));
+    },
+    result: () => ({ values: values ?? new Float32Array(0), width }),
+  };
 }
 
 /** Each batch: its texts that fit a row packed, the longer ones padded. */
 async function runPackedBatches(model: EncoderModel, ids: readonly number[][], batches: readonly number[][], rowTokens: number, options: InferenceOptions): Promise<{ values: Float32Array; width: number; padded: number }> {
-  let values: Float32Array | undefined;
-  let width = 0;
+  const collected = outputsInInputOrder(ids.length);
   let padded = 0;
   let done = 0;
-  const place = (items: readonly number[], output: { values: Float32Array; width: number }) => {
-    if (!values) {
-      width = output.width;
-      values = new Float32Array(ids.length * width);
-    }
-    items.forEach((item, row) => values!.set(output.values.subarray(row * width, (row + 1) * width), item * width));
-  };
   for (const batch of batches) {
     const short = batch.filter((item) => (ids[item] as number[]).length <= rowTokens);
     const long = batch.filter((item) => (ids[item] as number[]).length > rowTokens);
     if (short.length > 0) {
       const output = await model.runPacked(short.map((item) => ids[item] as number[]), rowTokens, options.output, options.pooling);
       padded += output.positions;
-      place(short, output);
+      collected.place(short, output);
     }
     if (long.length > 0) {
       const prepared = model.feeds(long.map((item) => ids[item] as number[]));
       padded += prepared.seq * long.length;
-      place(long, await model.run(prepared, long.length, options.output, options.pooling));
+      collected.place(long, await model.run(prepared, long.length, options.output, options.pooling));
     }
     done += batch.length;
     options.onProgress?.(done, ids.length);
   }
-  return { values: values ?? new Float32Array(0), width, padded };
+  return { ...collected.result(), padded };
 }
 
 export interface Classification {

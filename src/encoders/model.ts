@@ -73,10 +73,9 @@ export class EncoderModel {
     readonly hasHiddenStates: boolean,
     private readonly head?: { config: HeadConfig; weights: HeadWeights },
     private readonly packed?: PackedSessions,
+    /** Why packing is off when it was asked for as "auto" (the graph could not be rewritten). */
+    readonly packingRefusal?: string,
   ) {}
-
-  /** Why packing is off when it was asked for as "auto" (the graph could not be rewritten). */
-  packingRefusal?: string;
 
   /** The model was loaded with packing: `runPacked` works. */
   get canPack(): boolean {
@@ -109,14 +108,6 @@ export class EncoderModel {
       throw new UserError(`ONNX Runtime cannot load the graph: ${(error as Error).message}`, { file: graph });
     }
     const pooling = typeof config.pooling === "string" ? parsePooling(config.pooling) : "mean";
-    let packed: PackedSessions | undefined;
-    let packingRefusal: string | undefined;
-    try {
-      packed = options.packing ? await loadPackedSessions(graph, sessionOptions) : undefined;
-    } catch (error) {
-      if (options.packing !== "auto" || !(error instanceof UserError)) throw error;
-      packingRefusal = error.message;
-    }
     const outputs = session.outputNames;
     const maxPositions = Number(config.max_position_embeddings ?? 512);
     const labels = labelsFromConfig(config);
@@ -130,14 +121,7 @@ export class EncoderModel {
     // DistilBERT's config uses hidden_dim for its FFN width, so a head there records head_hidden_dim.
     const headWidth = config.head_hidden_dim ?? config.hidden_dim;
     const hasHeadConfig = headWidth !== undefined && config.num_layers !== undefined;
-    // A classifier graph pools inside itself (the packed head is split off at its pooling); otherwise config.json's pooling runs on packed rows.
-    if (packed && pooling === "max" && !(outputs.includes("logits") && !(hasHidden && headFile && hasHeadConfig))) {
-      if (options.packing !== "auto") throw new UserError(`cannot pack this model's rows: ${MAX_POOLING_REFUSAL}`, { file: configFile });
-      await packed.backbone.release();
-      await packed.head?.session.release();
-      packed = undefined;
-      packingRefusal = `cannot pack this model's rows: ${MAX_POOLING_REFUSAL}`;
-    }
+    let head: { config: HeadConfig; weights: HeadWeights } | undefined;
     if (hasHidden && headFile && hasHeadConfig) {
       const headConfig: HeadConfig = {
         pooling,
@@ -150,13 +134,24 @@ export class EncoderModel {
       };
       if (!Number.isFinite(headConfig.inputDim)) throw new UserError("config.json has no hidden_size", { file: configFile });
       const tensors = readSafetensors(headFile, (name) => name.includes("classifier."));
-      const weights = headWeightsFromTensors(tensors, headConfig, headFile);
-      return withRefusal(new EncoderModel(dir, graph, "backbone+head", labels, tokenizer, session, maxPositions, pooling, false, hasHidden, { config: headConfig, weights }, packed), packingRefusal);
+      head = { config: headConfig, weights: headWeightsFromTensors(tensors, headConfig, headFile) };
     }
-    if (outputs.includes("logits")) {
-      return withRefusal(new EncoderModel(dir, graph, "classifier", labels, tokenizer, session, maxPositions, pooling, false, hasHidden, undefined, packed), packingRefusal);
+    const kind: EncoderKind = head ? "backbone+head" : outputs.includes("logits") ? "classifier" : "embedding";
+
+    let packed: PackedSessions | undefined;
+    let packingRefusal: string | undefined;
+    if (options.packing) {
+      try {
+        // A classifier graph pools inside itself (its head is split off at that pooling); otherwise config.json's pooling runs on packed rows.
+        if (kind !== "classifier" && pooling === "max") throw new UserError(`cannot pack this model's rows: ${MAX_POOLING_REFUSAL}`, { file: configFile });
+        packed = await loadPackedSessions(graph, sessionOptions);
+      } catch (error) {
+        if (options.packing !== "auto" || !(error instanceof UserError)) throw error;
+        packingRefusal = error.message;
+      }
     }
-    return withRefusal(new EncoderModel(dir, graph, "embedding", [], tokenizer, session, maxPositions, pooling, config.normalize !== false, hasHidden, undefined, packed), packingRefusal);
+    const normalize = kind === "embedding" && config.normalize !== false;
+    return new EncoderModel(dir, graph, kind, kind === "embedding" ? [] : labels, tokenizer, session, maxPositions, pooling, normalize, hasHidden, head, packed, packingRefusal);
   }
 
   /**
@@ -260,11 +255,6 @@ export class EncoderModel {
     await this.packed?.backbone.release();
     await this.packed?.head?.session.release();
   }
-}
-
-function withRefusal(model: EncoderModel, refusal: string | undefined): EncoderModel {
-  model.packingRefusal = refusal;
-  return model;
 }
 
 async function loadPackedSessions(graph: string, sessionOptions: ort.InferenceSession.SessionOptions): Promise<PackedSessions> {

@@ -28,6 +28,11 @@ const BLOCKED = -3.4028234663852886e38;
 
 export class PackingUnsupported extends Error {}
 
+/** Tokens per row for a packing setting (a flag, `auto`, or a row size), or undefined when off. */
+export function packingRowTokens(packing: boolean | number | "auto" | undefined): number | undefined {
+  return typeof packing === "number" ? packing : packing ? DEFAULT_ROW_TOKENS : undefined;
+}
+
 export const MAX_POOLING_REFUSAL = "max pooling counts padding as zeros, so packed rows would change its answers";
 
 export interface PackedGraphs {

@@ -3,7 +3,7 @@ import { UserError } from "../core/errors.js";
 import { resolveModelDir } from "../encoders/hub.js";
 import { classifyWithEncoder, type InferenceOptions } from "../encoders/inference.js";
 import { EncoderModel } from "../encoders/model.js";
-import { DEFAULT_ROW_TOKENS } from "../encoders/packing.js";
+import { packingRowTokens } from "../encoders/packing.js";
 import type { EncoderConfig } from "./config.js";
 import { closeOnce, type Prediction, type Strategy } from "./strategy.js";
 
@@ -55,8 +55,7 @@ export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOpti
 /** Loads the config's model (folder, hub id or "starter") and wraps it. */
 export async function loadEncoderStrategy(config: EncoderConfig, name: string, onDownload?: (file: string) => void): Promise<EncoderStrategy> {
   const dir = await resolveModelDir(config.model, { onDownload });
-  const packing = config.packing ?? false;
-  const model = await EncoderModel.load(dir, { threads: config.threads, executionProvider: config.device, spinWait: config.spinWait, packing: packing === false ? false : packing === "auto" ? "auto" : true });
-  const rowTokens = !model.canPack ? undefined : typeof packing === "number" ? packing : DEFAULT_ROW_TOKENS;
-  return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing, paddingSlack: config.paddingSlack, packing: rowTokens }, name, true);
+  const rowTokens = packingRowTokens(config.packing);
+  const model = await EncoderModel.load(dir, { threads: config.threads, executionProvider: config.device, spinWait: config.spinWait, packing: config.packing === "auto" ? "auto" : rowTokens !== undefined });
+  return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing, paddingSlack: config.paddingSlack, packing: model.canPack ? rowTokens : undefined }, name, true);
 }
