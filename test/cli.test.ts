@@ -140,3 +140,23 @@ test("every command explains itself with --help", () => {
     assert.match(result.stdout, /Usage: tandem/);
   }
 });
+
+test("evaluate --positive on a slice with no gold negatives: specificity follows --zero-division (0, 1, nan → null / \"nan\")", () => {
+  // Slice "a" holds only gold "negative" rows, so with positive "negative" TN + FP = 0 there.
+  const file = tempFile(
+    "no-negatives.csv",
+    'label,prediction,p,slice\nnegative,negative,"[0.8,0.1,0.1]",a\nnegative,neutral,"[0.3,0.6,0.1]",a\npositive,positive,"[0.1,0.1,0.8]",b\nneutral,negative,"[0.5,0.4,0.1]",b\n',
+  );
+  const specificity = (zeroDivision: string) => {
+    const result = runCli(["evaluate", "-i", file, "--probs", "p", "--by", "slice", "--positive", "negative", "--threshold", "0", "--zero-division", zeroDivision, "-f", "json"]);
+    assert.equal(result.status, 0, result.stderr);
+    const parsed = JSON.parse(result.stdout);
+    return [parsed.by.a.binary.specificity, parsed.by.b.binary.specificity, parsed.overall.binary.specificity];
+  };
+  // Threshold 0 decides every row "negative": b has 2 gold non-negatives, both predicted negative (specificity 0).
+  assert.deepEqual(specificity("0"), [0, 0, 0]);
+  assert.deepEqual(specificity("1"), [1, 0, 0]);
+  assert.deepEqual(specificity("nan"), [null, 0, 0]);
+  const text = runCli(["evaluate", "-i", file, "--probs", "p", "--by", "slice", "--positive", "negative", "--threshold", "0", "--zero-division", "nan"]);
+  assert.match(text.stdout, /== a \(2\) ==[\s\S]*?specificity nan,/);
+});

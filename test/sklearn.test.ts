@@ -1,6 +1,6 @@
 // Randomised cases against scikit-learn's own answers (test/fixtures/sklearn-metrics.json, written by
 // scripts/make-sklearn-fixture.py): zero_division 0 / 1 / nan, label subsets, astral-plane labels,
-// F-beta and the one-label binary block.
+// F-beta and the one-label binary block (specificity and accuracy too, with empty denominators).
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -43,6 +43,6 @@ test(`${fixture.cases.length} randomised cases equal scikit-learn ${fixture.skle
     const fbeta = result.overall.fbeta![0]!;
     same(fbeta["macro avg"], c.fbeta["macro avg"]!, at(`F${c.beta} macro`));
     same(fbeta["weighted avg"], c.fbeta["weighted avg"]!, at(`F${c.beta} weighted`));
-    for (const metric of ["precision", "recall", "f1-score"] as const) same(result.overall.binary![metric], c.binary[metric]!, at(`binary ${c.positive} ${metric}`));
+    for (const metric of ["precision", "recall", "f1-score", "specificity", "accuracy"] as const) same(result.overall.binary![metric], c.binary[metric]!, at(`binary ${c.positive} ${metric}`));
   });
 });

@@ -67,8 +67,9 @@ export function binaryMetrics(
     else if (isGold) fn++;
     else tn++;
   }
-  const safe = (a: number, b: number) => (b === 0 ? 0 : a / b);
-  // Precision, recall and F1 follow scikit-learn's zero_division, as the report's own rows do.
+  // Every ratio follows scikit-learn's zero_division, as the report's own rows do: specificity is
+  // recall_score(y_true != positive, y_pred != positive), so with no gold negatives (TN + FP = 0) it
+  // is the zero_division value like recall with no gold positives.
   const sklearn = (a: number, b: number) => divide(a, b, zeroDivision);
   return {
     positive_label: positiveLabel,
@@ -80,7 +81,7 @@ export function binaryMetrics(
     precision: sklearn(tp, tp + fp),
     recall: sklearn(tp, tp + fn),
     "f1-score": sklearn(2 * tp, 2 * tp + fp + fn),
-    specificity: safe(tn, tn + fp),
-    accuracy: safe(tp + tn, gold.length),
+    specificity: sklearn(tn, tn + fp),
+    accuracy: sklearn(tp + tn, gold.length),
   };
 }
