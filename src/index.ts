@@ -13,7 +13,9 @@ export {
   LlmConfigSchema,
   CascadeConfigSchema,
   EnsembleConfigSchema,
+  CascadeCertificateSchema,
   STRATEGY_TYPES,
+  strategyFileText,
   type StrategyConfig,
   type StrategyConfigInput,
   type StrategyType,
@@ -23,10 +25,36 @@ export {
   type CascadeConfig,
   type EnsembleConfig,
   type MemberRef,
+  type CascadeCertificateRecord,
 } from "./strategies/config.js";
 export { checkStrategySet, shorthandConfig } from "./strategies/members.js";
 export type { Strategy, Prediction, PredictionStatus, ClassifyOptions } from "./strategies/strategy.js";
 export { cascadeCurve, chooseTau, cascadePredictions, combineCascade, routesToLlm, topProbability, DEFAULT_TAUS, type CascadePoint, type CascadeInput, type CascadeChoice } from "./strategies/cascade.js";
+export {
+  certifyCascade,
+  splitForCalibration,
+  selectRows,
+  cascadeFigures,
+  cascadeSuspects,
+  targetCounts,
+  calibrationHash,
+  certificateRecord,
+  certifiedCascadeConfig,
+  CERTIFY_TAUS,
+  CERTIFY_METHOD,
+  type CertifyOptions,
+  type CertifyResult,
+  type CertifyRows,
+  type CertifyTarget,
+  type CertifyMetric,
+  type CertifyScope,
+  type CascadeCertificate,
+  type CascadeFigures,
+  type CertificationTest,
+  type CertifiedPoint,
+  type CalibrationSplit,
+  type Suspect,
+} from "./strategies/certify.js";
 export { ensemblePredictions } from "./strategies/ensemble.js";
 export { lexiconPrediction, LEXICON_LABELS } from "./strategies/lexicon.js";
 export { promptBuilder, type LlmStrategy, type LlmEstimate, type PromptBuilder, type PromptConfig } from "./strategies/llm.js";
@@ -45,6 +73,7 @@ export { mergeDatasets } from "./data/merge.js";
 export { evaluate, macroF1, sliceMacroF1, type Evaluation, type EvaluateInput, type EvaluationReport } from "./metrics/evaluate.js";
 export { classificationReport, confusionMatrix, type ClassificationReport, type ZeroDivision } from "./metrics/report.js";
 export { mcnemar, mcnemarFromTable, type McNemarResult } from "./stats/mcnemar.js";
+export { clopperPearsonLower, clopperPearsonUpper, binomialTestGreater, binomialUpperTail } from "./stats/binomial.js";
 export { pairedBootstrapMacroF1, bootstrapStability, type BootstrapResult, type BootstrapStability } from "./stats/bootstrap.js";
 export { compareClassifiers, type Comparison, type ComparisonInput } from "./stats/compare.js";
 

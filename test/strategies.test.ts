@@ -48,22 +48,38 @@ test("a live cascade asks the LLM only about the uncertain items and adds up the
   assert.equal(result.reduce((sum, r) => sum + (r.costUsd ?? 0), 0), 0.02);
 });
 
-test("tandem tune cascade: the JSON contract, from two prediction files", () => {
+test("tandem tune cascade: the JSON contract, from two prediction files; errors name the file and line", () => {
   const encoder = tempFile("cascade-enc.csv", 'label,prediction,probabilities\na,a,"[0.9,0.1]"\nb,a,"[0.6,0.4]"\na,a,"[0.8,0.2]"\nb,b,"[0.05,0.95]"\n');
   const llm = tempFile("cascade-llm.csv", "label,prediction\na,b\nb,b\na,a\nb,a\n");
-  const result = runCli(["tune", "cascade", "--encoder", encoder, "--encoder-pred", "prediction", "--encoder-probs", "probabilities", "--llm", llm, "--llm-pred", "prediction", "--gold", "label", "--taus", "0,0.7,0.85,1", "--format", "json"]);
+  // Every row as calibration (in-sample): the curve of the hand-worked example above.
+  const result = runCli(["tune", "cascade", "--encoder", encoder, "--encoder-pred", "prediction", "--encoder-probs", "probabilities", "--llm", llm, "--llm-pred", "prediction", "--gold", "label", "--taus", "0,0.7,0.85,1", "--calibration-share", "1", "--target-f1", "0.9", "--format", "json"]);
   assert.equal(result.status, 0, result.stderr);
   const parsed = JSON.parse(result.stdout);
-  assert.deepEqual(parsed.points.map((p: { tau: number; llm_share: number }) => [p.tau, p.llm_share]), [[0, 0], [0.7, 0.25], [0.85, 0.5], [1, 1]]);
-  assert.deepEqual(Object.keys(parsed.points[0]).slice(0, 4), ["tau", "macro_f1", "accuracy", "llm_share"]);
-  assert.equal(parsed.best.tau, 0.7);
-  assert.equal(parsed.best.macro_f1, 1);
-  const text = runCli(["tune", "cascade", "--encoder", encoder, "--llm", llm, "--target-f1", "0.7"]);
-  assert.match(text.stdout, /chosen τ = 0 \(lowest LLM share with macro F1 ≥ 0\.7\)/);
+  assert.deepEqual(Object.keys(parsed), ["rows", "split", "certified", "points", "chosen"]);
+  assert.deepEqual(parsed.points.map((p: { tau: number; calibration: { llm_share: number } }) => [p.tau, p.calibration.llm_share]), [[1, 1], [0.85, 0.5], [0.7, 0.25], [0, 0]]);
+  assert.deepEqual(parsed.points.map((p: { calibration: { macro_f1: number } }) => p.calibration.macro_f1), [0.5, 1, 1, (0.8 + 2 / 3) / 2]);
+  assert.equal(parsed.points[0].held_out, null);
+  // Four rows cannot certify agreement 0.95 (even all-agreeing, 59 are needed): τ = 1, not certified.
+  assert.equal(parsed.certified.certified, false);
+  assert.equal(parsed.certified.tau, 1);
+  assert.ok(Math.abs(parsed.certified.lower_bound - 0.05 ** (1 / 4)) < 1e-12, "Clopper–Pearson with 4 of 4: δ^(1/n)");
+  assert.equal(parsed.chosen.tau, 0.7);
+  assert.equal(parsed.chosen.calibration.macro_f1, 1);
+  const text = runCli(["tune", "cascade", "--encoder", encoder, "--llm", llm, "--calibration-share", "1"]);
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /calibration \(in-sample\)/);
+  assert.match(text.stdout, /not certified: no τ can be certified for agreement of the cascade ≥ 95\.00% at 95\.00% confidence: τ = 1, the first τ tested, has a lower bound of 47\.29% \(4 of 4 rows; even all correct, at least 59 rows are needed\)/);
   const shifted = tempFile("cascade-shifted.csv", "label,prediction\nb,b\nb,b\na,a\nb,a\n");
   const bad = runCli(["tune", "cascade", "--encoder", encoder, "--llm", shifted]);
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /cascade-shifted\.csv, line 2, column "label": gold labels differ/);
+  const both = runCli(["tune", "cascade", "--encoder", encoder, "--llm", llm, "--target-accuracy", "0.9", "--target-agreement", "0.9"]);
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /give one of --target-accuracy and --target-agreement/);
+  const noGold = tempFile("cascade-nogold.csv", 'prediction,probabilities\na,"[0.9,0.1]"\n');
+  const needsGold = runCli(["tune", "cascade", "--encoder", noGold, "--llm", tempFile("cascade-nogold-llm.csv", "prediction\na\n"), "--target-accuracy", "0.9"]);
+  assert.equal(needsGold.status, 2);
+  assert.match(needsGold.stderr, /cascade-nogold\.csv: no column "label" \(--gold\)/);
 });
 
 test("classify on a file that already has predictions writes prefixed columns", () => {

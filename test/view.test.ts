@@ -165,11 +165,29 @@ test("the cascade explorer: the τ slider's F1 and LLM share equal `tandem tune 
   for (const tau of ["0.85", "0.62"]) {
     await page.locator("#tau").fill(tau);
     await page.waitForSelector(`[data-testid=cascade-figures][data-tau='${tau}']`);
-    const tuned = JSON.parse(runCli(["tune", "cascade", "--encoder", exported, "--encoder-pred", "encoder", "--encoder-probs", "encoder_probabilities", "--llm", exported, "--llm-pred", "llm", "--taus", tau, "-f", "json"]).stdout) as { points: Array<{ macro_f1: number; llm_share: number }> };
+    // The slider's figures are in-sample: tune cascade with every row as calibration.
+    const tuned = JSON.parse(runCli(["tune", "cascade", "--encoder", exported, "--encoder-pred", "encoder", "--encoder-probs", "encoder_probabilities", "--llm", exported, "--llm-pred", "llm", "--taus", tau, "--calibration-share", "1", "-f", "json"]).stdout) as { points: Array<{ calibration: { macro_f1: number; llm_share: number } }> };
     const figure = (field: string) => page.locator(`[data-testid=cascade-figures] [data-field=${field}]`).textContent();
-    assert.equal(await figure("macro_f1"), (tuned.points[0]!.macro_f1 * 100).toFixed(2), `τ ${tau}`);
-    assert.equal(await figure("llm_share"), (tuned.points[0]!.llm_share * 100).toFixed(1), `τ ${tau}`);
+    assert.equal(await figure("macro_f1"), (tuned.points[0]!.calibration.macro_f1 * 100).toFixed(2), `τ ${tau}`);
+    assert.equal(await figure("llm_share"), (tuned.points[0]!.calibration.llm_share * 100).toFixed(1), `τ ${tau}`);
   }
+  // The certificate beside the slider is tune cascade's default (agreement 0.95, half the rows, the run's seed 42).
+  const certified = JSON.parse(runCli(["tune", "cascade", "--encoder", exported, "--encoder-pred", "encoder", "--encoder-probs", "encoder_probabilities", "--llm", exported, "--llm-pred", "llm", "-f", "json"]).stdout) as { certified: { tau: number; lower_bound: number; calibration_rows: number; held_out: { agreement: number } } };
+  const panel = (field: string) => page.locator(`[data-testid=certificate] [data-field=${field}]`).textContent();
+  assert.equal(await page.locator("[data-testid=certificate]").getAttribute("data-tau"), certified.certified.tau.toFixed(2));
+  assert.equal(await panel("lower_bound"), (certified.certified.lower_bound * 100).toFixed(2));
+  assert.equal(await panel("calibration_rows"), String(certified.certified.calibration_rows));
+  assert.equal(await panel("held_out_agreement"), (certified.certified.held_out.agreement * 100).toFixed(2));
+  assert.match(await page.getByTestId("in-sample-note").textContent() ?? "", /In-sample curve/);
+  await page.getByTestId("use-certified").click();
+  await page.waitForSelector(`[data-testid=cascade-figures][data-tau='${certified.certified.tau.toFixed(2)}']`);
+  const certifiedHref = await page.getByRole("link", { name: /download this certified cascade/ }).getAttribute("href");
+  const certifiedConfig = parseYaml(await (await fetch(`${view.url}${certifiedHref}`)).text()) as { strategies: Array<{ tau: number; certificate: { target: number; lower_bound: number; calibration_hash: string } }> };
+  assert.equal(certifiedConfig.strategies[0]!.tau, certified.certified.tau);
+  assert.equal(certifiedConfig.strategies[0]!.certificate.lower_bound, certified.certified.lower_bound);
+  assert.match(certifiedConfig.strategies[0]!.certificate.calibration_hash, /^sha256:[0-9a-f]{64}$/);
+  await page.locator("#tau").fill("0.62");
+  await page.waitForSelector("[data-testid=cascade-figures][data-tau='0.62']");
   await page.waitForSelector("#routing-curve[data-rendered] svg");
   const href = await page.getByRole("link", { name: /download this cascade/ }).getAttribute("href");
   const config = parseYaml(await (await fetch(`${view.url}${href}`)).text()) as { strategies: Array<{ type: string; tau: number; encoder: { type: string }; llm: { type: string; model: string } }>; default: string };

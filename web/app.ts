@@ -10,6 +10,8 @@ interface RunDetail { id: string; name: string; dataset: string; labels: string[
 interface Answer { label: string; probabilities: number[] | null; status: string; answeredBy: string | null; raw: string | null; error: string | null; costUsd: number }
 interface ViewRow { row: number; text: string | null; gold: string; slice: string | null; answers: Record<string, Answer> }
 interface CascadePoint { tau: number; macroF1: number; accuracy: number; llmShare: number; llmCalls: number; llmCostUsd?: number }
+interface CascadeFigures { rows: number; llmShare: number; agreement: number; accuracy: number | null; macroF1: number | null }
+interface Certificate { certified: boolean; tau: number; lowerBound: number | null; target: { metric: string; level: number; on: string }; confidence: number; calibrationRows: number; heldOutRows: number; heldOut: CascadeFigures | null; summary: string }
 
 const main = document.getElementById("main") as HTMLElement;
 const KEY = "tandem-api-key";
@@ -269,8 +271,14 @@ async function cascadePage(id: string, query: URLSearchParams): Promise<void> {
   const slider = h("input", { id: "tau", type: "range", min: 0, max: 1, step: 0.01, value: query.get("tau") ?? "0.9" }) as HTMLInputElement;
   const tauText = h("output", { for: "tau", id: "tau-value" });
   const figures = h("dl", { class: "figures", "data-testid": "cascade-figures" });
+  const metricSelect = select("metric", "certify", ["agreement", "accuracy"], query.get("metric") ?? "agreement", "");
+  const number = (id: string, value: string) => h("input", { id, type: "number", min: 0.5, max: 0.999, step: 0.005, value }) as HTMLInputElement;
+  const targetInput = number("target", query.get("target") ?? "0.95");
+  const confidenceInput = number("confidence", query.get("confidence") ?? "0.95");
+  const certificatePanel = h("section", { "aria-labelledby": "certificate-heading", "data-testid": "certificate" });
   const curveHolder = h("div");
   const download = h("a", { href: "#", download: "cascade.yaml" }, "download this cascade as a strategy config (YAML)");
+  let certifiedTau: number | undefined;
   let pending = 0;
   const update = async () => {
     const encoder = (encoderSelect.querySelector("select") as HTMLSelectElement).value;
@@ -279,30 +287,57 @@ async function cascadePage(id: string, query: URLSearchParams): Promise<void> {
     tauText.textContent = tau.toFixed(2);
     if (!encoder || !llm) return;
     const ticket = ++pending;
-    const q = `encoder=${encodeURIComponent(encoder)}&llm=${encodeURIComponent(llm)}&tau=${tau}`;
-    const view = await api<{ point: CascadePoint; curve: CascadePoint[]; costPer1000: number }>(`/api/view/runs/${encodeURIComponent(id)}/cascade?${q}`);
+    const metric = (metricSelect.querySelector("select") as HTMLSelectElement).value || "agreement";
+    const q = `encoder=${encodeURIComponent(encoder)}&llm=${encodeURIComponent(llm)}&tau=${tau}&metric=${metric}&target=${targetInput.value}&confidence=${confidenceInput.value}`;
+    const view = await api<{ point: CascadePoint; curve: CascadePoint[]; costPerThousand: number; certificate: Certificate }>(`/api/view/runs/${encodeURIComponent(id)}/cascade?${q}`);
     if (ticket !== pending) return;
     const item = (term: string, value: string, field: string) => [h("dt", {}, term), h("dd", { "data-field": field }, value)];
     figures.replaceChildren(
-      ...item("τ", view.point.tau.toFixed(2), "tau"), ...item("macro F1 (%)", pct(view.point.macroF1), "macro_f1"), ...item("accuracy (%)", pct(view.point.accuracy), "accuracy"),
-      ...item("LLM share (%)", pct(view.point.llmShare, 1), "llm_share"), ...item("LLM calls", String(view.point.llmCalls), "llm_calls"), ...item("LLM cost per 1,000 items", usd(view.costPer1000), "cost_per_1000"),
+      ...item("τ", view.point.tau.toFixed(2), "tau"), ...item("macro F1 (%, in-sample)", pct(view.point.macroF1), "macro_f1"), ...item("accuracy (%, in-sample)", pct(view.point.accuracy), "accuracy"),
+      ...item("LLM share (%)", pct(view.point.llmShare, 1), "llm_share"), ...item("LLM calls", String(view.point.llmCalls), "llm_calls"), ...item("LLM cost per 1,000 items", usd(view.costPerThousand), "cost_per_1000"),
     );
     figures.dataset.tau = view.point.tau.toFixed(2);
+    const cert = view.certificate;
+    certifiedTau = cert.tau;
+    const held = cert.heldOut;
+    const useButton = h("button", { type: "button", "data-testid": "use-certified" }, `set τ to the certified ${cert.tau.toFixed(2)}`);
+    useButton.addEventListener("click", () => {
+      slider.value = String(certifiedTau);
+      void update();
+    });
+    certificatePanel.replaceChildren(
+      h("h2", { id: "certificate-heading" }, cert.certified ? `Certified τ = ${cert.tau.toFixed(2)}` : "No τ certified: τ = 1 (the LLM answers everything)"),
+      h("dl", { class: "figures" },
+        ...item(`${cert.target.metric} target (%)`, pct(cert.target.level), "target"), ...item("confidence (%)", pct(cert.confidence, 0), "confidence"),
+        ...item("lower bound (%)", cert.lowerBound === null ? "—" : pct(cert.lowerBound), "lower_bound"), ...item("calibration rows", String(cert.calibrationRows), "calibration_rows"),
+        ...(held ? [...item("held-out agreement (%)", pct(held.agreement), "held_out_agreement"), ...item("held-out accuracy (%)", held.accuracy === null ? "—" : pct(held.accuracy), "held_out_accuracy"), ...item("held-out LLM share (%)", pct(held.llmShare, 1), "held_out_llm_share"), ...item("held-out rows", String(held.rows), "held_out_rows")] : []),
+      ),
+      h("p", {}, cert.summary, ". Learn then Test with exact binomial tests, certified on half of the run's rows; the held-out figures are on the other half."),
+      useButton,
+    );
+    certificatePanel.dataset.tau = cert.tau.toFixed(2);
+    download.textContent = Math.abs(tau - cert.tau) < 1e-9 ? "download this certified cascade as a strategy config (YAML, with its certificate)" : "download this cascade as a strategy config (YAML; τ not certified)";
     download.setAttribute("href", `/api/view/runs/${encodeURIComponent(id)}/cascade?${q}&format=yaml`);
     history.replaceState(null, "", `#/run/${encodeURIComponent(id)}/cascade?${q}`);
-    curveHolder.replaceChildren(chart("routing-curve", {
-      description: "Macro F1 and LLM share by threshold", width: 640, height: 280,
-      layer: [
-        { data: { values: view.curve.flatMap((p) => [{ tau: p.tau, value: p.macroF1 * 100, measure: "macro F1 (%)" }, { tau: p.tau, value: p.llmShare * 100, measure: "LLM share (%)" }]) }, mark: { type: "line", point: true }, encoding: { x: { field: "tau", type: "quantitative", title: "τ" }, y: { field: "value", type: "quantitative", title: "%" }, color: { field: "measure", type: "nominal", title: "" } } },
-        { data: { values: [{ tau: view.point.tau }] }, mark: { type: "rule", strokeDash: [4, 3], color: "#333" }, encoding: { x: { field: "tau", type: "quantitative" } } },
-      ],
-    }));
+    curveHolder.replaceChildren(
+      h("p", { class: "note", "data-testid": "in-sample-note" }, "In-sample curve: every row of the run, the rows you choose τ on — optimistic. The certificate above is chosen on half of the rows and reported on the other half."),
+      chart("routing-curve", {
+        description: "Macro F1 and LLM share by threshold (in-sample), with the slider's τ (dashed) and the certified τ (solid)", width: 640, height: 280,
+        layer: [
+          { data: { values: view.curve.flatMap((p) => [{ tau: p.tau, value: p.macroF1 * 100, measure: "macro F1 (%, in-sample)" }, { tau: p.tau, value: p.llmShare * 100, measure: "LLM share (%)" }]) }, mark: { type: "line", point: true }, encoding: { x: { field: "tau", type: "quantitative", title: "τ" }, y: { field: "value", type: "quantitative", title: "%" }, color: { field: "measure", type: "nominal", title: "" } } },
+          { data: { values: [{ tau: view.point.tau }] }, mark: { type: "rule", strokeDash: [4, 3], color: "#333" }, encoding: { x: { field: "tau", type: "quantitative" } } },
+          { data: { values: [{ tau: cert.tau }] }, mark: { type: "rule", color: "#1a7f37", strokeWidth: 2 }, encoding: { x: { field: "tau", type: "quantitative" } } },
+        ],
+      }),
+    );
   };
-  for (const control of [encoderSelect, llmSelect]) control.addEventListener("change", () => void update());
+  for (const control of [encoderSelect, llmSelect, metricSelect]) control.addEventListener("change", () => void update());
+  for (const control of [targetInput, confidenceInput]) control.addEventListener("change", () => void update());
   slider.addEventListener("input", () => void update());
   main.append(
     h("form", { class: "filters", "aria-label": "cascade" }, encoderSelect, llmSelect, h("span", { class: "field" }, h("label", { for: "tau" }, "τ: the encoder answers when its top probability ≥"), slider, tauText)),
-    figures, h("p", {}, download), curveHolder,
+    h("form", { class: "filters", "aria-label": "certificate target" }, metricSelect, h("span", { class: "field" }, h("label", { for: "target" }, "target (fraction)"), targetInput), h("span", { class: "field" }, h("label", { for: "confidence" }, "confidence"), confidenceInput)),
+    figures, certificatePanel, h("p", {}, download), curveHolder,
   );
   await update();
 }

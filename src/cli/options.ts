@@ -49,14 +49,5 @@ export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value, null, 2) + "\n");
 }
 
-/**
- * The CLI's JSON keeps its documented snake_case keys while the library is camelCase: keys are converted
- * (macroF1 → macro_f1), except inside `opaque` fields, whose keys are data (slice and strategy names).
- */
-export function snakeCaseKeys(value: unknown, opaque: readonly string[] = ["slices", "pairwise"]): unknown {
-  if (Array.isArray(value)) return value.map((item) => snakeCaseKeys(item, opaque));
-  if (!value || typeof value !== "object") return value;
-  return Object.fromEntries(
-    Object.entries(value).map(([key, item]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), opaque.includes(key) ? item : snakeCaseKeys(item, opaque)]),
-  );
-}
+// The CLI's JSON keeps its documented snake_case keys (one converter, beside camelizeKeys).
+export { snakeCaseKeys } from "../strategies/config.js";

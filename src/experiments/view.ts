@@ -6,13 +6,13 @@
  * dataset's texts and rendering prompts.
  */
 import { existsSync } from "node:fs";
-import { stringify as toYaml } from "yaml";
 import { UserError } from "../core/errors.js";
 import { loadDataset } from "../data/dataset.js";
 import { resolveScheme } from "../data/labels.js";
 import { macroF1 } from "../metrics/evaluate.js";
 import { cascadeCurve, DEFAULT_TAUS, type CascadePoint } from "../strategies/cascade.js";
-import type { StrategyConfig } from "../strategies/config.js";
+import { certifiedCascadeConfig, certifyCascade, selectRows, splitForCalibration, type CascadeCertificate, type CertifyRows } from "../strategies/certify.js";
+import { strategyFileText, type StrategyConfig } from "../strategies/config.js";
 import { promptBuilder } from "../strategies/llm.js";
 import { compareClassifiers } from "../stats/compare.js";
 import { compareRun, type RunComparison } from "./compare.js";
@@ -178,40 +178,68 @@ export async function renderedPrompt(run: ExperimentRun, strategy: string, text:
 export interface CascadeView {
   encoder: string;
   llm: string;
+  /** The slider's τ on every row of the run: in-sample (the rows the τ is looked at on). */
   point: CascadePoint;
   curve: CascadePoint[];
   /** LLM dollars per 1,000 items at τ (the stored per-item costs). */
-  costPer1000: number;
+  costPerThousand: number;
+  /** The τ certified on half of the rows (seeded, stratified), with held-out figures on the other half. */
+  certificate: CascadeCertificate;
 }
 
-/** The cascade of two stored strategies at τ, with the whole routing curve: tune cascade's computation. */
-export function cascadeView(run: ExperimentRun, encoderName: string, llmName: string, tau: number): CascadeView {
+/** What the explorer certifies: a target (default agreement 0.95) at a confidence (default 0.95). */
+export interface CascadeTargetQuery {
+  metric?: "accuracy" | "agreement";
+  target?: number;
+  confidence?: number;
+}
+
+function cascadeRows(run: ExperimentRun, encoderName: string, llmName: string): CertifyRows & { gold: string[] } {
   const encoder = outcomeNamed(run, encoderName, "encoder");
   const llm = outcomeNamed(run, llmName, "llm");
   if (!encoder.predictions.some((p) => p.probabilities)) throw new UserError(`encoder: ${encoderName} has no probabilities to route on`);
-  if (!(tau >= 0 && tau <= 1)) throw new UserError("tau must be between 0 and 1");
-  const input = {
+  return {
     gold: run.gold,
     encoderPred: encoder.predictions.map((p) => p.label),
     encoderConfidence: encoder.predictions.map((p) => confidenceOf(p.probabilities)),
     llmPred: llm.predictions.map((p) => p.label),
     llmCost: llm.predictions.map((p) => p.costUsd),
   };
-  const [point] = cascadeCurve(input, [tau]);
-  const curve = cascadeCurve(input, DEFAULT_TAUS);
-  return { encoder: encoderName, llm: llmName, point: point!, curve, costPer1000: ((point!.llmCostUsd ?? 0) / run.gold.length) * 1000 };
 }
 
-/** The cascade as a strategy config (YAML), ready for `tandem serve` or an experiment file. */
-export function cascadeConfig(run: ExperimentRun, encoderName: string, llmName: string, tau: number): string {
+/** tune cascade's certificate, with its defaults (half the rows, the run's seed), on a run's two strategies. */
+function certifyRun(run: ExperimentRun, rows: CertifyRows, query: CascadeTargetQuery): CascadeCertificate {
+  const level = query.target ?? 0.95;
+  const confidence = query.confidence ?? 0.95;
+  if (!(level > 0 && level < 1)) throw new UserError("target must be between 0 and 1 (exclusive)");
+  if (!(confidence > 0 && confidence < 1)) throw new UserError("confidence must be between 0 and 1 (exclusive)");
+  const split = splitForCalibration(rows, 0.5, run.config.seed);
+  return certifyCascade({ calibration: selectRows(rows, split.calibration), heldOut: selectRows(rows, split.heldOut), target: { metric: query.metric ?? "agreement", level }, confidence }).certificate;
+}
+
+/** The cascade of two stored strategies at τ, with the whole routing curve and the certified τ: tune cascade's computation. */
+export function cascadeView(run: ExperimentRun, encoderName: string, llmName: string, tau: number, query: CascadeTargetQuery = {}): CascadeView {
+  const input = cascadeRows(run, encoderName, llmName);
+  if (!(tau >= 0 && tau <= 1)) throw new UserError("tau must be between 0 and 1");
+  const [point] = cascadeCurve(input, [tau]);
+  const curve = cascadeCurve(input, DEFAULT_TAUS);
+  return { encoder: encoderName, llm: llmName, point: point!, curve, costPerThousand: ((point!.llmCostUsd ?? 0) / run.gold.length) * 1000, certificate: certifyRun(run, input, query) };
+}
+
+/** The cascade as a strategy config (YAML), ready for `tandem serve`; at the certified τ it carries the certificate. */
+export function cascadeConfig(run: ExperimentRun, encoderName: string, llmName: string, tau: number, query: CascadeTargetQuery = {}, createdAt?: string): string {
   const find = (name: string): StrategyConfig => {
     const config = run.config.strategies.find((s) => s.name === name);
     if (!config) throw new UserError(`no strategy "${name}" in run ${run.id}`);
     const { name: _name, ...rest } = config;
     return rest as StrategyConfig;
   };
-  const cascade = { name: `cascade-${encoderName}-${llmName}`, type: "cascade", tau, encoder: find(encoderName), llm: find(llmName) };
-  return `# from run ${run.id}: ${encoderName} answers when its top probability is >= ${tau}, ${llmName} answers the rest\n${toYaml({ strategies: [cascade], default: cascade.name })}`;
+  const certificate = certifyRun(run, cascadeRows(run, encoderName, llmName), query);
+  const name = `cascade-${encoderName}-${llmName}`;
+  const certified = tau === certificate.tau;
+  const cascade = certified ? certifiedCascadeConfig(find(encoderName), find(llmName), certificate, { name, createdAt }) : { name, type: "cascade" as const, tau, encoder: find(encoderName), llm: find(llmName) };
+  const comment = [`from run ${run.id}: ${encoderName} answers when its top probability is >= ${tau}, ${llmName} answers the rest`, certified ? certificate.summary : `τ ${tau} is not the certified τ (${certificate.tau}): no guarantee recorded`];
+  return strategyFileText([cascade], name, comment);
 }
 
 export interface RunPairRow {

@@ -12,7 +12,7 @@ import { UserError } from "../core/errors.js";
 import { addSecret, redact } from "../core/redact.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { createStrategies, type StrategyFile, type StrategySet } from "../strategies/factory.js";
-import { memberRefs } from "../strategies/config.js";
+import { memberRefs, snakeCaseKeys } from "../strategies/config.js";
 import type { EncoderStrategy } from "../strategies/encoder.js";
 import type { Prediction, Strategy } from "../strategies/strategy.js";
 import { bearerToken, isLoopback, keyChecker } from "./auth.js";
@@ -225,7 +225,14 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     default: options.strategies.default,
     strategies: options.strategies.strategies.map((config) => {
       const built = set?.strategies.get(config.name!);
-      return { name: config.name!, type: config.type, labels: built ? [...built.labels] : [], models: modelsOf(config, byName), members: memberRefs(config).map(({ ref }) => (typeof ref === "string" ? ref : ref.type)) };
+      return {
+        name: config.name!,
+        type: config.type,
+        labels: built ? [...built.labels] : [],
+        models: modelsOf(config, byName),
+        members: memberRefs(config).map(({ ref }) => (typeof ref === "string" ? ref : ref.type)),
+        ...(config.type === "cascade" ? { tau: config.tau, ...(config.certificate ? { certificate: snakeCaseKeys(config.certificate, []) } : {}) } : {}),
+      };
     }),
   }));
 
@@ -328,6 +335,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     (built) => {
       set = built;
       app.log.info({ strategies: [...built.strategies.keys()] }, "models loaded; ready");
+      for (const config of options.strategies.strategies) {
+        if (config.type !== "cascade") continue;
+        if (config.certificate) app.log.info({ strategy: config.name, tau: config.tau, certificate: snakeCaseKeys(config.certificate, []) }, "cascade certificate");
+        else app.log.warn({ strategy: config.name, tau: config.tau }, "cascade without a certificate: τ carries no guarantee (tandem tune cascade --write-config certifies one)");
+      }
     },
     (error: unknown) => {
       loadError = error;

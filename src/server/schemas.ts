@@ -60,6 +60,25 @@ export const classifyResponseSchema = {
   },
 } as const;
 
+/** A cascade's certificate as its strategy file records it (snake_case, numbers as certified). */
+export const certificateSchema = {
+  type: "object",
+  required: ["metric", "on", "target", "confidence", "lower_bound", "certified", "calibration_rows", "calibration_hash"],
+  properties: {
+    metric: { type: "string", enum: ["accuracy", "agreement"] },
+    on: { type: "string", enum: ["cascade", "encoder"] },
+    target: { type: "number" },
+    confidence: { type: "number" },
+    lower_bound: { type: ["number", "null"] },
+    certified: { type: "boolean" },
+    calibration_rows: { type: "integer" },
+    calibration_hash: { type: "string" },
+    method: { type: "string" },
+    held_out: { type: "object", additionalProperties: { type: ["number", "null"] } },
+    created_at: { type: "string" },
+  },
+} as const;
+
 export const strategiesResponseSchema = {
   type: "object",
   required: ["default", "strategies"],
@@ -76,6 +95,9 @@ export const strategiesResponseSchema = {
           labels: { type: "array", items: { type: "string" } },
           models: { type: "array", items: { type: "string" } },
           members: { type: "array", items: { type: "string" } },
+          /** Cascades: the threshold, and the certificate when the strategy file carries one. */
+          tau: { type: "number" },
+          certificate: certificateSchema,
         },
       },
     },

@@ -152,14 +152,17 @@ export function viewPlugin(options: ViewOptions = {}) {
         return fail(reply, error);
       }
     });
-    app.get<{ Params: { id: string }; Querystring: { encoder: string; llm: string; tau: string; format?: string } }>("/api/view/runs/:id/cascade", { schema: { hide: true } }, async (request, reply) => {
+    app.get<{ Params: { id: string }; Querystring: { encoder: string; llm: string; tau: string; format?: string; metric?: string; target?: string; confidence?: string } }>("/api/view/runs/:id/cascade", { schema: { hide: true } }, async (request, reply) => {
       try {
         const { run } = runOf(request.params.id);
-        const tau = Number(request.query.tau);
+        const { tau: tauText, metric, target, confidence } = request.query;
+        const tau = Number(tauText);
+        if (metric !== undefined && metric !== "accuracy" && metric !== "agreement") throw new UserError(`metric must be accuracy or agreement, not "${metric}"`);
+        const query = { metric: metric as "accuracy" | "agreement" | undefined, target: target === undefined ? undefined : Number(target), confidence: confidence === undefined ? undefined : Number(confidence) };
         if (request.query.format === "yaml") {
-          return reply.type("application/yaml; charset=utf-8").header("content-disposition", `attachment; filename="cascade.yaml"`).send(cascadeConfig(run, request.query.encoder, request.query.llm, tau));
+          return reply.type("application/yaml; charset=utf-8").header("content-disposition", `attachment; filename="cascade.yaml"`).send(cascadeConfig(run, request.query.encoder, request.query.llm, tau, query, new Date().toISOString()));
         }
-        return cascadeView(run, request.query.encoder, request.query.llm, tau);
+        return cascadeView(run, request.query.encoder, request.query.llm, tau, query);
       } catch (error) {
         return fail(reply, error);
       }

@@ -10,12 +10,13 @@ import { macroF1FromCounts } from "../metrics/report.js";
 import { closeOnce, knownSubset, memberPredictions, reorderProbabilities, type Prediction, type Strategy } from "./strategy.js";
 
 /**
- * The one routing rule of every cascade (live, from stored predictions, the what-if curve): the LLM
- * answers when the encoder's top probability is below τ, and also when the encoder gave none (NaN),
- * since an unknown confidence is not a confident answer.
+ * The one routing rule of every cascade (live, from stored predictions, the what-if curve, the
+ * certificate): the LLM answers when the encoder's top probability is below τ, and also when the
+ * encoder gave none (NaN), since an unknown confidence is not a confident answer. τ = 1 is the LLM
+ * alone: a float32 softmax can round to exactly 1, and "τ = 1" must not let those through.
  */
 export function routesToLlm(confidence: number, tau: number): boolean {
-  return !(confidence >= tau);
+  return tau >= 1 || !(confidence >= tau);
 }
 
 /** The top class probability of a prediction, NaN when it has none or gave no label. */

@@ -7,6 +7,7 @@
  * folder / hub id / `starter` for an encoder, `provider:model` for an llm).
  */
 import { resolve } from "node:path";
+import { stringify as toYaml } from "yaml";
 import { z } from "zod";
 import { PROGRAM_NAMES } from "../llm/prompts/programs.js";
 
@@ -98,6 +99,32 @@ export const LlmConfigSchema = z.strictObject({
   pollSeconds: z.number().positive().optional(),
 });
 
+/**
+ * What `tandem tune cascade` / `tandem distill` certified about a cascade's τ (Learn then Test with
+ * exact binomial tests): recorded in its strategy file, logged by `tandem serve` and shown in
+ * GET /v1/strategies. The numbers are the certificate's; the server does not recompute them.
+ */
+export const CascadeCertificateSchema = z.strictObject({
+  /** agreement: with the LLM alone (no gold needed); accuracy: against gold labels. */
+  metric: z.enum(["accuracy", "agreement"]),
+  /** cascade: of every answer; encoder: of the answers the encoder keeps. */
+  on: z.enum(["cascade", "encoder"]).default("cascade"),
+  /** The level the metric is certified to reach. */
+  target: z.number().gt(0).lt(1),
+  confidence: z.number().gt(0).lt(1),
+  /** The lower confidence bound at τ on the calibration rows. */
+  lowerBound: z.number().min(0).max(1).nullable(),
+  /** False: no τ could be certified and τ is 1 (the LLM answers everything). */
+  certified: z.boolean(),
+  calibrationRows: count(0),
+  /** sha256 of the calibration rows as tested. */
+  calibrationHash: z.string().min(1),
+  method: z.string().optional(),
+  /** Figures at τ on rows the choice never saw. */
+  heldOut: z.record(z.string(), z.number().nullable()).optional(),
+  createdAt: z.string().optional(),
+});
+
 export const CascadeConfigSchema = z.strictObject({
   type: z.literal("cascade"),
   name,
@@ -109,7 +136,9 @@ export const CascadeConfigSchema = z.strictObject({
   get llm() {
     return member();
   },
+  /** τ = 1: the LLM answers everything. */
   tau: z.number().min(0).max(1).default(0.9),
+  certificate: CascadeCertificateSchema.optional(),
 });
 
 export const EnsembleConfigSchema = z.strictObject({
@@ -133,6 +162,7 @@ export type EncoderConfig = z.output<typeof EncoderConfigSchema>;
 export type LlmConfig = z.output<typeof LlmConfigSchema>;
 export type CascadeConfig = z.output<typeof CascadeConfigSchema>;
 export type EnsembleConfig = z.output<typeof EnsembleConfigSchema>;
+export type CascadeCertificateRecord = z.output<typeof CascadeCertificateSchema>;
 export type MemberRef = string | StrategyConfig;
 
 export const STRATEGY_TYPES = ["lexicon", "encoder", "llm", "cascade", "ensemble"] as const satisfies readonly StrategyType[];
@@ -164,6 +194,18 @@ export function camelizeKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(camelizeKeys);
   if (value && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [camelCase(k), camelizeKeys(v)]));
   return value;
+}
+
+/**
+ * The CLI's JSON and the files tandem writes keep snake_case keys while the library is camelCase: keys are converted
+ * (macroF1 → macro_f1), except inside `opaque` fields, whose keys are data (slice and strategy names).
+ */
+export function snakeCaseKeys(value: unknown, opaque: readonly string[] = ["slices", "pairwise"]): unknown {
+  if (Array.isArray(value)) return value.map((item) => snakeCaseKeys(item, opaque));
+  if (!value || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value).map(([key, item]) => [key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`), opaque.includes(key) ? item : snakeCaseKeys(item, opaque)]),
+  );
 }
 
 /** The path as written in the original (possibly snake_case) object, for error messages and line lookups. */
@@ -232,3 +274,12 @@ export function resolveStrategyPaths(config: StrategyConfig, base: string): Stra
   }
 }
 
+
+/**
+ * A strategy file (the experiment / serve schema) as YAML text, keys in snake_case as people write
+ * them, after `#` comment lines. Pure.
+ */
+export function strategyFileText(strategies: StrategyConfigInput[], defaultName: string, comment: readonly string[] = []): string {
+  const header = comment.map((line) => `# ${line}\n`).join("");
+  return header + toYaml(snakeCaseKeys({ strategies, default: defaultName }, []), { lineWidth: 0 });
+}
