@@ -17,6 +17,7 @@ export const REGISTRARS: ReadonlyArray<{ commands: readonly string[]; load: () =
   { commands: ["prompt"], load: async () => (await import("./llm.js")).registerPrompt },
   { commands: ["finetune"], load: async () => (await import("./finetune.js")).registerFinetune },
   { commands: ["tune"], load: async () => (await import("./tune.js")).registerTune },
+  { commands: ["distill"], load: async () => (await import("./distill.js")).registerDistill },
   { commands: ["run", "runs", "report", "demo"], load: async () => (await import("./experiments.js")).registerExperiments },
   { commands: ["train", "export"], load: async () => (await import("./train.js")).registerTraining },
   { commands: ["data"], load: async () => (await import("./data.js")).registerData },

@@ -134,16 +134,16 @@ export function chartSpecs(run: ExperimentRun, c: RunComparison): Record<string,
   return specs;
 }
 
-const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch] as string);
+export const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch] as string);
 
 /** Vega, Vega-Lite and vega-embed inlined, so a report needs no network. */
-function chartLibraries(): string {
+export function chartLibraries(): string {
   return [packageFile("vega", "build/vega.min.js"), packageFile("vega-lite", "build/vega-lite.min.js"), packageFile("vega-embed", "build/vega-embed.min.js")]
     .map((file) => `<script>${readFileSync(file, "utf8").replace(/<\/script/gi, "<\\/script")}</script>`)
     .join("\n");
 }
 
-function embedScript(specs: Record<string, unknown>): string {
+export function embedScript(specs: Record<string, unknown>): string {
   return `<script>
 const specs = ${JSON.stringify(specs).replace(/</g, "\\u003c")};
 Promise.all(Object.entries(specs).map(([id, spec]) => vegaEmbed("#" + id, spec, { renderer: "svg", actions: false })))

@@ -17,7 +17,7 @@ import { memberRefs, type StrategyConfig } from "../strategies/config.js";
 import { createStrategies } from "../strategies/factory.js";
 import { executionOrder } from "../strategies/members.js";
 import type { Prediction, Strategy } from "../strategies/strategy.js";
-import type { ExperimentConfig } from "./config.js";
+import { ExperimentSchema, type ExperimentConfig } from "./config.js";
 import { RunStore, type StrategyRecord } from "./store.js";
 
 export interface StrategyOutcome {
@@ -174,24 +174,12 @@ export async function runExperiment(config: ExperimentConfig, hooks: RunnerHooks
             throw new UserError(`interrupted during ${name}: answers received so far are cached; run the same file again to continue (finished strategies are kept)`, {}, 130);
           }
           const result = measure(strategyConfig, strategy, predictions, (performance.now() - started) / 1000, done);
-          const evaluation = evaluate({
-            gold,
-            pred: predictions.map((p) => p.label),
-            labels,
-            by: slices,
-            probabilities: predictions.every((p) => p.probabilities === undefined) ? undefined : Float64Array.from(predictions.flatMap((p) => reorderTo(p, strategy.labels, labels))),
-          });
-          outcome = { ...result, evaluation };
+          outcome = { ...result, evaluation: evaluateOutcome(predictions, strategy.labels, { gold, labels, slices }) };
           if (strategyConfig.type === "cascade") {
             const [encoder, llm] = strategy.members.map((m) => done.get(m.name)!);
-            outcome.curve = cascadeCurve({ gold, labels, encoderPred: encoder!.predictions.map((p) => p.label), encoderConfidence: encoder!.predictions.map(topProbability), llmPred: llm!.predictions.map((p) => p.label) });
+            outcome.curve = outcomeCurve(encoder!.predictions, llm!.predictions, gold, labels);
           }
-          const record: StrategyRecord = {
-            runId: run.id, strategy: name, replicate, seed: config.replicates > 1 ? seed : undefined, position: config.strategies.indexOf(strategyConfig), type: strategyConfig.type,
-            seconds: outcome.seconds, costUsd: outcome.costUsd, trainingCostUsd: outcome.trainingCostUsd, tokens: outcome.tokens,
-            evaluation: JSON.stringify(evaluation), extra: JSON.stringify({ llmShare: outcome.llmShare, curve: outcome.curve, note: outcome.note }),
-          };
-          store.saveStrategyResult(record, outcome.predictions);
+          saveOutcome(store, run.id, outcome, { replicate, seed: config.replicates > 1 ? seed : undefined, position: config.strategies.indexOf(strategyConfig) });
         }
         done.set(name, outcome);
         known.set(strategy, outcome.predictions);
@@ -209,6 +197,69 @@ export async function runExperiment(config: ExperimentConfig, hooks: RunnerHooks
   store.finishRun(run.id);
   // Outcomes in the file's order (members may have run first).
   return { id: run.id, config, labels, gold, slices, outcomes: config.strategies.map((s) => outcomes.get(s.name!)!), resumed };
+}
+
+/** A strategy's evaluation against the run's gold labels (probabilities reordered to the run's labels). */
+function evaluateOutcome(predictions: readonly Prediction[], strategyLabels: readonly string[], run: { gold: string[]; labels: string[]; slices?: string[] }): Evaluation {
+  return evaluate({
+    gold: run.gold,
+    pred: predictions.map((p) => p.label),
+    labels: run.labels,
+    by: run.slices,
+    probabilities: predictions.every((p) => p.probabilities === undefined) ? undefined : Float64Array.from(predictions.flatMap((p) => reorderTo(p, strategyLabels, run.labels))),
+  });
+}
+
+function outcomeCurve(encoder: readonly Prediction[], llm: readonly Prediction[], gold: string[], labels: string[]): CascadePoint[] {
+  return cascadeCurve({ gold, labels, encoderPred: encoder.map((p) => p.label), encoderConfidence: encoder.map(topProbability), llmPred: llm.map((p) => p.label) });
+}
+
+function saveOutcome(store: RunStore, runId: string, outcome: StrategyOutcome, where: { replicate: number; seed?: number; position: number }): void {
+  const record: StrategyRecord = {
+    runId, strategy: outcome.name, replicate: where.replicate, seed: where.seed, position: where.position, type: outcome.type,
+    seconds: outcome.seconds, costUsd: outcome.costUsd, trainingCostUsd: outcome.trainingCostUsd, tokens: outcome.tokens,
+    evaluation: JSON.stringify(outcome.evaluation), extra: JSON.stringify({ llmShare: outcome.llmShare, curve: outcome.curve, note: outcome.note }),
+  };
+  store.saveStrategyResult(record, outcome.predictions);
+}
+
+/** A run made outside the runner (e.g. by `tandem distill`), stored like one for `tandem view` and `tandem runs`. */
+export interface RecordedRun {
+  name: string;
+  dataset: ExperimentConfig["dataset"];
+  seed: number;
+  strategies: StrategyConfig[];
+  labels: string[];
+  gold: string[];
+  /** One per strategy, in the same order, with its predictions in the strategies' label order (= labels). */
+  outcomes: Array<{ name: string; predictions: Prediction[]; seconds: number; costUsd: number; trainingCostUsd?: number; note?: string }>;
+}
+
+/** Stores a finished run and returns its id; cascades get their what-if curve from their members' answers. */
+export function recordRun(db: Store, recorded: RecordedRun): string {
+  const store = new RunStore(db);
+  const config = ExperimentSchema.parse({ name: recorded.name, dataset: recorded.dataset, seed: recorded.seed, strategies: recorded.strategies }) as ExperimentConfig;
+  const run = store.createRun({ name: recorded.name, configHash: configHash({ ...config, file: "" }), config: JSON.stringify(config), rows: recorded.gold.length, labels: recorded.labels, gold: recorded.gold });
+  const byName = new Map(recorded.outcomes.map((o) => [o.name, o]));
+  recorded.strategies.forEach((strategy, position) => {
+    const given = byName.get(strategy.name!);
+    if (!given) throw new Error(`recordRun: no outcome for ${strategy.name}`);
+    const outcome: StrategyOutcome = {
+      name: given.name, type: strategy.type, predictions: given.predictions, seconds: given.seconds, costUsd: given.costUsd, trainingCostUsd: given.trainingCostUsd ?? 0,
+      tokens: 0, note: given.note, evaluation: evaluateOutcome(given.predictions, recorded.labels, recorded),
+    };
+    if (strategy.type === "cascade" && typeof strategy.encoder === "string" && typeof strategy.llm === "string") {
+      const encoder = byName.get(strategy.encoder);
+      const llm = byName.get(strategy.llm);
+      if (encoder && llm) {
+        outcome.curve = outcomeCurve(encoder.predictions, llm.predictions, recorded.gold, recorded.labels);
+        outcome.llmShare = given.predictions.filter((p) => p.answeredBy === strategy.llm).length / Math.max(1, given.predictions.length);
+      }
+    }
+    saveOutcome(store, run.id, outcome, { replicate: 0, position });
+  });
+  store.finishRun(run.id);
+  return run.id;
 }
 
 /** Probabilities in the run's label order (NaN where a prediction has none). */

@@ -9,7 +9,7 @@ import { writeFileAtomic } from "../core/files.js";
 import { basename, dirname, join, relative, resolve } from "node:path";
 import { UserError } from "../core/errors.js";
 import type { Dataset } from "../data/dataset.js";
-import { headWeightsToTensors, type Activation, type HeadConfig, type Pooling } from "../encoders/head.js";
+import { headWeightsToTensors, type Activation, type HeadConfig, type HeadWeights, type Pooling } from "../encoders/head.js";
 import type { EncoderModel } from "../encoders/model.js";
 import { writeSafetensors } from "../encoders/safetensors.js";
 import { evaluate, type Evaluation } from "../metrics/evaluate.js";
@@ -99,7 +99,7 @@ async function encodeData(options: HeadModelOptions): Promise<{ train: LabelledV
   };
 }
 
-function headConfigOf(head: HeadShape, inputDim: number, numLabels: number): HeadConfig {
+export function headConfigOf(head: HeadShape, inputDim: number, numLabels: number): HeadConfig {
   return {
     pooling: head.pooling,
     inputDim,
@@ -145,7 +145,7 @@ export async function trainHeadModel(options: HeadModelOptions): Promise<HeadMod
   const config = headConfigOf(options.head, train.vectors.dim, options.labels.length);
   const training = await trainHead(config, options.settings, train, val, options.events);
   const validation = await validationOf(options, config, training, val);
-  writeModelFolder(out, options.encoder, config, training, options);
+  writeHeadModelFolder(out, options.encoder, config, training.weights, options.labels);
   writeLogs(out, options, config, training, train, val, validation);
   return { out, config, training, validation, encodings };
 }
@@ -201,13 +201,13 @@ export async function searchHeadModel(options: HeadSearchOptions): Promise<HeadS
   const chosen = best!;
   const validation = await validationOf(options, chosen.config, chosen.training, val);
   const chosenOptions = { ...options, settings: chosen.settings };
-  writeModelFolder(out, options.encoder, chosen.config, chosen.training, chosenOptions);
+  writeHeadModelFolder(out, options.encoder, chosen.config, chosen.training.weights, options.labels);
   writeLogs(out, chosenOptions, chosen.config, chosen.training, train, val, validation, { search: { trials, best_trial: chosen.record.trial, sampler: options.sampler ?? "tpe", space } });
   return { out, config: chosen.config, training: chosen.training, validation, encodings, trials, baseline: trials[0]!, best: chosen.record };
 }
 
 /** The encoder's graph, tokenizer and config (with the head's keys and labels) plus head.safetensors. */
-function writeModelFolder(out: string, encoder: EncoderModel, config: HeadConfig, training: HeadTrainingResult, options: HeadModelOptions): void {
+export function writeHeadModelFolder(out: string, encoder: EncoderModel, config: HeadConfig, weights: HeadWeights, labels: readonly string[]): void {
   mkdirSync(out, { recursive: true });
   const graphRelative = relative(encoder.dir, encoder.graphFile);
   const graphDir = dirname(encoder.graphFile);
@@ -221,7 +221,6 @@ function writeModelFolder(out: string, encoder: EncoderModel, config: HeadConfig
   for (const file of TOKENIZER_FILES) if (existsSync(join(encoder.dir, file))) copyFileSync(join(encoder.dir, file), join(out, file));
   const source = JSON.parse(readFileSync(join(encoder.dir, "config.json"), "utf8")) as Record<string, unknown>;
   const widthKey = source.model_type === "distilbert" ? "head_hidden_dim" : "hidden_dim";
-  const labels = options.labels;
   const modelConfig = {
     ...source,
     pooling: config.pooling,
@@ -234,5 +233,5 @@ function writeModelFolder(out: string, encoder: EncoderModel, config: HeadConfig
     num_labels: labels.length,
   };
   writeFileAtomic(join(out, "config.json"), JSON.stringify(modelConfig, null, 2) + "\n");
-  writeSafetensors(join(out, "head.safetensors"), headWeightsToTensors(config, training.weights), { format: "pt", producer: "tandem train head" });
+  writeSafetensors(join(out, "head.safetensors"), headWeightsToTensors(config, weights), { format: "pt", producer: "tandem train head" });
 }

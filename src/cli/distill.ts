@@ -1,0 +1,257 @@
+/** `tandem distill`: unlabeled texts and an LLM in, a student model and a certified cascade out. */
+import { existsSync } from "node:fs";
+import { Option, type Command } from "commander";
+import { UserError } from "../core/errors.js";
+import { cellText, readTable } from "../data/readers.js";
+import { distill, summaryJson, type DistillEvaluation, type DistillEvent, type TeacherLabel } from "../distill/distill.js";
+import type { LlmConfig } from "../strategies/config.js";
+import { loadStrategyFile } from "../strategies/factory.js";
+import { shorthandConfig } from "../strategies/members.js";
+import { parseFormat, parseInteger, parseList, parseNumber, printJson, snakeCaseKeys } from "./options.js";
+import { progressBar, type ProgressReporter } from "./progress.js";
+import { interruptible } from "./signals.js";
+
+interface DistillCliOptions {
+  teacher?: string;
+  teacherLabels?: string;
+  teacherLabelColumn?: string;
+  input?: string;
+  textColumn?: string;
+  textCol?: string;
+  labels: string[];
+  out: string;
+  budget?: number;
+  rounds: number;
+  perRound: number;
+  calibrationShare: number;
+  student: "head" | "full";
+  head: "softmax" | "mlp";
+  backbone: string;
+  targetAgreement: number;
+  confidence: number;
+  seed: number;
+  maxLength: number;
+  limit?: number;
+  db?: string;
+  cacheDir: string;
+  pricing?: string;
+  eval?: string;
+  goldColumn?: string;
+  evalTeacherColumn?: string;
+  epochs?: number;
+  format: "text" | "json";
+}
+
+/** --teacher: provider:model, or a strategy file (its default strategy, or FILE#name). */
+function teacherConfig(spec: string): LlmConfig {
+  const [file, name] = spec.includes("#") && !spec.startsWith("compat:") ? (spec.split("#", 2) as [string, string]) : [spec, undefined];
+  if (/\.(ya?ml|json)$/i.test(file) || existsSync(file)) {
+    const loaded = loadStrategyFile(file);
+    const chosen = loaded.strategies.find((s) => s.name === (name ?? loaded.default));
+    if (!chosen) throw new UserError(`no strategy "${name}" in the file (${loaded.strategies.map((s) => s.name).join(", ")})`, { file });
+    if (chosen.type !== "llm") throw new UserError(`the teacher must be an LLM strategy; "${chosen.name}" is ${chosen.type}`, { file });
+    return chosen;
+  }
+  const config = shorthandConfig(spec);
+  if (config.type !== "llm") throw new UserError(`--teacher "${spec}" is not an LLM: use provider:model (openai:gpt-4o-mini, anthropic:…, compat:URL#MODEL, local:FILE.gguf) or a strategy file`);
+  return config;
+}
+
+async function readTexts(file: string, column: string | undefined, limit?: number): Promise<{ texts: string[]; column: string }> {
+  const table = await readTable(file);
+  const chosen = column ?? ["text", "sentence", "review", "content"].find((c) => table.columns.includes(c));
+  if (!chosen) throw new UserError(`no text column: name it with --text-column (the file has: ${table.columns.join(", ")})`, { file });
+  if (!table.columns.includes(chosen)) throw new UserError(`no column "${chosen}" (--text-column); the file has: ${table.columns.join(", ")}`, { file });
+  const records = limit ? table.records.slice(0, limit) : table.records;
+  const texts = records.map((r) => cellText(r.values[chosen]));
+  const empty = texts.findIndex((t) => t.trim() === "");
+  if (empty >= 0) throw new UserError("empty text", { file, line: records[empty]!.line, column: chosen });
+  return { texts, column: chosen };
+}
+
+async function readTeacherLabels(file: string, options: DistillCliOptions): Promise<TeacherLabel[]> {
+  const table = await readTable(file);
+  const textColumn = options.textColumn ?? options.textCol ?? ["text", "sentence", "review", "content"].find((c) => table.columns.includes(c));
+  if (!textColumn || !table.columns.includes(textColumn)) throw new UserError(`no text column${textColumn ? ` "${textColumn}"` : ""} (--text-column); the file has: ${table.columns.join(", ")}`, { file });
+  const labelColumn = options.teacherLabelColumn ?? ["label", "teacher_label", "prediction"].find((c) => table.columns.includes(c));
+  if (!labelColumn || !table.columns.includes(labelColumn)) throw new UserError(`no teacher label column${labelColumn ? ` "${labelColumn}"` : ""} (--teacher-label-column); the file has: ${table.columns.join(", ")}`, { file });
+  const costColumn = ["cost_usd", "costUsd"].find((c) => table.columns.includes(c));
+  return table.records.map((record) => {
+    const cost = costColumn ? Number(cellText(record.values[costColumn]) || 0) : 0;
+    if (!Number.isFinite(cost) || cost < 0) throw new UserError("cost must be a non-negative number", { file, line: record.line, column: costColumn });
+    return { text: cellText(record.values[textColumn]), label: cellText(record.values[labelColumn]).trim(), costUsd: cost, file, line: record.line };
+  });
+}
+
+async function readEvaluation(options: DistillCliOptions): Promise<DistillEvaluation | undefined> {
+  if (!options.eval) return undefined;
+  if (!options.goldColumn) throw new UserError("--eval needs --gold-column (the gold label column of the evaluation file)");
+  const table = await readTable(options.eval);
+  const textColumn = options.textColumn ?? options.textCol ?? ["text", "sentence", "review", "content"].find((c) => table.columns.includes(c));
+  for (const [flag, column] of [["--text-column", textColumn], ["--gold-column", options.goldColumn], ["--eval-teacher-column", options.evalTeacherColumn]] as const) {
+    if (flag === "--eval-teacher-column" && column === undefined) continue;
+    if (!column || !table.columns.includes(column)) throw new UserError(`no column "${column ?? ""}" (${flag}); the file has: ${table.columns.join(", ")}`, { file: options.eval });
+  }
+  const gold = table.records.map((r) => cellText(r.values[options.goldColumn!]).trim());
+  const bad = gold.findIndex((g) => !options.labels.includes(g));
+  if (bad >= 0) throw new UserError(`gold label "${gold[bad]}" is not one of ${options.labels.join(", ")}`, { file: options.eval, line: table.records[bad]!.line, column: options.goldColumn });
+  return {
+    file: options.eval,
+    texts: table.records.map((r) => cellText(r.values[textColumn!])),
+    gold,
+    teacher: options.evalTeacherColumn ? table.records.map((r) => cellText(r.values[options.evalTeacherColumn!]).trim()) : undefined,
+  };
+}
+
+const usd = (x: number | null) => (x === null ? "—" : `$${x.toFixed(4)}`);
+const pct = (x: number | null | undefined) => (x === null || x === undefined || Number.isNaN(x) ? "—" : `${(x * 100).toFixed(2)}%`);
+
+export function registerDistill(program: Command): void {
+  program
+    .command("distill")
+    .description("Turn an LLM that labels your texts (live, or its answers from logs) into a small student model and a certified cascade for tandem serve, without human labels: rounds of active learning, a calibration sample never trained on, τ certified on it.")
+    .option("--teacher <strategy>", "the LLM: provider:model (openai:gpt-4o-mini, anthropic:…, compat:URL#MODEL) or a strategy file (YAML/JSON; FILE#name for one of several) with its prompt program, limits, cache and Batch API settings")
+    .option("--teacher-labels <file>", "texts with the teacher's answers already paid for (logs, tandem serve export-labels): a text column and label (or teacher_label, prediction; --teacher-label-column), cost_usd optional")
+    .option("--teacher-label-column <column>", "the label column of --teacher-labels")
+    .option("-i, --input <file>", "the unlabeled texts (CSV, TSV or JSONL)")
+    .option("--text-column <column>", "text column of the input, the teacher labels and the evaluation file (default: text, sentence, review or content)")
+    .addOption(new Option("--text-col <column>").hideHelp())
+    .requiredOption("--labels <list>", "the classes, comma-separated, in the student's output order (e.g. negative,neutral,positive)", parseList)
+    .requiredOption("-o, --out <dir>", "output folder: model/ (with MODEL_CARD.md), cascade.yaml, report.html, labels.csv, suspects.csv, distill.json")
+    .option("--budget <dollars>", "the most the teacher may cost in all (answers already cached count at their price); stops before it would be passed", parseNumber("--budget", 0))
+    .option("--rounds <n>", "rounds of questions to the live teacher", parseInteger("--rounds", 0), 3)
+    .option("--per-round <k>", "texts the teacher labels per round", parseInteger("--per-round", 1), 500)
+    .option("--calibration-share <s>", "share of each round (and of logged labels) that goes to the calibration sample, a uniform random sample drawn first and never trained on", parseNumber("--calibration-share", 0, 1), 0.3)
+    .option("--student <kind>", "head: a classifier head on the backbone's cached embeddings, trained in TypeScript (seconds); full: the backbone fine-tuned on the PyTorch engine", parseFormat(["head", "full"] as const), "head")
+    .option("--head <kind>", "the head of --student head (and of every round's student): softmax regression on the embeddings, or a one-layer MLP", parseFormat(["softmax", "mlp"] as const), "softmax")
+    .option("--backbone <model>", "starter (bundled), a model folder or a hub id", "starter")
+    .option("--target-agreement <a>", "certify the cascade's agreement with the teacher ≥ a", parseNumber("--target-agreement", 0, 1), 0.95)
+    .option("--confidence <c>", "confidence of the certificate", parseNumber("--confidence", 0, 1), 0.95)
+    .option("--seed <n>", "seed of every random choice (same seed, same texts: the same questions)", parseInteger("--seed"), 42)
+    .option("--max-length <n>", "longest text in tokens", parseInteger("--max-length", 2), 256)
+    .option("--limit <n>", "the first n rows of the input only", parseInteger("--limit", 1))
+    .option("--epochs <n>", "--student full: fine-tuning epochs", parseInteger("--epochs", 1))
+    .option("--eval <file>", "a file with gold labels: the report adds accuracy and macro F1 of teacher, student and cascade, with McNemar and bootstrap tests")
+    .option("--gold-column <column>", "the gold label column of --eval")
+    .option("--eval-teacher-column <column>", "the teacher's answers in --eval (else the live teacher is asked, within the budget)")
+    .option("--cache-dir <dir>", "where the backbone's embeddings are cached", ".tandem/encodings")
+    .option("--db <file>", "state database: the teacher's answer cache and the run store (default .tandem/tandem.db, or TANDEM_DB)")
+    .option("--pricing <file>", "a price file on top of the built-in table")
+    .option("-f, --format <format>", "text or json (the summary on stdout)", parseFormat(["text", "json"] as const), "text")
+    .addHelpText(
+      "after",
+      `
+How it works: round 1 asks the teacher about a random sample stratified by text length; later rounds about
+the texts the current student is least sure of (the smallest margin between its two most probable labels).
+Every round also labels the next part of a calibration sample drawn uniformly at random before anything is
+trained: no student learns from it, and the cascade's τ is certified on it (Learn then Test with
+fixed-sequence exact binomial tests, as tandem tune cascade: with probability ≥ --confidence the cascade
+agrees with the teacher on at least --target-agreement of new texts like these).
+
+Resuming: every answer goes through the LLM cache, and the choices are seeded: run the same command again
+after an interruption (or with more --rounds) and only answers never received are paid for. --budget
+counts every answer used, cached ones at their price.
+
+Exit codes: 0 done (also when stopped at the budget: the student is made from the labels so far),
+2 bad input, 4 some teacher calls failed (the output is written; run again to retry them), 130 interrupted.`,
+    )
+    .action(async (options: DistillCliOptions) => {
+      if (!options.input && !options.teacherLabels) throw new UserError("give --input (the unlabeled texts) and/or --teacher-labels");
+      if (!options.teacher && !options.teacherLabels) throw new UserError("give --teacher (an LLM strategy) and/or --teacher-labels FILE");
+      if (options.labels.length < 2) throw new UserError("--labels needs at least two labels");
+      if (!(options.calibrationShare > 0 && options.calibrationShare < 1)) throw new UserError("--calibration-share must be strictly between 0 and 1");
+      if (!(options.targetAgreement > 0 && options.targetAgreement < 1)) throw new UserError("--target-agreement must be strictly between 0 and 1");
+      if (!(options.confidence > 0 && options.confidence < 1)) throw new UserError("--confidence must be strictly between 0 and 1");
+      const teacher = options.teacher ? teacherConfig(options.teacher) : undefined;
+      const input = options.input ? await readTexts(options.input, options.textColumn ?? options.textCol, options.limit) : undefined;
+      const teacherLabels = options.teacherLabels ? await readTeacherLabels(options.teacherLabels, options) : undefined;
+      const evaluation = await readEvaluation(options);
+      const log = (line: string) => process.stderr.write(line + "\n");
+      const interruption = interruptible();
+      let bar: ProgressReporter | undefined;
+      let spent = 0;
+      const roundSeconds: number[] = [];
+      const onEvent = (event: DistillEvent) => {
+        switch (event.kind) {
+          case "encode":
+            bar ??= progressBar(event.total, "embed");
+            bar.update(event.done);
+            break;
+          case "encoded":
+            bar?.stop();
+            bar = undefined;
+            log(`${event.rows} texts embedded ${event.cached ? "(from the cache)" : `in ${event.seconds.toFixed(1)} s`}`);
+            break;
+          case "round-start":
+            log(`round ${event.round}/${event.rounds}: asking the teacher about ${event.calibration + event.training} texts (${event.calibration} for calibration, ${event.training} for training${event.round > 1 ? ", the student's least sure" : ", stratified by length"})`);
+            bar = progressBar(event.calibration + event.training, `round ${event.round}`);
+            break;
+          case "teacher":
+            bar?.update(event.done, { spent: `$${spent.toFixed(4)}` });
+            break;
+          case "round": {
+            bar?.stop();
+            bar = undefined;
+            const r = event.record;
+            spent += r.paidUsd;
+            if (r.round > 0) roundSeconds.push(r.seconds);
+            const left = (input ? options.rounds : 0) - r.round;
+            const eta = r.round > 0 && left > 0 ? `; about ${Math.ceil((left * roundSeconds.reduce((a, b) => a + b, 0)) / roundSeconds.length)} s of rounds left` : "";
+            log(`round ${r.round}${r.round === 0 ? " (logged labels)" : ""}: ${r.answered} answers${r.unparseable ? `, ${r.unparseable} unparseable` : ""}${r.failed ? `, ${r.failed} failed` : ""}; paid $${r.paidUsd.toFixed(4)} (+ $${r.cachedUsd.toFixed(4)} from the cache), $${spent.toFixed(4)} this run; ${r.trainingLabels} training / ${r.calibrationLabels} calibration labels; student agreement ${pct(r.agreement)}${eta}`);
+            break;
+          }
+          case "note":
+            log(event.message);
+            break;
+        }
+      };
+      try {
+        const result = await distill({
+          texts: input?.texts ?? [...new Set((teacherLabels ?? []).map((l) => l.text))],
+          labels: options.labels,
+          out: options.out,
+          teacher,
+          teacherLabels,
+          budgetUsd: options.budget,
+          rounds: options.rounds,
+          perRound: options.perRound,
+          calibrationShare: options.calibrationShare,
+          student: options.student,
+          head: options.head,
+          backbone: options.backbone,
+          targetAgreement: options.targetAgreement,
+          confidence: options.confidence,
+          seed: options.seed,
+          maxLength: options.maxLength,
+          store: options.db,
+          encodingsDir: options.cacheDir,
+          pricing: options.pricing,
+          engine: options.epochs ? { epochs: options.epochs } : undefined,
+          evaluation,
+          inputFile: options.input ?? options.teacherLabels,
+          onEvent,
+          stop: interruption.stop,
+        });
+        bar?.stop();
+        if (options.format === "json") printJson(snakeCaseKeys(summaryJson(result), ["perLabel"]));
+        else {
+          const cert = result.certification.certificate;
+          let out = `\n${cert.certified ? "certified" : "not certified"}: ${cert.summary}\n`;
+          out += `the teacher answers ${(result.teacherShare * 100).toFixed(1)}% of the ${input?.texts.length ?? "logged"} texts at τ = ${cert.tau}: ${usd(result.costs.cascadePer1000)} per 1,000 texts instead of ${usd(result.costs.teacherPer1000)} (saved ${usd(result.costs.savedPer1000)})\n`;
+          out += `labels: ${result.student.trainingLabels} training, ${result.student.calibrationLabels} calibration; teacher cost ${usd(result.costs.labelsUsd)} (${usd(result.costs.paidThisRunUsd)} paid in this run); student ${result.student.kind} on ${result.student.backbone}, ${result.student.quantization}\n`;
+          if (result.evaluation) {
+            const e = result.evaluation;
+            out += `against gold (${e.rows} rows of ${e.file}): macro F1 teacher ${pct(e.teacher?.macroF1)}, student ${pct(e.student.macroF1)}, cascade ${pct(e.cascade?.macroF1)}\n`;
+          }
+          out += `\nmodel → ${result.model}\ncascade → ${result.config} (tandem serve --config ${result.config})\nreport → ${result.report}\nrun ${result.runId} (tandem view)\n`;
+          process.stdout.write(out);
+        }
+        if (result.stopped === "interrupted") throw new UserError("interrupted: the output holds the labels so far; run the same command again to continue (answers received are cached)", {}, 130);
+        if (result.failed > 0) throw new UserError(`${result.failed} teacher calls failed (see above); the output is written from the answers received: run the same command again to retry them`, {}, 4);
+        if (result.stopped === "budget") log(`stopped at the budget of $${options.budget}: ${result.costs.labelsUsd.toFixed(4)} of teacher answers used`);
+      } finally {
+        bar?.stop();
+        interruption.dispose();
+      }
+    });
+}
