@@ -55,6 +55,8 @@ export {
   type CalibrationSplit,
   type Suspect,
 } from "./strategies/certify.js";
+export { distill, summaryJson as distillSummary, type DistillOptions, type DistillResult, type DistillEvent, type DistillEvaluation, type DistillEvaluationResult, type RoundRecord, type TeacherLabel, type StudentHead } from "./distill/distill.js";
+export { lengthStrata, calibrationOrder, stratifiedByLength, margins, leastSure } from "./distill/select.js";
 export { ensemblePredictions } from "./strategies/ensemble.js";
 export { lexiconPrediction, LEXICON_LABELS } from "./strategies/lexicon.js";
 export { promptBuilder, type LlmStrategy, type LlmEstimate, type PromptBuilder, type PromptConfig } from "./strategies/llm.js";
@@ -103,7 +105,7 @@ export { PROGRAMS, PROGRAM_NAMES, type ProgramName } from "./llm/prompts/program
 export type { ChatModel, ChatMessage, ChatRequest, ChatResponse, ModelInfo } from "./llm/types.js";
 
 // Experiments and the run store
-export { runExperiment, loadRun, type ExperimentRun, type StrategyOutcome, type RunnerHooks } from "./experiments/runner.js";
+export { runExperiment, loadRun, recordRun, type RecordedRun, type ExperimentRun, type StrategyOutcome, type RunnerHooks } from "./experiments/runner.js";
 export { loadExperiment, parseExperiment, ExperimentSchema, type ExperimentConfig } from "./experiments/config.js";
 export { RunStore, type RunRecord, type StrategyRecord } from "./experiments/store.js";
 export { compareRun, type RunComparison, type ComparisonRow } from "./experiments/compare.js";
