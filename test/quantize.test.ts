@@ -7,7 +7,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import onnxProto from "onnx-proto";
-import { exposeMatMulInputs, floatValues, quantizeOnnx, quantizeSymmetric } from "../src/encoders/quantize.js";
+import { exposeMatMulInputs, floatValues, quantizeOnnx, quantizeSymmetric, widenInt8Weights } from "../src/encoders/quantize.js";
+import { createSession } from "../src/encoders/int8-kernel.js";
 import { interpolateTensors } from "../src/training/soup.js";
 import { quantizeModel } from "../src/encoders/quantize-model.js";
 import { EncoderModel } from "../src/encoders/model.js";
@@ -46,9 +47,17 @@ test("DynamicQuantizeMatMul with per-column int8 weights equals the integer arit
   graph.output(graph.op("MatMul", [graph.input("a", [m, k]), graph.float(w, [k, n])]), "y", [m, n]);
   const { bytes, summary } = quantizeOnnx(graph.encode(), { minElements: 1 });
   assert.equal(summary.matmuls, 1);
-  const session = await ort.InferenceSession.create(bytes);
-  const y = (await session.run({ a: new ort.Tensor("float32", a, [m, k]) })).y!.data as Float32Array;
-  await session.release();
+  const run = async (session: ort.InferenceSession) => {
+    const out = (await session.run({ a: new ort.Tensor("float32", a, [m, k]) })).y!.data as Float32Array;
+    await session.release();
+    return out;
+  };
+  // As tandem opens it (widened where this CPU's U8S8 kernel saturates), and widened by hand: the
+  // uint8 form runs ONNX Runtime's U8U8 kernel, exact on every CPU.
+  const widened = widenInt8Weights(bytes);
+  assert.equal(widened.widened, 1);
+  const y = await run(await createSession(bytes));
+  const yWidened = await run(await ort.InferenceSession.create(widened.bytes));
 
   const { q: qw, scales } = quantizeSymmetric(w, k, n, 1);
   const max = Math.max(0, ...a);
@@ -61,8 +70,10 @@ test("DynamicQuantizeMatMul with per-column int8 weights equals the integer arit
       let sum = 0;
       for (let i = 0; i < k; i++) sum += ((qa[r * k + i] as number) - zero) * (qw[i * n + c] as number);
       const expected = sum * scaleA * (scales[c] as number);
-      const got = y[r * n + c] as number;
-      assert.ok(Math.abs(got - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `y[${r},${c}]: ${got} vs ${expected}`);
+      for (const [form, out] of [["as opened", y], ["widened", yWidened]] as const) {
+        const got = out[r * n + c] as number;
+        assert.ok(Math.abs(got - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `${form} y[${r},${c}]: ${got} vs ${expected}`);
+      }
     }
   }
 });
@@ -101,7 +112,7 @@ test("activation smoothing: a Mul by 1/s before the MatMul, rows of W times s_j 
   const exact = new Float32Array(m * n);
   for (let r = 0; r < m; r++) for (let c = 0; c < n; c++) for (let i = 0; i < k; i++) exact[r * n + c] = (exact[r * n + c] as number) + (a[r * k + i] as number) * (w[i * n + c] as number);
   const error = async (bytes: Uint8Array) => {
-    const session = await ort.InferenceSession.create(bytes);
+    const session = await createSession(bytes);
     const y = (await session.run({ a: new ort.Tensor("float32", a, [m, k]) })).y!.data as Float32Array;
     await session.release();
     return Math.sqrt(y.reduce((sum, v, i) => sum + (v - (exact[i] as number)) ** 2, 0) / y.length);

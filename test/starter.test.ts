@@ -38,8 +38,12 @@ test("the model card's test figures are what tandem measures on test_all.csv", a
   await model.release();
   const evaluation = evaluate({ gold: data.examples.map((e) => e.label!), pred: result.predictions, labels: [...scheme.labels], by: data.examples.map((e) => e.source!) });
   const f1 = (report: Record<string, unknown>) => ((report["macro avg"] as ClassScores)["f1-score"] * 100).toFixed(2);
-  assert.equal(f1(evaluation.overall), reported.overall.macro_f1);
-  for (const [source, scores] of Object.entries(reported.by)) assert.equal(f1(evaluation.by![source]!), scores.macro_f1, source);
+  // ONNX Runtime's int8 kernels differ by CPU in the order they round the float rescaling (and tandem
+  // widens the weights where a CPU's U8S8 product saturates), so a borderline text or two may flip: the
+  // card's figures hold to 0.05 points on every CPU, and exactly on the one that measured them.
+  const near = (measured: string, card: string, what: string) => assert.ok(Math.abs(Number(measured) - Number(card)) <= 0.05, `${what}: measured ${measured}, the card says ${card}`);
+  near(f1(evaluation.overall), reported.overall.macro_f1, "overall");
+  for (const [source, scores] of Object.entries(reported.by)) near(f1(evaluation.by![source]!), scores.macro_f1, source);
   const card = readFileSync(join(STARTER, "MODEL_CARD.md"), "utf8");
   assert.match(card, new RegExp(`\\| \\*\\*this model \\(fine-tuned, int8\\)\\*\\* \\| ${reported.overall.macro_f1.replace(".", "\\.")} \\|`));
   // Where it comes from and under which licence; the head-only comparison beside it.

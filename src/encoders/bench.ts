@@ -12,6 +12,7 @@ import { GraphBuilder } from "../training/onnx-graph.js";
 import { planBatches, runEncoder } from "./inference.js";
 import type { EncoderModel } from "./model.js";
 import { quantizeOnnx } from "./quantize.js";
+import { createSession } from "./int8-kernel.js";
 
 export interface BenchRow {
   batchSize: number;
@@ -146,7 +147,7 @@ export async function measureMatmulRates(options: { threads?: number; repeats?: 
   const x = new ort.Tensor("float32", new Float32Array(rows * k).map((_, i) => Math.cos(i)), [rows, k]);
   const flops = 2 * rows * k * n;
   const rate = async (bytes: Uint8Array) => {
-    const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: options.threads ?? 0, interOpNumThreads: 1, graphOptimizationLevel: "all", logSeverityLevel: 3 });
+    const session = await createSession(bytes, { intraOpNumThreads: options.threads ?? 0, interOpNumThreads: 1, graphOptimizationLevel: "all", logSeverityLevel: 3 });
     await session.run({ x });
     let fastest = Infinity;
     for (let r = 0; r < (options.repeats ?? 5); r++) fastest = Math.min(fastest, await timed(async () => void (await session.run({ x }))));

@@ -23,6 +23,7 @@ import {
 import { MAX_POOLING_REFUSAL, packedFeeds, packGraph, PackingUnsupported, planPackedRows, poolPackedRows } from "./packing.js";
 import { readSafetensors } from "./safetensors.js";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.js";
+import { createSession } from "./int8-kernel.js";
 
 export type EncoderKind = "classifier" | "backbone+head" | "embedding";
 export type EncoderOutputKind = "model" | "pooled";
@@ -103,7 +104,7 @@ export class EncoderModel {
     };
     let session: ort.InferenceSession;
     try {
-      session = await ort.InferenceSession.create(graph, sessionOptions);
+      session = await createSession(graph, sessionOptions);
     } catch (error) {
       throw new UserError(`ONNX Runtime cannot load the graph: ${(error as Error).message}`, { file: graph });
     }
@@ -265,9 +266,9 @@ async function loadPackedSessions(graph: string, sessionOptions: ort.InferenceSe
     if (error instanceof PackingUnsupported) throw new UserError(`cannot pack this model's rows: ${error.message}`, { file: graph });
     throw error;
   }
-  const backbone = await ort.InferenceSession.create(graphs.backbone, sessionOptions);
+  const backbone = await createSession(graphs.backbone, sessionOptions);
   if (!graphs.head) return { backbone };
-  const head = await ort.InferenceSession.create(graphs.head.bytes, { ...sessionOptions, intraOpNumThreads: 1 });
+  const head = await createSession(graphs.head.bytes, { ...sessionOptions, intraOpNumThreads: 1 });
   return { backbone, head: { session: head, input: graphs.head.input, pooling: graphs.head.pooling } };
 }
 

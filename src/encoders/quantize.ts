@@ -17,6 +17,7 @@ type Tensor = onnxProto.onnx.ITensorProto;
 type Node = onnxProto.onnx.INodeProto;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 const INT8 = onnx.TensorProto.DataType.INT8;
+const UINT8 = onnx.TensorProto.DataType.UINT8;
 const MS_DOMAIN = "com.microsoft";
 /**
  * Migration strength α of activation smoothing. 0.5 is SmoothQuant's default for large decoders; with one
@@ -289,4 +290,58 @@ export function exposeMatMulInputs(bytes: Uint8Array, options: Pick<QuantizeOpti
   const existing = new Set((graph.output ?? []).map((o) => o.name));
   graph.output = [...(graph.output ?? []), ...names.filter((n) => !existing.has(n)).map((name) => onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: FLOAT } } }))];
   return { bytes: onnx.ModelProto.encode(model).finish(), names };
+}
+
+/**
+ * The same int8 model with every DynamicQuantizeMatMul weight stored as uint8 with zero point 128
+ * (q + 128, zero point z + 128): identical arithmetic, but ONNX Runtime then runs its U8U8 kernel, which
+ * widens to 16 bits before multiplying. Its U8S8 kernel on x86 CPUs without VNNI (AVX2, AVX-512 before
+ * Cascade Lake) adds pairs of u8 × s8 products into a saturating int16 (VPMADDUBSW), so large products
+ * come out wrong there (ONNX Runtime's quantization documentation names this); widened, every CPU gives
+ * the answers the integer arithmetic defines. Pure: bytes in, bytes out.
+ */
+export function widenInt8Weights(bytes: Uint8Array): { bytes: Uint8Array; widened: number } {
+  const model = onnx.ModelProto.decode(bytes);
+  const graph = model.graph;
+  if (!graph) throw new Error("the file holds no ONNX graph");
+  const initializers = new Map<string, Tensor>((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  const done = new Set<string>();
+  let widened = 0;
+  const widen = (name: string | undefined, length: number | undefined): boolean => {
+    const tensor = name === undefined ? undefined : initializers.get(name);
+    if (!tensor || tensor.dataType !== INT8) return done.has(name ?? "");
+    const signed = int8Values(tensor, length);
+    const unsigned = Uint8Array.from(signed, (v) => v + 128);
+    tensor.dataType = UINT8;
+    tensor.rawData = unsigned;
+    tensor.int32Data = [];
+    done.add(name as string);
+    return true;
+  };
+  for (const node of graph.node ?? []) {
+    if (node.opType !== "DynamicQuantizeMatMul" || node.domain !== MS_DOMAIN) continue;
+    const [, weightName, , zeroName] = node.input ?? [];
+    const weight = weightName === undefined ? undefined : initializers.get(weightName);
+    if (!weight || (weight.dataType !== INT8 && !done.has(weightName as string))) continue;
+    const columns = Number(dimsOf(weight).at(-1));
+    if (zeroName === undefined || zeroName === "") {
+      // No zero point given means 0: add one of 128 per column.
+      const name = `${weightName}_zero_point_u8`;
+      if (!initializers.has(name)) {
+        const tensor = onnx.TensorProto.create({ name, dims: [columns], dataType: UINT8, rawData: new Uint8Array(columns).fill(128) });
+        graph.initializer = [...(graph.initializer ?? []), tensor];
+        initializers.set(name, tensor);
+      }
+      node.input = [...(node.input ?? []).slice(0, 3), name];
+    } else if (!widen(zeroName, undefined)) continue;
+    if (widen(weightName, undefined)) widened += 1;
+  }
+  return { bytes: onnx.ModelProto.encode(model).finish(), widened };
+}
+
+/** The int8 values of an initializer (raw bytes or the int32_data field). */
+function int8Values(tensor: Tensor, length: number | undefined): Int8Array {
+  if (tensor.rawData && tensor.rawData.length > 0) return new Int8Array(tensor.rawData.buffer, tensor.rawData.byteOffset, tensor.rawData.byteLength).slice();
+  const values = Int8Array.from(tensor.int32Data ?? []);
+  return length === undefined ? values : values.slice(0, length);
 }

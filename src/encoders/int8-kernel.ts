@@ -1,0 +1,77 @@
+/**
+ * Which int8 product this CPU's ONNX Runtime computes. On x86 CPUs without VNNI, ONNX Runtime's U8S8
+ * kernel adds pairs of u8 × s8 products into a saturating 16-bit integer, so an int8 model answers
+ * differently there than everywhere else; a one-operator probe tells, and sessions of int8 graphs on
+ * such CPUs get their weights widened to uint8 (`widenInt8Weights`), which computes the exact product.
+ */
+import { readFileSync } from "node:fs";
+import * as ort from "onnxruntime-node";
+import onnxProto from "onnx-proto";
+import { widenInt8Weights } from "./quantize.js";
+
+const { onnx } = onnxProto;
+let probe: Promise<boolean> | undefined;
+
+/** How int8 weights run: `auto` widens them where the CPU's kernel saturates; `TANDEM_INT8_KERNEL` overrides. */
+export type Int8KernelChoice = "auto" | "widen" | "native";
+
+export function int8KernelChoice(): Int8KernelChoice {
+  const value = (process.env.TANDEM_INT8_KERNEL ?? "auto").trim().toLowerCase();
+  if (value === "auto" || value === "widen" || value === "native") return value;
+  throw new Error(`TANDEM_INT8_KERNEL must be auto, widen or native, not ${JSON.stringify(process.env.TANDEM_INT8_KERNEL)}`);
+}
+
+/**
+ * True when ONNX Runtime's u8 × s8 product saturates on this CPU: 255 × 127 four times is 129,540 exactly,
+ * but 2 × 32,767 when each pair is clamped to 16 bits. Measured once per process.
+ */
+export function int8ProductSaturates(): Promise<boolean> {
+  probe ??= (async () => {
+    const k = 4;
+    const graph = onnx.GraphProto.create({
+      name: "int8-probe",
+      node: [onnx.NodeProto.create({ opType: "DynamicQuantizeMatMul", domain: "com.microsoft", input: ["a", "w", "w_scale", "w_zero"], output: ["y"] })],
+      initializer: [
+        onnx.TensorProto.create({ name: "w", dims: [k, 1], dataType: onnx.TensorProto.DataType.INT8, rawData: new Uint8Array(k).fill(127) }),
+        onnx.TensorProto.create({ name: "w_scale", dims: [1], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(Float32Array.of(1).buffer) }),
+        onnx.TensorProto.create({ name: "w_zero", dims: [1], dataType: onnx.TensorProto.DataType.INT8, rawData: new Uint8Array(1) }),
+      ],
+      input: [valueInfo("a", [1, k])],
+      output: [valueInfo("y", [1, 1])],
+    });
+    const model = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 17 }, { domain: "com.microsoft", version: 1 }], graph });
+    const session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), { logSeverityLevel: 3 });
+    try {
+      const y = (await session.run({ a: new ort.Tensor("float32", new Float32Array(k).fill(1), [1, k]) })).y!.data as Float32Array;
+      // Exact: (1/255) × 4 × 255 × 127 = 508; saturated: 2 × 32,767 / 255 ≈ 257.
+      return (y[0] as number) < 400;
+    } finally {
+      await session.release();
+    }
+  })();
+  return probe;
+}
+
+function valueInfo(name: string, dims: number[]) {
+  return onnx.ValueInfoProto.create({ name, type: { tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: dims.map((dimValue) => ({ dimValue })) } } } });
+}
+
+/** Whether sessions of int8 graphs widen their weights in this process. */
+export async function widensInt8Weights(): Promise<boolean> {
+  const choice = int8KernelChoice();
+  return choice === "widen" || (choice === "auto" && (await int8ProductSaturates()));
+}
+
+/** The graph (a file or bytes) as this CPU should run it: int8 weights widened where the kernel saturates. */
+export async function portableGraph<T extends string | Uint8Array>(graph: T): Promise<T | Uint8Array> {
+  if (!(await widensInt8Weights())) return graph;
+  const bytes: Uint8Array = typeof graph === "string" ? readFileSync(graph) : (graph as Uint8Array);
+  const result = widenInt8Weights(bytes);
+  return result.widened > 0 ? result.bytes : graph;
+}
+
+/** `ort.InferenceSession.create` on the portable form of the graph. */
+export async function createSession(graph: string | Uint8Array, options: ort.InferenceSession.SessionOptions = {}): Promise<ort.InferenceSession> {
+  const portable = await portableGraph(graph);
+  return typeof portable === "string" ? ort.InferenceSession.create(portable, options) : ort.InferenceSession.create(portable, options);
+}
