@@ -22,29 +22,30 @@ export function int8KernelChoice(): Int8KernelChoice {
 }
 
 /**
- * True when ONNX Runtime's u8 × s8 product saturates on this CPU: 255 × 127 four times is 129,540 exactly,
- * but 2 × 32,767 when each pair is clamped to 16 bits. Measured once per process.
+ * True when ONNX Runtime's u8 × s8 product saturates on this CPU: 64 products of 255 × 127 add to 2,072,640
+ * exactly, but to 32 × 32,767 when each pair is clamped to 16 bits. A GEMM of the shape encoders run (8 × 64
+ * by 64 × 64), not a vector product, which may take another kernel. Measured once per process.
  */
 export function int8ProductSaturates(): Promise<boolean> {
   probe ??= (async () => {
-    const k = 4;
+    const [m, k, n] = [8, 64, 64];
     const graph = onnx.GraphProto.create({
       name: "int8-probe",
       node: [onnx.NodeProto.create({ opType: "DynamicQuantizeMatMul", domain: "com.microsoft", input: ["a", "w", "w_scale", "w_zero"], output: ["y"] })],
       initializer: [
-        onnx.TensorProto.create({ name: "w", dims: [k, 1], dataType: onnx.TensorProto.DataType.INT8, rawData: new Uint8Array(k).fill(127) }),
-        onnx.TensorProto.create({ name: "w_scale", dims: [1], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(Float32Array.of(1).buffer) }),
-        onnx.TensorProto.create({ name: "w_zero", dims: [1], dataType: onnx.TensorProto.DataType.INT8, rawData: new Uint8Array(1) }),
+        onnx.TensorProto.create({ name: "w", dims: [k, n], dataType: onnx.TensorProto.DataType.INT8, rawData: new Uint8Array(k * n).fill(127) }),
+        onnx.TensorProto.create({ name: "w_scale", dims: [n], dataType: onnx.TensorProto.DataType.FLOAT, rawData: new Uint8Array(new Float32Array(n).fill(1).buffer) }),
+        onnx.TensorProto.create({ name: "w_zero", dims: [n], dataType: onnx.TensorProto.DataType.INT8, rawData: new Uint8Array(n) }),
       ],
-      input: [valueInfo("a", [1, k])],
-      output: [valueInfo("y", [1, 1])],
+      input: [valueInfo("a", [m, k])],
+      output: [valueInfo("y", [m, n])],
     });
     const model = onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: "", version: 17 }, { domain: "com.microsoft", version: 1 }], graph });
     const session = await ort.InferenceSession.create(onnx.ModelProto.encode(model).finish(), { logSeverityLevel: 3 });
     try {
-      const y = (await session.run({ a: new ort.Tensor("float32", new Float32Array(k).fill(1), [1, k]) })).y!.data as Float32Array;
-      // Exact: (1/255) × 4 × 255 × 127 = 508; saturated: 2 × 32,767 / 255 ≈ 257.
-      return (y[0] as number) < 400;
+      const y = (await session.run({ a: new ort.Tensor("float32", new Float32Array(m * k).fill(1), [m, k]) })).y!.data as Float32Array;
+      // Exact: (1/255) × 64 × 255 × 127 = 8,128 in every cell; saturated: 32 × 32,767 / 255 ≈ 4,112.
+      return y.some((v) => Math.abs(v - 8128) > 1);
     } finally {
       await session.release();
     }

@@ -5,11 +5,13 @@
  * through the engine's cache, limits, retries and cost accounting. API keys, limits, load shedding,
  * per-request timeouts, Prometheus metrics, JSON logs and a graceful shutdown come with it.
  */
+import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import { UserError } from "../core/errors.js";
 import { addSecret, redact } from "../core/redact.js";
+import { openStore } from "../core/store.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { createStrategies, type StrategyFile, type StrategySet } from "../strategies/factory.js";
 import { memberRefs, snakeCaseKeys } from "../strategies/config.js";
@@ -18,7 +20,9 @@ import type { Prediction, Strategy } from "../strategies/strategy.js";
 import { bearerToken, isLoopback, keyChecker } from "./auth.js";
 import { batchingStrategy, type BatchingStrategy } from "./batcher.js";
 import { createMetrics, type ServerMetrics } from "./metrics.js";
-import { classifyRequestSchema, classifyResponseSchema, errorSchema, strategiesResponseSchema } from "./schemas.js";
+import { LabelStore } from "./label-store.js";
+import { auditSettings, StrategyMonitor } from "./monitor.js";
+import { classifyRequestSchema, classifyResponseSchema, errorSchema, feedbackRequestSchema, feedbackResponseSchema, strategiesResponseSchema } from "./schemas.js";
 
 export interface ServeOptions {
   strategies: StrategyFile;
@@ -46,10 +50,16 @@ export interface ServeOptions {
   logger?: boolean | { level: string };
   /** Adds routes (the jobs API) once the strategies are loaded. */
   plugins?: Array<(app: FastifyInstance, context: ServerContext) => Promise<void> | void>;
+  /** Answers remembered for POST /v1/feedback (the most recent ones; default 50,000). */
+  feedbackWindow?: number;
+  /** Milliseconds between points of the live series (default 60,000). */
+  seriesIntervalMs?: number;
 }
 
 export interface ServerContext {
   strategies: () => StrategySet | undefined;
+  /** Live state per strategy (audit, feedback, traffic), once the strategies are loaded. */
+  monitors: () => ReadonlyMap<string, StrategyMonitor>;
   defaultStrategy: string;
   metrics: ServerMetrics;
   options: Required<Pick<ServeOptions, "maxTexts" | "maxTextLength" | "requestTimeoutMs" | "maxQueue">>;
@@ -87,8 +97,9 @@ function modelsOf(config: StrategyConfig, byName: ReadonlyMap<string, StrategyCo
   })])];
 }
 
-function wire(p: Prediction, labels: readonly string[]) {
+function wire(p: Prediction, labels: readonly string[], id?: string) {
   return {
+    id,
     label: p.label,
     probabilities: p.probabilities ? Object.fromEntries(labels.map((label, c) => [label, p.probabilities![c] as number])) : null,
     answered_by: p.answeredBy ?? null,
@@ -121,6 +132,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const metrics = createMetrics(() => inFlight);
   let set: StrategySet | undefined;
   let loadError: unknown;
+  const monitors = new Map<string, StrategyMonitor>();
+  // Recent answers, for feedback by id (oldest dropped first).
+  const recent = new Map<string, { strategy: string; text: string; answeredBy: string; label: string }>();
+  const feedbackWindow = options.feedbackWindow ?? 50_000;
+  let labelStore: LabelStore | undefined;
+  let seriesTimer: NodeJS.Timeout | undefined;
   const byName = new Map(options.strategies.strategies.map((c) => [c.name!, c]));
   // Every strategy's series from the start, at 0: a share or rate computed from them needs no gaps.
   for (const strategy of byName.keys()) for (const counter of [metrics.llmItems, metrics.cost, metrics.cacheHits]) counter.inc({ strategy }, 0);
@@ -195,6 +212,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   const context: ServerContext = {
     strategies: () => set,
+    monitors: () => monitors,
     defaultStrategy: options.strategies.default,
     metrics,
     options: limits,
@@ -212,7 +230,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
   app.get("/readyz", { schema: { hide: true } }, async (_, reply) => {
-    if (set) return { status: "ready", strategies: [...set.strategies.keys()] };
+    if (set) return { status: "ready", strategies: [...set.strategies.keys()], degraded: [...monitors.values()].filter((m) => m.degraded).map((m) => m.name) };
     return reply.code(503).send({ status: loadError ? "failed" : "loading", error: loadError ? String((loadError as Error).message ?? loadError) : undefined });
   });
   app.get("/metrics", { schema: { hide: true } }, async (_, reply) => {
@@ -220,6 +238,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return metrics.registry.metrics();
   });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+
+  const liveState = (name: string) => {
+    const monitor = monitors.get(name);
+    if (!monitor) return {};
+    const audit = monitor.snapshot();
+    return snakeCaseKeys({ traffic: monitor.traffic(), liveAccuracy: monitor.liveAccuracy(), ...(audit ? { audit } : {}) }, []) as Record<string, unknown>;
+  };
 
   app.get("/v1/strategies", { schema: { summary: "The strategies this server runs", response: { 200: strategiesResponseSchema } } }, async () => ({
     default: options.strategies.default,
@@ -232,6 +257,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         models: modelsOf(config, byName),
         members: memberRefs(config).map(({ ref }) => (typeof ref === "string" ? ref : ref.type)),
         ...(config.type === "cascade" ? { tau: config.tau, ...(config.certificate ? { certificate: snakeCaseKeys(config.certificate, []) } : {}) } : {}),
+        ...liveState(config.name!),
       };
     }),
   }));
@@ -267,8 +293,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           }, limits.requestTimeoutMs);
         });
         let predictions: Prediction[];
+        const monitor = monitors.get(name);
+        // A degraded cascade with on_degraded: llm lets its LLM answer everything until a reset.
+        const answering = monitor?.routeToLlm ? strategy.members[1]! : strategy;
         try {
-          predictions = await Promise.race([strategy.classify(body.texts, { signal: abort.signal }), timeout]);
+          predictions = await Promise.race([answering.classify(body.texts, { signal: abort.signal }), timeout]);
         } catch (error) {
           if (abort.signal.aborted) return refuse(reply, 504, `not answered within ${limits.requestTimeoutMs} ms`);
           throw error;
@@ -282,13 +311,21 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           if (p.cached) metrics.cacheHits.inc({ strategy: name });
         }
         if (llm) metrics.llmItems.inc({ strategy: name }, llm);
+        const ids = body.texts.map(() => randomUUID());
+        ids.forEach((id, i) => {
+          const p = predictions[i]!;
+          if (p.status !== "ok") return;
+          recent.set(id, { strategy: name, text: body.texts[i]!, answeredBy: p.answeredBy ?? name, label: p.label });
+          if (recent.size > feedbackWindow) recent.delete(recent.keys().next().value!);
+        });
+        monitor?.observe(body.texts, predictions, ids, types);
         const costUsd = predictions.reduce((sum, p) => sum + p.costUsd, 0);
         if (costUsd > 0) metrics.cost.inc({ strategy: name }, costUsd);
         const count = (status: string) => predictions.filter((p) => p.status === status).length;
         return {
           strategy: name,
           labels: [...strategy.labels],
-          results: predictions.map((p) => wire(p, strategy.labels)),
+          results: predictions.map((p, i) => wire(p, strategy.labels, ids[i])),
           totals: {
             texts: predictions.length,
             ok: count("ok"),
@@ -306,6 +343,38 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         clearTimeout(timer);
         inFlight -= body.texts.length;
       }
+    },
+  );
+
+  app.post(
+    "/v1/feedback",
+    { schema: { summary: "The right label for an earlier answer (by its id): live accuracy by member, and training data", body: feedbackRequestSchema, response: { 200: feedbackResponseSchema, "4xx": errorSchema } } },
+    async (request, reply) => {
+      const body = request.body as { id: string; label: string };
+      if (!set || !labelStore) return refuse(reply, 503, "loading the models; try again shortly");
+      const known = recent.get(body.id) ?? (() => {
+        const stored = labelStore!.get(body.id);
+        return stored && stored.answer !== null ? { strategy: stored.strategy, text: stored.text ?? "", answeredBy: stored.answeredBy ?? "?", label: stored.answer } : undefined;
+      })();
+      if (!known) return refuse(reply, 404, `no answer with id "${body.id}" (feedback is kept for the last ${feedbackWindow} answers and for collected ones)`, "id");
+      const strategy = set.strategies.get(known.strategy)!;
+      if (!strategy.labels.includes(body.label)) return refuse(reply, 400, `label "${body.label}" is not one of ${strategy.labels.join(", ")}`, "label");
+      const config = byName.get(known.strategy);
+      const storeText = config?.type === "cascade" ? (config.storeTexts ?? true) : true;
+      labelStore.feedback({ id: body.id, strategy: known.strategy, text: known.text, storeText, answeredBy: known.answeredBy, answer: known.label, label: body.label });
+      const monitor = monitors.get(known.strategy)!;
+      monitor.countFeedback(known.answeredBy, known.label === body.label);
+      return snakeCaseKeys({ id: body.id, strategy: known.strategy, answeredBy: known.answeredBy, answer: known.label, label: body.label, correct: known.label === body.label, liveAccuracy: monitor.liveAccuracy() }, []);
+    },
+  );
+
+  app.post<{ Params: { name: string } }>(
+    "/v1/strategies/:name/audit/reset",
+    { schema: { summary: "Clears a cascade's audit evidence and its degraded state (an operator's decision)", response: { "4xx": errorSchema } } },
+    async (request, reply) => {
+      const monitor = monitors.get(request.params.name);
+      if (!monitor?.audit) return refuse(reply, 404, `no audited strategy "${request.params.name}"`);
+      return { strategy: monitor.name, audit: snakeCaseKeys(monitor.reset(`reset through the API from ${request.ip}`), []) };
     },
   );
 
@@ -334,6 +403,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   }).then(
     (built) => {
       set = built;
+      labelStore = new LabelStore(openStore(options.store));
+      for (const config of options.strategies.strategies) {
+        const strategy = built.strategies.get(config.name!)!;
+        const members = config.type === "cascade" ? { encoder: strategy.members[0], llm: strategy.members[1] } : {};
+        monitors.set(config.name!, new StrategyMonitor(config.name!, config.type === "cascade" ? auditSettings(config) : undefined, members, labelStore, metrics, app.log));
+      }
+      const sample = () => monitors.forEach((m) => m.sample());
+      sample();
+      seriesTimer = setInterval(sample, options.seriesIntervalMs ?? 60_000);
+      seriesTimer.unref();
       app.log.info({ strategies: [...built.strategies.keys()] }, "models loaded; ready");
       for (const config of options.strategies.strategies) {
         if (config.type !== "cascade") continue;
@@ -366,6 +445,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           clearInterval(sweep);
         }
         await ready.catch(() => {});
+        clearInterval(seriesTimer);
+        // Audit calls already sent finish (and are stored); the rest of the audit queue is dropped.
+        await Promise.all([...monitors.values()].map((m) => m.close()));
         await set?.close();
       })()),
   };

@@ -20,6 +20,7 @@ const resultSchema = {
   type: "object",
   required: ["label", "probabilities", "answered_by", "status", "cost_usd"],
   properties: {
+    id: { type: "string", description: "This answer's id: POST /v1/feedback with it and the right label" },
     label: { type: "string", description: 'The label, or "" when there is none' },
     probabilities: { type: ["object", "null"], additionalProperties: { type: "number" }, description: "Probability per label, when the strategy has them" },
     answered_by: { type: ["string", "null"], description: "The member that answered (a cascade's encoder or LLM)" },
@@ -79,6 +80,61 @@ export const certificateSchema = {
   },
 } as const;
 
+const liveAccuracySchema = {
+  type: "object",
+  required: ["answered_by", "n", "correct", "accuracy", "lower_bound", "upper_bound"],
+  properties: { answered_by: { type: "string" }, n: { type: "integer" }, correct: { type: "integer" }, accuracy: { type: "number" }, lower_bound: { type: "number" }, upper_bound: { type: "number" } },
+} as const;
+
+/** A cascade's audit: agreement with the LLM on the sampled answers since the last reset, and the drift state. */
+export const auditSchema = {
+  type: "object",
+  required: ["share", "target", "confidence", "audited", "agreement", "lower_bound", "upper_bound", "evidence", "degraded"],
+  properties: {
+    share: { type: "number" },
+    target: { type: "number" },
+    confidence: { type: "number" },
+    on_degraded: { type: "string", enum: ["none", "llm"] },
+    audited: { type: "integer" },
+    agreed: { type: "integer" },
+    agreement: { type: ["number", "null"] },
+    lower_bound: { type: "number", description: "Anytime-valid lower confidence bound of the agreement (Howard et al. 2021)" },
+    upper_bound: { type: "number" },
+    evidence: { type: "number", description: "The drift test's wealth against agreement ≥ target; degraded at 1 / (1 − confidence)" },
+    recent_agreement: { type: ["number", "null"], description: "Agreement of the last 100 audited answers" },
+    degraded: { type: "boolean" },
+    degraded_since: { type: ["string", "null"] },
+    queued: { type: "integer" },
+    dropped: { type: "object", additionalProperties: { type: "integer" } },
+    cost_today_usd: { type: "number" },
+    since: { type: "string" },
+  },
+} as const;
+
+export const feedbackRequestSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["id", "label"],
+  properties: {
+    id: { type: "string", minLength: 1, description: "The id of an earlier classify result" },
+    label: { type: "string", minLength: 1, description: "The right label" },
+  },
+} as const;
+
+export const feedbackResponseSchema = {
+  type: "object",
+  required: ["id", "strategy", "answered_by", "answer", "label", "correct", "live_accuracy"],
+  properties: {
+    id: { type: "string" },
+    strategy: { type: "string" },
+    answered_by: { type: "string" },
+    answer: { type: "string" },
+    label: { type: "string" },
+    correct: { type: "boolean" },
+    live_accuracy: { type: "array", items: liveAccuracySchema },
+  },
+} as const;
+
 export const strategiesResponseSchema = {
   type: "object",
   required: ["default", "strategies"],
@@ -98,6 +154,12 @@ export const strategiesResponseSchema = {
           /** Cascades: the threshold, and the certificate when the strategy file carries one. */
           tau: { type: "number" },
           certificate: certificateSchema,
+          audit: auditSchema,
+          traffic: {
+            type: "object",
+            properties: { requests: { type: "integer" }, llm_share: { type: "number" }, llm_share_last_hour: { type: "number" } },
+          },
+          live_accuracy: { type: "array", items: liveAccuracySchema, description: "Accuracy from feedback by the member that answered, with anytime-valid bounds" },
         },
       },
     },

@@ -139,6 +139,27 @@ export const CascadeConfigSchema = z.strictObject({
   /** τ = 1: the LLM answers everything. */
   tau: z.number().min(0).max(1).default(0.9),
   certificate: CascadeCertificateSchema.optional(),
+  /**
+   * `tandem serve`: a random share of the answers also goes to the LLM (in the background, within its own
+   * budget and rate); the agreement is watched with anytime-valid statistics against the target.
+   */
+  audit: z
+    .strictObject({
+      share: z.number().gt(0).max(1),
+      /** Dollars of audit calls per UTC day. */
+      maxCostPerDay: z.number().min(0).optional(),
+      /** Audit calls per minute. */
+      rpm: count().optional(),
+      /** Agreement the drift test holds the cascade to (default: the certificate's target). */
+      target: z.number().gt(0).lt(1).optional(),
+      /** Of the drift alarm and the bounds (default: the certificate's, else 0.95). */
+      confidence: z.number().gt(0).lt(1).optional(),
+    })
+    .optional(),
+  /** When the audit rejects the target: keep serving the cascade (none, the default) or let the LLM answer everything (llm) until a reset. */
+  onDegraded: z.enum(["none", "llm"]).optional(),
+  /** Keep the texts of collected answers (default true); false: only their sha256. */
+  storeTexts: z.boolean().optional(),
 });
 
 export const EnsembleConfigSchema = z.strictObject({

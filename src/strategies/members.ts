@@ -69,10 +69,20 @@ function checkMembers(config: StrategyConfig, path: Array<string | number>, name
   }
 }
 
+/** A cascade's audit needs a target: its own, or the certificate's agreement target. */
+function checkAudit(config: StrategyConfig, path: Array<string | number>, issues: SetIssue[]): void {
+  if (config.type !== "cascade") return;
+  if (config.onDegraded === "llm" && !config.audit) issues.push({ path: [...path, "onDegraded"], message: "on_degraded needs an audit: (audit: { share: 0.02 }) to know when the cascade is degraded" });
+  if (config.audit && config.audit.target === undefined && config.certificate?.metric !== "agreement") {
+    issues.push({ path: [...path, "audit"], message: "audit needs a target: audit.target, or a certificate of agreement (tandem tune cascade --write-config, tandem distill)" });
+  }
+}
+
 /** Checks the members of one strategy written on its own (string members are shorthands). */
 export function checkStrategy(config: StrategyConfig): SetIssue[] {
   const issues: SetIssue[] = [];
   checkMembers(config, [], undefined, issues);
+  checkAudit(config, [], issues);
   return issues;
 }
 
@@ -88,7 +98,10 @@ export function checkStrategySet(configs: readonly StrategyConfig[]): SetIssue[]
     else if (named.has(config.name)) issues.push({ path: [i, "name"], message: `strategy name "${config.name}" is used twice` });
     else named.set(config.name, config);
   });
-  configs.forEach((config, i) => checkMembers(config, [i], named, issues));
+  configs.forEach((config, i) => {
+    checkMembers(config, [i], named, issues);
+    checkAudit(config, [i], issues);
+  });
   if (issues.length > 0) return issues;
   // Cycles through references by name.
   const state = new Map<string, "visiting" | "done">();

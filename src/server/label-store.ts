@@ -1,0 +1,150 @@
+/**
+ * What a served cascade collects, in the state database: the audit pairs (the encoder's answer and the
+ * LLM's on the same text), every LLM answer the cascade paid for, and user feedback (gold labels for
+ * earlier answers). With the text, or only its sha256 when the strategy says store_texts: false. The
+ * LLM answers become training data: `tandem serve export-labels` → `tandem distill --teacher-labels`.
+ */
+import { createHash } from "node:crypto";
+import { migrate, type Store } from "../core/store.js";
+
+export type LabelKind = "audit" | "llm";
+
+export interface CollectedAnswer {
+  /** The id of the classify result it belongs to. */
+  id: string;
+  strategy: string;
+  kind: LabelKind;
+  /** The member that answered the request (the LLM for kind llm, the encoder for audit). */
+  answeredBy: string;
+  text: string;
+  storeText: boolean;
+  llmLabel: string;
+  encoderLabel: string | null;
+  encoderConfidence: number | null;
+  costUsd: number;
+  /** In the uniform audit sample of this strategy's traffic (audited kept answers and the routed ones drawn with them). */
+  sample: boolean;
+  at?: string;
+}
+
+export interface StoredLabel {
+  id: string;
+  strategy: string;
+  kind: LabelKind | "feedback";
+  at: string;
+  text: string | null;
+  textHash: string;
+  llmLabel: string | null;
+  encoderLabel: string | null;
+  encoderConfidence: number | null;
+  answeredBy: string | null;
+  answer: string | null;
+  costUsd: number;
+  sample: boolean;
+  feedbackLabel: string | null;
+}
+
+interface Row {
+  id: string;
+  strategy: string;
+  kind: string;
+  at: string;
+  text: string | null;
+  text_hash: string;
+  llm_label: string | null;
+  encoder_label: string | null;
+  encoder_confidence: number | null;
+  answered_by: string | null;
+  answer: string | null;
+  cost_usd: number;
+  sample: number;
+  feedback_label: string | null;
+}
+
+export function textHash(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function stored(row: Row): StoredLabel {
+  return {
+    id: row.id, strategy: row.strategy, kind: row.kind as StoredLabel["kind"], at: row.at, text: row.text, textHash: row.text_hash,
+    llmLabel: row.llm_label, encoderLabel: row.encoder_label, encoderConfidence: row.encoder_confidence, answeredBy: row.answered_by, answer: row.answer,
+    costUsd: row.cost_usd, sample: row.sample === 1, feedbackLabel: row.feedback_label,
+  };
+}
+
+export class LabelStore {
+  constructor(private readonly db: Store) {
+    migrate(
+      db,
+      "served_labels_v1",
+      `CREATE TABLE served_labels (id TEXT PRIMARY KEY, strategy TEXT NOT NULL, kind TEXT NOT NULL, at TEXT NOT NULL, text TEXT, text_hash TEXT NOT NULL,
+        llm_label TEXT, encoder_label TEXT, encoder_confidence REAL, answered_by TEXT, answer TEXT, cost_usd REAL NOT NULL DEFAULT 0, sample INTEGER NOT NULL DEFAULT 0,
+        feedback_label TEXT, feedback_at TEXT);
+       CREATE INDEX served_labels_strategy ON served_labels (strategy, at);
+       CREATE TABLE audit_resets (strategy TEXT NOT NULL, at TEXT NOT NULL, reason TEXT);`,
+    );
+  }
+
+  /** An audit pair or a paid LLM answer (a later feedback on the same id keeps both). */
+  collect(answer: CollectedAnswer): void {
+    this.db
+      .prepare(
+        `INSERT INTO served_labels (id, strategy, kind, at, text, text_hash, llm_label, encoder_label, encoder_confidence, answered_by, answer, cost_usd, sample)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, llm_label = excluded.llm_label, encoder_label = excluded.encoder_label, encoder_confidence = excluded.encoder_confidence, cost_usd = excluded.cost_usd, sample = excluded.sample`,
+      )
+      .run(answer.id, answer.strategy, answer.kind, answer.at ?? new Date().toISOString(), answer.storeText ? answer.text : null, textHash(answer.text), answer.llmLabel, answer.encoderLabel, answer.encoderConfidence, answer.answeredBy, answer.kind === "llm" ? answer.llmLabel : answer.encoderLabel, answer.costUsd, answer.sample ? 1 : 0);
+  }
+
+  /** A gold label for an answer (one per id: a second feedback replaces the first). */
+  feedback(entry: { id: string; strategy: string; text: string; storeText: boolean; answeredBy: string; answer: string; label: string }): void {
+    const now = new Date().toISOString();
+    this.db
+      .prepare(
+        `INSERT INTO served_labels (id, strategy, kind, at, text, text_hash, answered_by, answer, feedback_label, feedback_at) VALUES (?, ?, 'feedback', ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET feedback_label = excluded.feedback_label, feedback_at = excluded.feedback_at, answered_by = excluded.answered_by, answer = excluded.answer`,
+      )
+      .run(entry.id, entry.strategy, now, entry.storeText ? entry.text : null, textHash(entry.text), entry.answeredBy, entry.answer, entry.label, now);
+  }
+
+  /** The record of an answer id, if it was collected or got feedback. */
+  get(id: string): StoredLabel | undefined {
+    const row = this.db.prepare("SELECT * FROM served_labels WHERE id = ?").get(id) as Row | undefined;
+    return row ? stored(row) : undefined;
+  }
+
+  /** Audit pairs of a strategy since its last reset, oldest first (to rebuild the monitor after a restart). */
+  auditsSinceReset(strategy: string): StoredLabel[] {
+    const reset = this.lastReset(strategy);
+    return (this.db.prepare("SELECT * FROM served_labels WHERE strategy = ? AND kind = 'audit' AND at > ? ORDER BY at, rowid").all(strategy, reset ?? "") as Row[]).map(stored);
+  }
+
+  /** Feedback of a strategy, oldest first. */
+  feedbackOf(strategy: string): StoredLabel[] {
+    return (this.db.prepare("SELECT * FROM served_labels WHERE strategy = ? AND feedback_label IS NOT NULL ORDER BY feedback_at, rowid").all(strategy) as Row[]).map(stored);
+  }
+
+  reset(strategy: string, reason: string): string {
+    const at = new Date().toISOString();
+    this.db.prepare("INSERT INTO audit_resets (strategy, at, reason) VALUES (?, ?, ?)").run(strategy, at, reason);
+    return at;
+  }
+
+  lastReset(strategy: string): string | undefined {
+    return (this.db.prepare("SELECT MAX(at) AS at FROM audit_resets WHERE strategy = ?").get(strategy) as { at: string | null }).at ?? undefined;
+  }
+
+  /** Dollars of audit calls of a strategy since `since` (the start of the UTC day, for its daily budget). */
+  auditCostSince(strategy: string, since: string): number {
+    return (this.db.prepare("SELECT COALESCE(SUM(cost_usd), 0) AS usd FROM served_labels WHERE strategy = ? AND kind = 'audit' AND at >= ?").get(strategy, since) as { usd: number }).usd;
+  }
+
+  /** Rows for export, oldest first: those with an LLM answer (audit, llm), or with feedback too. */
+  exportRows(filter: { strategy?: string; since?: string; kinds: ReadonlyArray<LabelKind | "feedback"> }): StoredLabel[] {
+    const rows = this.db
+      .prepare("SELECT * FROM served_labels WHERE (? IS NULL OR strategy = ?) AND at >= ? ORDER BY at, rowid")
+      .all(filter.strategy ?? null, filter.strategy ?? null, filter.since ?? "") as Row[];
+    return rows.map(stored).filter((r) => filter.kinds.includes(r.kind) || (filter.kinds.includes("feedback") && r.feedbackLabel !== null));
+  }
+}
