@@ -78,6 +78,7 @@ export { mcnemar, mcnemarFromTable, type McNemarResult } from "./stats/mcnemar.j
 export { clopperPearsonLower, clopperPearsonUpper, binomialTestGreater, binomialUpperTail } from "./stats/binomial.js";
 export { pairedBootstrapMacroF1, bootstrapStability, type BootstrapResult, type BootstrapStability } from "./stats/bootstrap.js";
 export { compareClassifiers, type Comparison, type ComparisonInput } from "./stats/compare.js";
+export { mixtureConfidenceSequence, logMixtureRatio, priorNear, newDriftTest, observeDrift, driftBet, driftAlarm, type MixturePrior, type DriftTestState, type DriftTestOptions } from "./stats/sequential.js";
 
 // Encoders
 export { EncoderModel, type SessionOptions } from "./encoders/model.js";

@@ -6,3 +6,6 @@
 export { startServer, type ServeOptions, type ServerContext, type RunningServer } from "./server/app.js";
 export { jobsPlugin } from "./server/jobs.js";
 export { viewPlugin, type ViewOptions } from "./server/view.js";
+export { StrategyMonitor, auditSettings, type AuditSettings, type AuditSnapshot, type LiveAccuracy, type SeriesPoint } from "./server/monitor.js";
+export { LabelStore, exportLabels, textHash, EXPORT_COLUMNS, type CollectedAnswer, type StoredLabel, type ExportedLabels } from "./server/label-store.js";
+export { startTracing, otlpTracesEndpoint, type Tracing } from "./server/tracing.js";

@@ -68,7 +68,7 @@ test("serve: every endpoint, the cascade's routing and cost, validation errors w
     const listed = await json(fetch(`${server.url}/v1/strategies`));
     assert.equal(listed.default, "cascade");
     const cascadeInfo = listed.strategies.find((s: { name: string }) => s.name === "cascade");
-    assert.deepEqual(cascadeInfo, { name: "cascade", type: "cascade", labels: ["negative", "neutral", "positive"], models: ["starter", `compat:${llm.url}#gpt-4o-mini`], members: ["encoder", "gpt"], tau: 0.95, traffic: { requests: 0, llm_share: 0, llm_share_last_hour: 0 }, live_accuracy: [] });
+    assert.deepEqual(cascadeInfo, { name: "cascade", type: "cascade", labels: ["negative", "neutral", "positive"], models: ["starter", `compat:${llm.url}#gpt-4o-mini`], members: ["encoder", "gpt"], tau: 0.95, traffic: { texts: 0, llm_share: 0, llm_share_last_hour: 0 }, live_accuracy: [] });
 
     const texts = ["An utterly delightful, moving film.", "Boring.", "The food was okay I guess, the staff were there.", "Worst purchase of my life, it broke in a day."];
     const response = await post(`${server.url}/v1/classify`, { texts });

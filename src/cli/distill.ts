@@ -76,10 +76,17 @@ async function readTeacherLabels(file: string, options: DistillCliOptions): Prom
   const labelColumn = options.teacherLabelColumn ?? ["label", "teacher_label", "prediction"].find((c) => table.columns.includes(c));
   if (!labelColumn || !table.columns.includes(labelColumn)) throw new UserError(`no teacher label column${labelColumn ? ` "${labelColumn}"` : ""} (--teacher-label-column); the file has: ${table.columns.join(", ")}`, { file });
   const costColumn = ["cost_usd", "costUsd"].find((c) => table.columns.includes(c));
+  const sampleColumn = table.columns.includes("sample") ? "sample" : undefined;
   return table.records.map((record) => {
     const cost = costColumn ? Number(cellText(record.values[costColumn]) || 0) : 0;
     if (!Number.isFinite(cost) || cost < 0) throw new UserError("cost must be a non-negative number", { file, line: record.line, column: costColumn });
-    return { text: cellText(record.values[textColumn]), label: cellText(record.values[labelColumn]).trim(), costUsd: cost, file, line: record.line };
+    let sample: boolean | undefined;
+    if (sampleColumn) {
+      const cell = cellText(record.values[sampleColumn]).trim().toLowerCase();
+      if (!["0", "1", "true", "false"].includes(cell)) throw new UserError(`sample must be 0 or 1, got "${cell}"`, { file, line: record.line, column: sampleColumn });
+      sample = cell === "1" || cell === "true";
+    }
+    return { text: cellText(record.values[textColumn]), label: cellText(record.values[labelColumn]).trim(), costUsd: cost, sample, file, line: record.line };
   });
 }
 
@@ -111,7 +118,7 @@ export function registerDistill(program: Command): void {
     .command("distill")
     .description("Turn an LLM that labels your texts (live, or its answers from logs) into a small student model and a certified cascade for tandem serve, without human labels: rounds of active learning, a calibration sample never trained on, τ certified on it.")
     .option("--teacher <strategy>", "the LLM: provider:model (openai:gpt-4o-mini, anthropic:…, compat:URL#MODEL) or a strategy file (YAML/JSON; FILE#name for one of several) with its prompt program, limits, cache and Batch API settings")
-    .option("--teacher-labels <file>", "texts with the teacher's answers already paid for (logs, tandem serve export-labels): a text column and label (or teacher_label, prediction; --teacher-label-column), cost_usd optional")
+    .option("--teacher-labels <file>", "texts with the teacher's answers already paid for (logs, tandem serve export-labels): a text column and label (or teacher_label, prediction; --teacher-label-column), cost_usd optional; with a sample column (0/1), only sample = 1 rows (a uniform sample of the traffic) may go to calibration")
     .option("--teacher-label-column <column>", "the label column of --teacher-labels")
     .option("-i, --input <file>", "the unlabeled texts (CSV, TSV or JSONL)")
     .option("--text-column <column>", "text column of the input, the teacher labels and the evaluation file (default: text, sentence, review or content)")

@@ -1,11 +1,33 @@
 /** `tandem serve`: the HTTP service over a strategy file. */
 import type { Command } from "commander";
+import { existsSync } from "node:fs";
+import { UserError } from "../core/errors.js";
+import { defaultStorePath, openStore } from "../core/store.js";
+import { writeTable } from "../data/writers.js";
+import { EXPORT_COLUMNS, exportLabels, LabelStore } from "../server/label-store.js";
 import { loadApiKeys } from "../server/auth.js";
-import { loadStrategyFile } from "../strategies/factory.js";
+import { loadStrategyFile, parseStrategyFile, type StrategyFile } from "../strategies/factory.js";
 import { parseFormat, parseInteger, parseNumber } from "./options.js";
 
+/** What `tandem serve` serves with no --config: the bundled starter and the lexicon, so a first run works offline. */
+export const DEFAULT_SERVE_CONFIG = `strategies:
+  - name: encoder
+    type: encoder
+    model: starter
+  - name: lexicon
+    type: lexicon
+default: encoder
+`;
+
+export function defaultServeStrategies(): StrategyFile {
+  return parseStrategyFile(DEFAULT_SERVE_CONFIG, "(built-in serve config)");
+}
+
 interface ServeCliOptions {
-  config: string;
+  config?: string;
+  otlpEndpoint?: string;
+  feedbackWindow: number;
+  seriesInterval: number;
   host: string;
   port: number;
   apiKeysFile?: string;
@@ -34,11 +56,11 @@ function withListenOptions(command: Command): Command {
 }
 
 export function registerServe(program: Command): void {
-  withListenOptions(
+  const serve = withListenOptions(
     program
       .command("serve")
       .description("Serve the strategies of a config file over HTTP: POST /v1/classify, GET /v1/strategies, OpenAPI at /openapi.json and /docs, /healthz, /readyz, /metrics, and the web app at / (the runs of --db).")
-      .requiredOption("--config <file>", "strategy file (YAML or JSON, the schema of experiment files): `strategies:` and `default:`, or one strategy"),
+      .option("--config <file>", "strategy file (YAML or JSON, the schema of experiment files): `strategies:` and `default:`, or one strategy (default: the bundled starter as `encoder` and a `lexicon`)"),
   )
     .option("--db <file>", "state database for the LLM cache, jobs and the runs the web app shows (default .tandem/tandem.db, or TANDEM_DB)")
     .option("--pricing <file>", "prices on top of the built-in table (JSON or YAML)")
@@ -53,6 +75,9 @@ export function registerServe(program: Command): void {
     .option("--redis <url>", "Redis URL (default REDIS_URL): job chunks go to `tandem worker` processes through BullMQ; without it they run in this process", process.env.REDIS_URL)
     .option("--chunk-size <n>", "rows per job chunk", parseInteger("--chunk-size", 1), 500)
     .option("--max-upload <bytes>", "bytes per job file", parseInteger("--max-upload", 1024), 512 * 1024 * 1024)
+    .option("--feedback-window <n>", "most recent answers POST /v1/feedback can refer to (collected answers always can)", parseInteger("--feedback-window", 1), 50_000)
+    .option("--series-interval <seconds>", "seconds between points of the live series (/api/live, the web app's live page)", parseNumber("--series-interval", 1), 60)
+    .option("--otlp-endpoint <url>", "send OpenTelemetry traces (OTLP/HTTP JSON) to this collector, e.g. http://127.0.0.1:4318 (also OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT; off when none is set)")
     .option("--log-level <level>", "JSON log level on stdout: info, warn, error, silent", parseFormat(["trace", "debug", "info", "warn", "error", "silent"] as const), "info")
     .addHelpText("after", `
 Example serve.yaml:
@@ -65,16 +90,24 @@ Example serve.yaml:
       encoder: encoder
       llm: { type: llm, model: openai:gpt-4o-mini, program: label, hints: encoder }
       tau: 0.8
+      audit: { share: 0.02, max_cost_per_day: 5 }   # anytime-valid drift alarm on a sample (docs/serve.md)
+      on_degraded: llm
   default: cascade
+
+With no --config it serves the bundled starter (\`encoder\`, the default) and \`lexicon\`. A certified
+cascade comes from \`tandem tune cascade --write-config cascade.yaml\` or \`tandem distill\` (DIR/cascade.yaml).
 
   curl -s localhost:8080/v1/classify -H 'content-type: application/json' -d '{"texts": ["I love it"]}'
 
 Models load once at start-up; /readyz answers 200 when they have. SIGTERM or Ctrl-C stops accepting,
 answers the requests in flight, then exits.`)
     .action(async (options: ServeCliOptions) => {
-      const strategies = loadStrategyFile(options.config);
+      const strategies = options.config ? loadStrategyFile(options.config) : defaultServeStrategies();
       // Loaded here, not at start-up: other commands need no HTTP framework.
       const { startServer } = await import("../server/app.js");
+      const { otlpTracesEndpoint, startTracing } = await import("../server/tracing.js");
+      const endpoint = otlpTracesEndpoint(options.otlpEndpoint);
+      const tracing = endpoint ? await startTracing(endpoint) : undefined;
       const { jobsPlugin } = await import("../server/jobs.js");
       const { viewPlugin } = await import("../server/view.js");
       const server = await startServer({
@@ -93,13 +126,17 @@ answers the requests in flight, then exits.`)
         requestTimeoutMs: options.timeout * 1000,
         maxQueue: options.maxQueue,
         logger: options.logLevel === "silent" ? false : { level: options.logLevel },
+        feedbackWindow: options.feedbackWindow,
+        seriesIntervalMs: options.seriesInterval * 1000,
         plugins: [jobsPlugin({ redis: options.redis, chunkSize: options.chunkSize, bodyLimit: options.maxUpload }, strategies.strategies, options.db), viewPlugin({ store: options.db })],
       });
-      process.stderr.write(`tandem serve: listening on ${server.url} (strategies: ${strategies.strategies.map((s) => s.name).join(", ")}; default ${strategies.default}; jobs ${options.redis ? "on Redis workers" : "in this process"}); loading models…\n`);
+      process.stderr.write(`tandem serve: listening on ${server.url} (strategies: ${strategies.strategies.map((s) => s.name).join(", ")}; default ${strategies.default}; jobs ${options.redis ? "on Redis workers" : "in this process"}${tracing ? `; traces to ${tracing.endpoint}` : ""}); loading models…\n`);
+      if (!options.config) process.stderr.write("tandem serve: no --config: serving the bundled starter (`encoder`) and `lexicon`; for a cascade with a certified τ run `tandem tune cascade ... --write-config cascade.yaml` (or `tandem distill`) and `tandem serve --config cascade.yaml`\n");
       const stopped = new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           process.stderr.write(`tandem serve: ${signal}: finishing the requests in flight…\n`);
-          void server.close().then(() => {
+          void server.close().then(async () => {
+            await tracing?.shutdown();
             process.stderr.write("tandem serve: stopped\n");
             resolve();
           });
@@ -112,6 +149,31 @@ answers the requests in flight, then exits.`)
         (error: unknown) => process.stderr.write(`tandem serve: loading the models failed: ${(error as Error).message}\n`),
       );
       await stopped;
+    });
+
+  serve
+    .command("export-labels")
+    .description("Write what served cascades collected — audit pairs, every LLM answer they paid for, feedback — as a teacher-labels file for `tandem distill --teacher-labels` (serve → collect → distill → certify → serve).")
+    .option("--db <file>", "the server's state database (default .tandem/tandem.db, or TANDEM_DB)")
+    .requiredOption("-o, --output <file>", "CSV (or .tsv, .jsonl) to write: text, label (the LLM's answer), cost_usd, kind, sample (1: the uniform audit sample), strategy, at, encoder_label, encoder_confidence, feedback_label, id")
+    .option("--strategy <name>", "only this cascade's rows")
+    .option("--since <iso-date>", "only rows collected at or after this time (e.g. 2026-12-01)")
+    .option("--kinds <list>", "audit, llm, feedback (comma-separated; feedback adds rows with gold labels)", "audit,llm")
+    .action(async (options: { db?: string; output: string; strategy?: string; since?: string; kinds: string }, command: Command) => {
+      const kinds = options.kinds.split(",").map((k) => k.trim()).filter(Boolean);
+      const bad = kinds.find((k) => !["audit", "llm", "feedback"].includes(k));
+      if (bad) throw new UserError(`--kinds: "${bad}" is not one of audit, llm, feedback`);
+      if (options.since !== undefined && Number.isNaN(Date.parse(options.since))) throw new UserError(`--since: "${options.since}" is not a date (e.g. 2026-12-01 or 2026-12-01T08:00:00Z)`);
+      // `serve`'s own --db takes the flag when it comes after the subcommand's name too.
+      const file = options.db ?? (command.parent?.opts() as { db?: string } | undefined)?.db ?? defaultStorePath();
+      if (!existsSync(file)) throw new UserError("no state database here: give the server's --db (tandem serve keeps it at .tandem/tandem.db unless told)", { file });
+      const store = new LabelStore(openStore(file));
+      const since = options.since === undefined ? undefined : new Date(options.since).toISOString();
+      const exported = exportLabels(store, { strategy: options.strategy, since, kinds: kinds as Array<"audit" | "llm" | "feedback"> });
+      writeTable(options.output, [...EXPORT_COLUMNS], exported.rows);
+      const sampled = exported.rows.filter((r) => r.sample === 1).length;
+      process.stderr.write(`tandem serve export-labels: ${exported.rows.length} rows (${sampled} in the audit sample) to ${options.output}${exported.withoutText ? `; ${exported.withoutText} left out: only their text's hash was stored (store_texts: false)` : ""}\n`);
+      if (exported.rows.length === 0) process.stderr.write("tandem serve export-labels: nothing collected yet: a cascade collects the LLM answers it pays for, and with `audit:` a sample of the encoder's\n");
     });
 }
 

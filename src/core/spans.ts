@@ -22,4 +22,4 @@ export async function inSpan<T>(name: string, attributes: Attributes, work: (spa
   });
 }
 
-export { SpanKind };
+export { SpanKind, SpanStatusCode };

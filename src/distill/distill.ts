@@ -45,6 +45,12 @@ export interface TeacherLabel {
   label: string;
   /** What the answer cost when it was paid (counts as spent before this run, not against --budget). */
   costUsd?: number;
+  /**
+   * In a uniform random sample of the traffic (`tandem serve export-labels`' sample column: the audit
+   * sample). When any label says, only those with true may go to calibration — the others (the texts a
+   * cascade routed, chosen by the encoder's doubt) are a biased sample and only train.
+   */
+  sample?: boolean;
   /** Where it came from, for error messages. */
   file?: string;
   line?: number;
@@ -288,8 +294,9 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   const logged = (options.teacherLabels ?? []).map((entry) => {
     const label = matchLabel(scheme, entry.label);
     if (label === undefined) throw new UserError(`teacher label "${entry.label}" is not one of ${labels.join(", ")}`, { file: entry.file, line: entry.line });
-    return { index: add(entry.text), label, costUsd: entry.costUsd ?? 0 };
+    return { index: add(entry.text), label, costUsd: entry.costUsd ?? 0, sample: entry.sample };
   });
+  const sampleMarked = logged.some((entry) => entry.sample !== undefined);
 
   // Embeddings of the whole pool, once (cached across runs and rounds).
   const backboneSpec = options.backbone ?? "starter";
@@ -315,7 +322,9 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   const logRandom = new Random(seed + 1);
   for (const entry of logged) {
     if (labelled.has(entry.index)) continue;
-    labelled.set(entry.index, { label: entry.label, part: logRandom.nextFloat() < calibrationShare ? "calibration" : "training", round: 0, costUsd: entry.costUsd, source: "log", paid: false });
+    const draw = logRandom.nextFloat();
+    const calibration = (!sampleMarked || entry.sample === true) && draw < calibrationShare;
+    labelled.set(entry.index, { label: entry.label, part: calibration ? "calibration" : "training", round: 0, costUsd: entry.costUsd, source: "log", paid: false });
   }
 
   // The calibration stream, drawn before anything is trained; its first rounds × share texts are reserved.

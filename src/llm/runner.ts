@@ -4,6 +4,7 @@
  * counted), probabilities from log-probabilities, cost from usage, and a budget that stops dispatching
  * before it would be exceeded.
  */
+import { SpanKind, SpanStatusCode, tracer } from "../core/spans.js";
 import { errorMessage } from "../core/redact.js";
 import { cacheKey, type ResponseCache } from "./cache.js";
 import { backoffDelay, RateLimiter, Semaphore, withRetries } from "./limiter.js";
@@ -172,6 +173,11 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
     }
     committed += worstCase;
     const started = performance.now();
+    // One client span per paid call, named and described as OpenTelemetry's GenAI conventions say.
+    const span = tracer().startSpan(`chat ${options.model.model}`, {
+      kind: SpanKind.CLIENT,
+      attributes: { "gen_ai.operation.name": "chat", "gen_ai.provider.name": options.model.provider, "gen_ai.request.model": options.model.model, "gen_ai.request.max_tokens": request.maxTokens },
+    });
     try {
       const response = await withRetries(
         async () => {
@@ -190,14 +196,22 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
         },
       );
       const costUsd = costOf(response.usage, options.prices);
+      span.setAttributes({ "gen_ai.usage.input_tokens": response.usage.inputTokens, "gen_ai.usage.output_tokens": response.usage.outputTokens, "tandem.cost_usd": costUsd });
+      span.end();
       committed += costUsd - worstCase;
       options.cache?.put(key, options.model.provider, options.model.model, response, costUsd);
       finish({ index, ...interpret(response, options.labels), raw: response.text, inputTokens: response.usage.inputTokens, outputTokens: response.usage.outputTokens, costUsd, cached: false, latencyMs: performance.now() - started });
     } catch (error) {
       committed -= worstCase;
-      if (options.signal?.aborted) throw error;
+      if (options.signal?.aborted) {
+        span.end();
+        throw error;
+      }
       // Stored and shown: never with a key a provider echoed back.
       const message = errorMessage(error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message });
+      span.setAttribute("error.type", (error as Error)?.name ?? "Error");
+      span.end();
       finish({ index, label: "", status: "error", raw: "", inputTokens: 0, outputTokens: 0, costUsd: 0, cached: false, error: message, latencyMs: performance.now() - started });
     }
   };

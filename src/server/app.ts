@@ -5,6 +5,8 @@
  * through the engine's cache, limits, retries and cost accounting. API keys, limits, load shedding,
  * per-request timeouts, Prometheus metrics, JSON logs and a graceful shutdown come with it.
  */
+import { context as otelContext, trace } from "@opentelemetry/api";
+import { SpanKind, tracer } from "../core/spans.js";
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import swagger from "@fastify/swagger";
@@ -285,6 +287,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       const abort = new AbortController();
       let timer: NodeJS.Timeout | undefined;
       inFlight += body.texts.length;
+      const span = tracer().startSpan("POST /v1/classify", { kind: SpanKind.SERVER, attributes: { "http.request.method": "POST", "http.route": "/v1/classify", "tandem.strategy": name, "tandem.texts": body.texts.length } });
       try {
         const timeout = new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
@@ -297,7 +300,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         // A degraded cascade with on_degraded: llm lets its LLM answer everything until a reset.
         const answering = monitor?.routeToLlm ? strategy.members[1]! : strategy;
         try {
-          predictions = await Promise.race([answering.classify(body.texts, { signal: abort.signal }), timeout]);
+          predictions = await otelContext.with(trace.setSpan(otelContext.active(), span), () => Promise.race([answering.classify(body.texts, { signal: abort.signal }), timeout]));
         } catch (error) {
           if (abort.signal.aborted) return refuse(reply, 504, `not answered within ${limits.requestTimeoutMs} ms`);
           throw error;
@@ -321,6 +324,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         monitor?.observe(body.texts, predictions, ids, types);
         const costUsd = predictions.reduce((sum, p) => sum + p.costUsd, 0);
         if (costUsd > 0) metrics.cost.inc({ strategy: name }, costUsd);
+        span.setAttributes({ "tandem.llm_items": llm, "tandem.cost_usd": costUsd });
         const count = (status: string) => predictions.filter((p) => p.status === status).length;
         return {
           strategy: name,
@@ -340,6 +344,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
           },
         };
       } finally {
+        span.end();
         clearTimeout(timer);
         inFlight -= body.texts.length;
       }

@@ -4,6 +4,7 @@
  * idle); while the encoder runs, new texts gather for the next call, which starts as soon as it is free. The encoder itself groups texts of
  * similar length inside a call (length bucketing), so one request's texts never wait for another's LLM.
  */
+import { inSpan } from "../core/spans.js";
 import type { ClassifyOptions, Prediction, Strategy } from "../strategies/strategy.js";
 
 export interface BatchingOptions {
@@ -52,7 +53,8 @@ export function batchingStrategy(inner: Strategy, options: BatchingOptions): Bat
     const batch = waiting.splice(0, options.maxBatch);
     options.onBatch?.(batch.length);
     try {
-      const predictions = await inner.classify(batch.map((w) => w.text));
+      // The batch runs in its own trace root's context: it serves several requests at once.
+      const predictions = await inSpan(`batch ${inner.name}`, { "tandem.strategy": inner.name, "tandem.batch.size": batch.length }, () => inner.classify(batch.map((w) => w.text)));
       batch.forEach((w, i) => w.resolve(predictions[i] as Prediction));
     } catch (error) {
       for (const w of batch) w.reject(error);

@@ -148,3 +148,34 @@ export class LabelStore {
     return rows.map(stored).filter((r) => filter.kinds.includes(r.kind) || (filter.kinds.includes("feedback") && r.feedbackLabel !== null));
   }
 }
+
+/** The columns `tandem serve export-labels` writes (what `tandem distill --teacher-labels` reads). */
+export const EXPORT_COLUMNS = ["text", "label", "cost_usd", "kind", "sample", "strategy", "at", "encoder_label", "encoder_confidence", "feedback_label", "id"] as const;
+
+export interface ExportedLabels {
+  rows: Array<Record<(typeof EXPORT_COLUMNS)[number], string | number | null>>;
+  /** Rows left out because only the text's hash was stored (store_texts: false). */
+  withoutText: number;
+}
+
+/**
+ * The collected answers as teacher labels: `label` is the LLM's answer (the feedback's gold label for rows
+ * with feedback only), `sample` 1 for the uniform audit sample, oldest first.
+ */
+export function exportLabels(store: LabelStore, filter: { strategy?: string; since?: string; kinds?: ReadonlyArray<LabelKind | "feedback"> }): ExportedLabels {
+  const rows: ExportedLabels["rows"] = [];
+  let withoutText = 0;
+  for (const row of store.exportRows({ strategy: filter.strategy, since: filter.since, kinds: filter.kinds ?? ["audit", "llm"] })) {
+    if (row.text === null) {
+      withoutText++;
+      continue;
+    }
+    const label = row.llmLabel ?? row.feedbackLabel;
+    if (label === null) continue;
+    rows.push({
+      text: row.text, label, cost_usd: row.costUsd, kind: row.kind, sample: row.sample ? 1 : 0, strategy: row.strategy, at: row.at,
+      encoder_label: row.encoderLabel, encoder_confidence: row.encoderConfidence, feedback_label: row.feedbackLabel, id: row.id,
+    });
+  }
+  return { rows, withoutText };
+}

@@ -54,7 +54,8 @@ interface AuditItem {
 
 export interface SeriesPoint {
   at: string;
-  requests: number;
+  /** Texts answered since start. */
+  texts: number;
   llmShare: number;
   audited: number;
   agreement: number | null;
@@ -80,6 +81,8 @@ export interface AuditSnapshot {
   recentAgreement: number | null;
   degraded: boolean;
   degradedSince: string | null;
+  /** The audit (counted since the reset) at which the alarm fired. */
+  degradedAtAudit: number | null;
   queued: number;
   dropped: { budget: number; rate: number; queue: number; failed: number };
   costTodayUsd: number;
@@ -108,6 +111,7 @@ export class StrategyMonitor {
   private agreed = 0;
   private audited = 0;
   private degradedSince: string | null = null;
+  private degradedAtAudit: number | null = null;
   private since: string;
   private queue: AuditItem[] = [];
   private draining: Promise<void> | undefined;
@@ -119,7 +123,7 @@ export class StrategyMonitor {
   private paidAudits = 0;
   private readonly feedback = new Map<string, { n: number; correct: number }>();
   private readonly minutes: Array<{ minute: number; requests: number; llm: number }> = [];
-  private totalRequests = 0;
+  private totalTexts = 0;
   private totalLlm = 0;
   readonly series: SeriesPoint[] = [];
   private closed = false;
@@ -167,6 +171,7 @@ export class StrategyMonitor {
     this.test = observeDrift(this.test, agreed, { target: audit.target, alpha: this.alpha() });
     if (!this.degraded && driftAlarm(this.test, this.alpha())) {
       this.degradedSince = new Date().toISOString();
+      this.degradedAtAudit = this.audited;
       this.metrics.degraded.set({ strategy: this.name }, 1);
       const snapshot = this.snapshot();
       this.log.warn({ strategy: this.name, audited: snapshot?.audited, agreement: snapshot?.agreement, recent_agreement: snapshot?.recentAgreement, target: audit.target, on_degraded: audit.onDegraded }, `degraded: the audit rejects agreement ≥ ${audit.target} at confidence ${audit.confidence}${audit.onDegraded === "llm" ? "; the LLM answers everything until a reset" : ""}`);
@@ -198,7 +203,7 @@ export class StrategyMonitor {
       const by = p.answeredBy ?? this.name;
       const llmAnswered = memberTypes.get(by) === "llm";
       bucket!.requests++;
-      this.totalRequests++;
+      this.totalTexts++;
       if (llmAnswered) {
         bucket!.llm++;
         this.totalLlm++;
@@ -296,6 +301,7 @@ export class StrategyMonitor {
     this.audited = 0;
     this.recentAudits.length = 0;
     this.degradedSince = null;
+    this.degradedAtAudit = null;
     this.metrics.degraded.set({ strategy: this.name }, 0);
     this.log.info({ strategy: this.name, reason }, "audit reset: evidence cleared, not degraded");
     this.publish();
@@ -318,7 +324,7 @@ export class StrategyMonitor {
       share: audit.share, target: audit.target, confidence: audit.confidence, onDegraded: audit.onDegraded,
       audited: this.audited, agreed: this.agreed, agreement: this.audited ? this.agreed / this.audited : null,
       lowerBound: cs.lower, upperBound: cs.upper, evidence: Math.exp(this.test.logWealth), recentAgreement: recent,
-      degraded: this.degraded, degradedSince: this.degradedSince, queued: this.queue.length, dropped: { ...this.dropped },
+      degraded: this.degraded, degradedSince: this.degradedSince, degradedAtAudit: this.degradedAtAudit, queued: this.queue.length, dropped: { ...this.dropped },
       costTodayUsd: this.spentToday, since: this.since,
     };
   }
@@ -340,16 +346,16 @@ export class StrategyMonitor {
     });
   }
 
-  /** The traffic: all requests so far and the LLM share over the last hour. */
-  traffic(): { requests: number; llmShare: number; llmShareLastHour: number } {
-    return { requests: this.totalRequests, llmShare: this.totalRequests ? this.totalLlm / this.totalRequests : 0, llmShareLastHour: this.llmShareLastHour() };
+  /** The traffic: texts answered so far, the LLM's share of them, and its share over the last hour. */
+  traffic(): { texts: number; llmShare: number; llmShareLastHour: number } {
+    return { texts: this.totalTexts, llmShare: this.totalTexts ? this.totalLlm / this.totalTexts : 0, llmShareLastHour: this.llmShareLastHour() };
   }
 
   /** Appends a point to the live series (every minute, and on demand). */
   sample(): SeriesPoint {
     const audit = this.snapshot();
     const point: SeriesPoint = {
-      at: new Date().toISOString(), requests: this.totalRequests, llmShare: this.llmShareLastHour(), audited: audit?.audited ?? 0,
+      at: new Date().toISOString(), texts: this.totalTexts, llmShare: this.llmShareLastHour(), audited: audit?.audited ?? 0,
       agreement: audit?.agreement ?? null, lowerBound: audit?.lowerBound ?? 0, upperBound: audit?.upperBound ?? 1, degraded: this.degraded,
     };
     this.series.push(point);

@@ -104,6 +104,7 @@ export const auditSchema = {
     recent_agreement: { type: ["number", "null"], description: "Agreement of the last 100 audited answers" },
     degraded: { type: "boolean" },
     degraded_since: { type: ["string", "null"] },
+    degraded_at_audit: { type: ["integer", "null"], description: "the audit (counted since the reset) at which the alarm fired" },
     queued: { type: "integer" },
     dropped: { type: "object", additionalProperties: { type: "integer" } },
     cost_today_usd: { type: "number" },
@@ -157,7 +158,7 @@ export const strategiesResponseSchema = {
           audit: auditSchema,
           traffic: {
             type: "object",
-            properties: { requests: { type: "integer" }, llm_share: { type: "number" }, llm_share_last_hour: { type: "number" } },
+            properties: { texts: { type: "integer", description: "texts answered since start" }, llm_share: { type: "number" }, llm_share_last_hour: { type: "number" } },
           },
           live_accuracy: { type: "array", items: liveAccuracySchema, description: "Accuracy from feedback by the member that answered, with anytime-valid bounds" },
         },

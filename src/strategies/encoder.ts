@@ -1,4 +1,5 @@
 /** The encoder strategy: a fine-tuned encoder classifier run by the inference engine. */
+import { inSpan } from "../core/spans.js";
 import { UserError } from "../core/errors.js";
 import { resolveModelDir } from "../encoders/hub.js";
 import { classifyWithEncoder, type InferenceOptions } from "../encoders/inference.js";
@@ -32,7 +33,7 @@ export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOpti
     tokenLimit: Math.min(options.maxLength ?? 512, model.maxPositions),
     packing: options.packing,
     async classify(texts, { onProgress } = {}): Promise<Prediction[]> {
-      const result = await classifyWithEncoder(model, texts, { ...options, onProgress: (done) => onProgress?.(done) });
+      const result = await inSpan(`encoder ${name}`, { "tandem.texts": texts.length }, () => classifyWithEncoder(model, texts, { ...options, onProgress: (done) => onProgress?.(done) }));
       strategy.lastTruncated = result.truncated;
       const k = result.labels.length;
       const latencyMs = texts.length ? (result.seconds * 1000) / texts.length : 0;
