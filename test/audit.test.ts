@@ -3,26 +3,29 @@
 // llm; reset; feedback and live accuracy; the collected answers exported and distilled; traces reaching a
 // local OTLP collector; `tandem serve` with no config.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import { join } from "node:path";
+import { existsSync } from "node:fs";
 import { after, before, test } from "node:test";
+import { chromium } from "playwright-core";
 import { cellText, readTable } from "../src/data/readers.js";
 import { startServer, type RunningServer } from "../src/server/app.js";
 import { startTracing } from "../src/server/tracing.js";
+import { viewPlugin } from "../src/server/view.js";
 import { parseStrategyFile } from "../src/strategies/factory.js";
 import { lexiconPrediction } from "../src/strategies/lexicon.js";
 import { promptForm } from "./fixtures/teacher.js";
 import { startMockServer, type MockServer } from "./fixtures/openai-server.js";
-import { ROOT, runCliAsync, SHARED, tempDir } from "./helpers.js";
+import { runCliAsync, SHARED, spawnServe, tempDir } from "./helpers.js";
 
 const LABELS = ["negative", "neutral", "positive"];
+const CHROMIUM = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].find(existsSync);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = any;
 const post = async (url: string, body: unknown): Promise<Json> => {
   const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  return { status: response.status, ...(await response.json()) };
+  return { status: response.status, ...((await response.json()) as Json) };
 };
 const get = async (url: string): Promise<Json> => (await fetch(url)).json();
 
@@ -82,7 +85,7 @@ async function settled(server: RunningServer, kept: number): Promise<Json> {
 test("audit: no alarm while the LLM agrees 97%; after the drop to 70% degraded within a bounded number of audits; on_degraded llm; reset; feedback; export-labels → distill", async () => {
   const db = join(tempDir(), `audit-${process.pid}.db`);
   flip = 0.03;
-  const server = await startServer({ strategies: parseStrategyFile(config(), "audit.yaml"), port: 0, store: db, logger: false });
+  const server = await startServer({ strategies: parseStrategyFile(config(), "audit.yaml"), port: 0, store: db, logger: false, plugins: [viewPlugin({ store: db })] });
   await server.ready;
   try {
     for (let i = 0; i < texts.length; i += 256) {
@@ -134,6 +137,22 @@ test("audit: no alarm while the LLM agrees 97%; after the drop to 70% degraded w
     assert.match(metrics, /tandem_strategy_degraded\{strategy="cascade"\} 1/);
     assert.match(metrics, /tandem_audit_agreement_lower_bound\{strategy="cascade"\} 0\.\d+/);
     assert.match(metrics, /tandem_confidence_bucket\{le="0.9",strategy="cascade",member="encoder"\} \d+/);
+
+    // The web app's live page shows it: the degraded badge, the agreement with its bounds over time.
+    if (CHROMIUM) {
+      const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+      try {
+        const page = await browser.newPage();
+        await page.goto(`${server.url}/#/live`);
+        const row = page.locator('[data-testid=live] tr[data-strategy=cascade][data-degraded=true]');
+        await row.waitFor({ timeout: 15_000 });
+        assert.match(await row.innerText(), /degraded since/);
+        await page.locator("#live-cascade[data-rendered=true]").waitFor({ timeout: 15_000 });
+        assert.equal(await page.locator('[data-testid=live] tr[data-strategy=encoder][data-degraded]').count(), 0);
+      } finally {
+        await browser.close();
+      }
+    } else assert.ok(!process.env.CI, "CI installs Debian's chromium (see .ci/run)");
 
     // on_degraded: llm — the LLM answers everything, even a text the lexicon is sure of.
     const degradedAnswer = await post(`${server.url}/v1/classify`, { texts: ["I love this wonderful, brilliant film!"] });
@@ -235,21 +254,9 @@ default: cascade
 });
 
 test("tandem serve with no --config serves the bundled starter and the lexicon, and says how to add a cascade", async () => {
-  const child = spawn(process.execPath, [join(ROOT, "dist/cli/main.js"), "serve", "--port", "0", "--db", join(tempDir(), "default-serve.db"), "--log-level", "silent"], { cwd: tempDir() });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const { url, child, stderr } = await spawnServe(["--port", "0", "--db", join(tempDir(), "default-serve.db"), "--log-level", "silent"], { cwd: tempDir() });
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ready line: ${stderr}`)), 60_000);
-      child.stderr.on("data", () => {
-        const match = /ready on (http:\/\/\S+)/.exec(stderr);
-        if (match) {
-          clearTimeout(timer);
-          resolve(match[1]!);
-        }
-      });
-    });
-    assert.match(stderr, /no --config: serving the bundled starter \(`encoder`\) and `lexicon`; for a cascade with a certified τ run `tandem tune cascade .* --write-config cascade\.yaml`/);
+    assert.match(stderr(), /no --config: serving the bundled starter \(`encoder`\) and `lexicon`; for a cascade with a certified τ run `tandem tune cascade .* --write-config cascade\.yaml`/);
     const listed = await get(`${url}/v1/strategies`);
     assert.equal(listed.default, "encoder");
     assert.deepEqual(listed.strategies.map((s: Json) => s.name), ["encoder", "lexicon"]);

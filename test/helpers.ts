@@ -2,7 +2,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -48,4 +48,22 @@ export function runCliAsync(args: string[], options: { cwd?: string; env?: Recor
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     child.on("close", (status) => resolve({ status: status ?? -1, stdout, stderr }));
   });
+}
+
+/** Starts the built `tandem serve` and resolves with its address once it logs "ready on". */
+export async function spawnServe(args: string[], options: { cwd?: string } = {}): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
+  const child = spawn(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "serve", ...args], { cwd: options.cwd ?? ROOT });
+  let stderr = "";
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line: ${stderr}`)), 60_000);
+    child.stderr!.on("data", () => {
+      const match = /ready on (http:\/\/\S+)/.exec(stderr);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!);
+      }
+    });
+  });
+  return { url, child, stderr: () => stderr };
 }

@@ -1,7 +1,6 @@
 // `tandem serve` through a real HTTP client (Node's fetch): every endpoint, validation, auth, limits,
 // load shedding, dynamic batching, the OpenAPI document, and a graceful shutdown with requests in flight.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import SwaggerParser from "@apidevtools/swagger-parser";
@@ -9,7 +8,7 @@ import { startServer, type RunningServer } from "../src/server/app.js";
 import { parseStrategyFile } from "../src/strategies/factory.js";
 import { createStrategy } from "../src/strategies/factory.js";
 import { startMockServer, type MockServer } from "./fixtures/openai-server.js";
-import { ROOT, tempDir, tempFile } from "./helpers.js";
+import { spawnServe, tempDir, tempFile } from "./helpers.js";
 
 let llm: MockServer;
 let slowLlm: MockServer;
@@ -204,20 +203,8 @@ test("serve: dynamic batching answers concurrent one-text requests in fewer enco
 
 test("tandem serve: SIGTERM stops accepting, answers every request in flight, exits 0", async () => {
   const file = tempFile("serve-shutdown.yaml", config(slowLlm.url));
-  const child = spawn(process.execPath, [join(ROOT, "dist/cli/main.js"), "serve", "--config", file, "--port", "0", "--db", join(tempDir(), "shutdown.db"), "--log-level", "silent"], { cwd: ROOT });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ready line: ${stderr}`)), 30_000);
-    child.stderr.on("data", () => {
-      const match = /ready on (http:\/\/\S+)/.exec(stderr);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    });
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  const { url, child, stderr: output } = await spawnServe(["--config", file, "--port", "0", "--db", join(tempDir(), "shutdown.db"), "--log-level", "silent"]);
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
   const inFlight = Array.from({ length: 6 }, (_, i) => post(`${url}/v1/classify`, { texts: [`in flight ${i}`], strategy: "gpt" }));
   await new Promise((resolve) => setTimeout(resolve, 150));
   child.kill("SIGTERM");
@@ -227,7 +214,9 @@ test("tandem serve: SIGTERM stops accepting, answers every request in flight, ex
   }));
   assert.deepEqual(answered.map((a) => a.status), [200, 200, 200, 200, 200, 200], JSON.stringify(answered));
   assert.ok(answered.every((a) => a.body.results[0].status === "ok"));
-  assert.equal(await exited, 0, stderr);
+  const code = await exited;
+  const stderr = output();
+  assert.equal(code, 0, stderr);
   assert.match(stderr, /SIGTERM: finishing the requests in flight[\s\S]*stopped/);
   await assert.rejects(fetch(`${url}/healthz`), "no longer listening");
 });

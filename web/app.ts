@@ -362,11 +362,67 @@ async function comparePage(query: URLSearchParams): Promise<void> {
     h("tbody", {}, ...result.rows.map((r) => h("tr", { "data-strategy": r.strategy }, h("th", { scope: "row" }, r.strategy), h("td", { class: "num" }, pct(r.macroF1A)), h("td", { class: "num" }, pct(r.macroF1B)), h("td", { class: "num" }, `${r.difference >= 0 ? "+" : ""}${pct(r.difference)}`), h("td", { class: "num" }, `[${pct(r.ci[0])}, ${pct(r.ci[1])}]`), h("td", { class: "num" }, r.pBootstrap.toPrecision(3)), h("td", { class: "num" }, r.pMcnemar.toPrecision(3)), h("td", { class: "num" }, usd(r.costA)), h("td", { class: "num" }, usd(r.costB)))))));
 }
 
+// Live: a running server's strategies -------------------------------------------------------------
+
+interface LivePoint { at: string; texts: number; llmShare: number; audited: number; agreement: number | null; lowerBound: number; upperBound: number; degraded: boolean }
+interface LiveAudit { share: number; target: number; confidence: number; onDegraded: string; audited: number; agreement: number | null; lowerBound: number; upperBound: number; evidence: number; recentAgreement: number | null; degraded: boolean; degradedSince: string | null; costTodayUsd: number }
+interface LiveStrategy { name: string; traffic: { texts: number; llmShare: number; llmShareLastHour: number }; audit: LiveAudit | null; liveAccuracy: Array<{ answeredBy: string; n: number; accuracy: number; lowerBound: number; upperBound: number }>; series: LivePoint[] }
+
+let liveTimer: number | undefined;
+
+async function livePage(): Promise<void> {
+  const live = await api<{ serving: boolean; strategies: LiveStrategy[] }>("/api/live");
+  if (!live.serving) {
+    main.replaceChildren(h("h1", {}, "Live"), h("p", { "data-testid": "not-serving" }, "This server serves no strategies (it is `tandem view`). Start `tandem serve --config cascade.yaml` and open its address to watch its traffic, audit and feedback here."));
+    return;
+  }
+  const rows = live.strategies.map((s) => {
+    const a = s.audit;
+    const state = !a ? "not audited" : a.degraded ? `degraded since ${a.degradedSince}` : "keeps its target";
+    return h("tr", { "data-strategy": s.name, "data-degraded": a?.degraded ? "true" : undefined },
+      h("th", { scope: "row" }, s.name),
+      h("td", { class: "num" }, String(s.traffic.texts)),
+      h("td", { class: "num" }, `${pct(s.traffic.llmShare, 1)}%`),
+      h("td", { class: "num" }, `${pct(s.traffic.llmShareLastHour, 1)}%`),
+      h("td", { class: "num" }, a ? String(a.audited) : "—"),
+      h("td", { class: "num" }, a && a.agreement !== null ? `${pct(a.agreement)}%` : "—"),
+      h("td", { class: "num" }, a ? `[${pct(a.lowerBound)}, ${pct(a.upperBound)}]` : "—"),
+      h("td", { class: "num" }, a ? `${pct(a.target)}%` : "—"),
+      h("td", {}, h("span", { class: a?.degraded ? "badge bad" : "badge", role: a?.degraded ? "alert" : undefined }, state)),
+      h("td", {}, s.liveAccuracy.map((f) => `${f.answeredBy}: ${pct(f.accuracy, 1)}% of ${f.n} [${pct(f.lowerBound, 1)}, ${pct(f.upperBound, 1)}]`).join("; ") || "—"),
+    );
+  });
+  const charts = live.strategies.filter((s) => s.audit && s.series.some((p) => p.audited > 0)).map((s) =>
+    h("section", {}, h("h2", {}, `${s.name}: audit agreement with its anytime-valid ${pct(s.audit!.confidence, 0)}% bounds`),
+      chart(`live-${s.name}`, {
+        width: 640, height: 220,
+        data: { values: s.series.filter((p) => p.audited > 0).map((p) => ({ ...p, target: s.audit!.target })) },
+        encoding: { x: { field: "at", type: "temporal", title: "time" } },
+        layer: [
+          { mark: { type: "area", opacity: 0.25 }, encoding: { y: { field: "lowerBound", type: "quantitative", title: "agreement", scale: { zero: false } }, y2: { field: "upperBound" } } },
+          { mark: { type: "line", point: true }, encoding: { y: { field: "agreement", type: "quantitative" } } },
+          { mark: { type: "rule", strokeDash: [4, 4], color: "#b00" }, encoding: { y: { field: "target", type: "quantitative" } } },
+        ],
+      })));
+  main.replaceChildren(
+    h("h1", {}, "Live"),
+    h("p", {}, "Refreshes every 5 seconds. The bounds hold at every moment at once (a confidence sequence), so watching them does not inflate the error rate; degraded means the drift test rejected agreement ≥ target at the certificate's confidence."),
+    h("table", { "data-testid": "live" },
+      h("thead", {}, h("tr", {}, ...["strategy", "texts", "LLM share", "last hour", "audited", "agreement", "bounds", "target", "state", "feedback accuracy"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, ...rows)),
+    ...charts,
+  );
+  liveTimer = window.setTimeout(() => {
+    if (params().path[0] === "live") void route();
+  }, 5000);
+}
+
 // Router ----------------------------------------------------------------------------------------
 
 async function route(): Promise<void> {
   const { path, query } = params();
   main.setAttribute("aria-busy", "true");
+  window.clearTimeout(liveTimer);
   try {
     if (path[0] === "run" && path[1]) {
       if (path[2] === "errors") await errorsPage(path[1], query);
@@ -374,6 +430,8 @@ async function route(): Promise<void> {
       else await runPage(path[1]);
     } else if (path[0] === "compare") {
       await comparePage(query);
+    } else if (path[0] === "live") {
+      await livePage();
     } else {
       await runsPage();
     }

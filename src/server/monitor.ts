@@ -351,13 +351,18 @@ export class StrategyMonitor {
     return { texts: this.totalTexts, llmShare: this.totalTexts ? this.totalLlm / this.totalTexts : 0, llmShareLastHour: this.llmShareLastHour() };
   }
 
-  /** Appends a point to the live series (every minute, and on demand). */
-  sample(): SeriesPoint {
+  /** The live state now, as a point of the series. */
+  point(): SeriesPoint {
     const audit = this.snapshot();
-    const point: SeriesPoint = {
+    return {
       at: new Date().toISOString(), texts: this.totalTexts, llmShare: this.llmShareLastHour(), audited: audit?.audited ?? 0,
       agreement: audit?.agreement ?? null, lowerBound: audit?.lowerBound ?? 0, upperBound: audit?.upperBound ?? 1, degraded: this.degraded,
     };
+  }
+
+  /** Appends a point to the live series (every --series-interval). */
+  sample(): SeriesPoint {
+    const point = this.point();
     this.series.push(point);
     if (this.series.length > 1440) this.series.shift();
     return point;

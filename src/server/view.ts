@@ -10,6 +10,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { UserError } from "../core/errors.js";
+import type { ServerContext } from "./app.js";
 import { openStore } from "../core/store.js";
 import { tableLines } from "../data/writers.js";
 import { compareRun } from "../experiments/compare.js";
@@ -57,7 +58,7 @@ function page(assets: Asset[]): string {
 ${scripts.filter((a) => a !== app).map((a) => `<script src="${a.url}"></script>`).join("\n")}
 <script type="module" src="${app.url}"></script>
 </head><body>
-<header><a href="#/" class="brand">tandem</a><nav aria-label="main"><a href="#/">Runs</a> <a href="#/compare">Compare</a></nav></header>
+<header><a href="#/" class="brand">tandem</a><nav aria-label="main"><a href="#/">Runs</a> <a href="#/compare">Compare</a> <a href="#/live">Live</a></nav></header>
 <main id="main" tabindex="-1"><p>Loading…</p></main>
 </body></html>
 `;
@@ -76,7 +77,7 @@ export interface ViewOptions {
 
 /** Registers the web app's page, assets and API on a server. */
 export function viewPlugin(options: ViewOptions = {}) {
-  return (app: FastifyInstance): void => {
+  return (app: FastifyInstance, context?: ServerContext): void => {
     const assets = loadAssets();
     const html = page(assets);
     // Opened on first use: the tables are created or upgraded once, not per request.
@@ -107,6 +108,17 @@ export function viewPlugin(options: ViewOptions = {}) {
     }
 
     app.get("/api/view/runs", { schema: { hide: true } }, async () => ({ runs: listRunSummaries(store()) }));
+    // The live page: each served strategy's traffic, audit (agreement, anytime-valid bounds, degraded) and
+    // feedback accuracy, with the series sampled every --series-interval and a point for now.
+    app.get("/api/live", { schema: { hide: true } }, async () => {
+      const monitors = context ? [...context.monitors().values()] : [];
+      return {
+        serving: context !== undefined && context.defaultStrategy !== "",
+        strategies: monitors.map((m) => {
+          return { name: m.name, traffic: m.traffic(), audit: m.snapshot() ?? null, liveAccuracy: m.liveAccuracy(), series: [...m.series, m.point()] };
+        }),
+      };
+    });
     app.get<{ Params: { id: string } }>("/api/view/runs/:id", { schema: { hide: true } }, async (request, reply) => {
       try {
         const entry = runOf(request.params.id);
