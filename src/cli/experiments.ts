@@ -191,7 +191,11 @@ export function registerExperiments(program: Command): void {
       writeReports(run, comparison, { html: join(options.out, "report.html"), md: join(options.out, "report.md") });
       process.stdout.write("\n" + (await localLlmGlimpse(options.db ?? join(options.out, "tandem.db"))));
       process.stdout.write(
-        `\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s. Browse the run, its errors and a cascade: npx tandem view --db ${options.db ?? join(options.out, "tandem.db")}\nAdd an LLM: export OPENAI_API_KEY=... (or start a local server) and run \`npx tandem run examples/paper-grid.yaml\` after filling in the model ids.\n`,
+        `\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s. Next:\n` +
+          `  npx tandem view --db ${options.db ?? join(options.out, "tandem.db")}    browse this run, its errors, and a cascade with a slider\n` +
+          "  npx tandem serve                                 the starter over HTTP (POST /v1/classify), offline\n" +
+          "  npx tandem distill --teacher-labels logs.csv --labels negative,neutral,positive -o student   a small model and a certified cascade from LLM answers\n" +
+          "Add an LLM: export OPENAI_API_KEY=... (or start a local server) and run `npx tandem run examples/paper-grid.yaml` after filling in the model ids.\n",
       );
     });
 }
