@@ -212,8 +212,9 @@ export class StrategyMonitor {
       if (!this.audit || p.status !== "ok") return;
       const sampled = this.draw();
       if (llmAnswered) {
-        // Every LLM answer the cascade paid for is training data; the ones drawn are part of the uniform sample.
-        this.labels.collect({ id: ids[i]!, strategy: this.name, kind: "llm", answeredBy: by, text: texts[i]!, storeText: this.audit.storeTexts, llmLabel: p.label, encoderLabel: null, encoderConfidence: null, costUsd: p.costUsd, sample: sampled });
+        // Every LLM answer the cascade paid for is training data (a cache hit was paid once: its row costs 0);
+        // the ones drawn are part of the uniform sample.
+        this.labels.collect({ id: ids[i]!, strategy: this.name, kind: "llm", answeredBy: by, text: texts[i]!, storeText: this.audit.storeTexts, llmLabel: p.label, encoderLabel: null, encoderConfidence: null, costUsd: p.cached ? 0 : p.costUsd, sample: sampled });
       } else if (sampled && by === encoderName) {
         if (this.queue.length >= QUEUE_LIMIT) {
           this.dropped.queue++;
