@@ -189,8 +189,7 @@ export function registerView(program: Command): void {
       const server = await startServer({ strategies: { strategies: [], default: "" }, host: options.host, port: options.port, apiKeys: loadApiKeys(options.apiKeysFile), store: options.db, logger: false, plugins: [viewPlugin({ store: options.db })] });
       process.stderr.write(`tandem view: open ${server.url}/ (Ctrl-C to stop)\n`);
       const { RunStore } = await import("../experiments/store.js");
-      const dbFile = options.db ?? defaultStorePath();
-      if (new RunStore(openStore(dbFile)).listRuns().length === 0) process.stderr.write(`tandem view: ${dbFile} holds no runs yet: \`tandem demo\` makes one (then \`tandem view --db tandem-demo/tandem.db\`), or \`tandem run FILE\`\n`);
+      if (new RunStore(options.db).listRuns().length === 0) process.stderr.write(`tandem view: ${options.db ?? defaultStorePath()} holds no runs yet: \`tandem demo\` makes one (then \`tandem view --db tandem-demo/tandem.db\`), or \`tandem run FILE\`\n`);
       await new Promise<void>((resolve) => {
         const stop = () => void server.close().then(resolve);
         process.once("SIGTERM", stop);

@@ -322,6 +322,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   const logRandom = new Random(seed + 1);
   for (const entry of logged) {
     if (labelled.has(entry.index)) continue;
+    // Drawn for every row, so a row's part does not depend on whether the rows before it were sampled.
     const draw = logRandom.nextFloat();
     const calibration = (!sampleMarked || entry.sample === true) && draw < calibrationShare;
     labelled.set(entry.index, { label: entry.label, part: calibration ? "calibration" : "training", round: 0, costUsd: entry.costUsd, source: "log", paid: false });

@@ -197,22 +197,19 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
       );
       const costUsd = costOf(response.usage, options.prices);
       span.setAttributes({ "gen_ai.usage.input_tokens": response.usage.inputTokens, "gen_ai.usage.output_tokens": response.usage.outputTokens, "tandem.cost_usd": costUsd });
-      span.end();
       committed += costUsd - worstCase;
       options.cache?.put(key, options.model.provider, options.model.model, response, costUsd);
       finish({ index, ...interpret(response, options.labels), raw: response.text, inputTokens: response.usage.inputTokens, outputTokens: response.usage.outputTokens, costUsd, cached: false, latencyMs: performance.now() - started });
     } catch (error) {
       committed -= worstCase;
-      if (options.signal?.aborted) {
-        span.end();
-        throw error;
-      }
+      if (options.signal?.aborted) throw error;
       // Stored and shown: never with a key a provider echoed back.
       const message = errorMessage(error);
       span.setStatus({ code: SpanStatusCode.ERROR, message });
       span.setAttribute("error.type", (error as Error)?.name ?? "Error");
-      span.end();
       finish({ index, label: "", status: "error", raw: "", inputTokens: 0, outputTokens: 0, costUsd: 0, cached: false, error: message, latencyMs: performance.now() - started });
+    } finally {
+      span.end();
     }
   };
 

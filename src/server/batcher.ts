@@ -53,7 +53,8 @@ export function batchingStrategy(inner: Strategy, options: BatchingOptions): Bat
     const batch = waiting.splice(0, options.maxBatch);
     options.onBatch?.(batch.length);
     try {
-      // The batch runs in its own trace root's context: it serves several requests at once.
+      // The batch span is a child of the request whose text started the flush (the context active then);
+      // it carries the batch size, since it serves several requests at once.
       const predictions = await inSpan(`batch ${inner.name}`, { "tandem.strategy": inner.name, "tandem.batch.size": batch.length }, () => inner.classify(batch.map((w) => w.text)));
       batch.forEach((w, i) => w.resolve(predictions[i] as Prediction));
     } catch (error) {

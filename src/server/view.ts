@@ -10,13 +10,13 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { UserError } from "../core/errors.js";
-import type { ServerContext } from "./app.js";
 import { openStore } from "../core/store.js";
 import { tableLines } from "../data/writers.js";
 import { compareRun } from "../experiments/compare.js";
 import { packageFile } from "../experiments/report.js";
 import type { ExperimentRun } from "../experiments/runner.js";
 import { RunStore } from "../experiments/store.js";
+import type { ServerContext } from "./app.js";
 import { cascadeConfig, cascadeView, compareRunPair, filterRows, listRunSummaries, loadRun, renderedPrompt, runDetail, runTexts, viewRows, type RowFilter, type RunDetail } from "../experiments/view.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -114,9 +114,7 @@ export function viewPlugin(options: ViewOptions = {}) {
       const monitors = context ? [...context.monitors().values()] : [];
       return {
         serving: context !== undefined && context.defaultStrategy !== "",
-        strategies: monitors.map((m) => {
-          return { name: m.name, traffic: m.traffic(), audit: m.snapshot() ?? null, liveAccuracy: m.liveAccuracy(), series: [...m.series, m.point()] };
-        }),
+        strategies: monitors.map((m) => ({ name: m.name, traffic: m.traffic(), audit: m.snapshot() ?? null, liveAccuracy: m.liveAccuracy(), series: [...m.series, m.point()] })),
       };
     });
     app.get<{ Params: { id: string } }>("/api/view/runs/:id", { schema: { hide: true } }, async (request, reply) => {
