@@ -191,6 +191,11 @@ for (const t of SOUP_WEIGHTS) {
 const bestSoup = soupScores.reduce((best, s) => (s.macroF1 > best.macroF1 ? s : best));
 const finalFp32 = join(WORK, `soup-${bestSoup.t}`);
 console.log(`held-out macro F1 by soup weight: ${soupScores.map((s) => `t ${s.t}: ${(s.macroF1 * 100).toFixed(2)}%`).join(", ")} → t ${bestSoup.t}`);
+// `--fp32-only`: stop at the chosen float model (the input of quantization experiments), leaving models/starter as it is.
+if (process.argv.includes("--fp32-only")) {
+  console.log(`fp32 starter → ${finalFp32}`);
+  process.exit(0);
+}
 const trainingEvents: Array<Record<string, unknown>> = [...stage1Events.map((e) => ({ stage: 1, ...e })), ...stage2Events.map((e) => ({ stage: 2, ...e }))];
 const parameters = Number(stage1Events.find((e) => e.event === "start")?.parameters);
 

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { after, before, test } from "node:test";
 import { chromium } from "playwright-core";
 import { cellText, readTable } from "../src/data/readers.js";
@@ -47,7 +47,7 @@ before(async () => {
 });
 after(() => llm.close());
 
-function config(extra = ""): string {
+function config(extra = "", options: { on?: "cascade" | "encoder"; tau?: number } = {}): string {
   return `strategies:
   - name: encoder
     type: encoder
@@ -59,8 +59,8 @@ function config(extra = ""): string {
     type: cascade
     encoder: encoder
     llm: gpt
-    tau: 0.6
-    certificate: { metric: agreement, target: 0.95, confidence: 0.95, lower_bound: 0.952, certified: true, calibration_rows: 3000, calibration_hash: "test" }
+    tau: ${options.tau ?? 0.6}
+    certificate: { metric: agreement, on: ${options.on ?? "encoder"}, target: 0.95, confidence: 0.95, lower_bound: 0.952, certified: true, calibration_rows: 3000, calibration_hash: "test" }
     audit: { share: 1 }
     on_degraded: llm
 ${extra}default: cascade
@@ -82,7 +82,7 @@ async function settled(server: RunningServer, kept: number): Promise<Json> {
   throw new Error("the audit queue did not drain");
 }
 
-test("audit: no alarm while the LLM agrees 97%; after the drop to 70% degraded within a bounded number of audits; on_degraded llm; reset; feedback; export-labels → distill", async () => {
+test("audit of the kept answers (certificate on: encoder): no alarm while the LLM agrees 97%; after the drop to 70% degraded within a bounded number of audits; on_degraded llm; reset; feedback; export-labels → distill", async () => {
   const db = join(tempDir(), `audit-${process.pid}.db`);
   flip = 0.03;
   const server = await startServer({ strategies: parseStrategyFile(config(), "audit.yaml"), port: 0, store: db, logger: false, plugins: [viewPlugin({ store: db })] });
@@ -110,6 +110,9 @@ test("audit: no alarm while the LLM agrees 97%; after the drop to 70% degraded w
     const before = await settled(server, kept);
     assert.ok(routed > 0 && kept > 1000, `${kept} kept, ${routed} routed`);
     assert.equal(before.audit.audited, kept);
+    assert.equal(before.audit.quantity, "agreement of the encoder's kept answers with the LLM alone");
+    assert.equal(before.audit.target_from, "certificate");
+    assert.equal(before.audit.sample.rows, kept + routed, "every answer is drawn (share 1): the sample is uniform over all of them");
     assert.equal(before.audit.degraded, false, "no alarm before the change");
     assert.ok(Math.abs(before.audit.agreement - 0.97) < 0.015, `agreement ${before.audit.agreement}`);
     assert.ok(before.audit.lower_bound < before.audit.agreement && before.audit.agreement < before.audit.upper_bound);
@@ -135,7 +138,9 @@ test("audit: no alarm while the LLM agrees 97%; after the drop to 70% degraded w
     assert.deepEqual((await get(`${server.url}/readyz`)).degraded, ["cascade"]);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(metrics, /tandem_strategy_degraded\{strategy="cascade"\} 1/);
-    assert.match(metrics, /tandem_audit_agreement_lower_bound\{strategy="cascade"\} 0\.\d+/);
+    assert.match(metrics, /tandem_audit_agreement_lower_bound\{strategy="cascade",quantity="agreement_encoder"\} 0\.\d+/);
+    assert.match(metrics, /tandem_audit_target\{strategy="cascade",quantity="agreement_encoder"\} 0\.95/);
+    assert.match(metrics, /^tandem_process_cpu_seconds_total /m);
     assert.match(metrics, /tandem_confidence_bucket\{le="0.9",strategy="cascade",member="encoder"\} \d+/);
 
     // The web app's live page shows it: the degraded badge, the agreement with its bounds over time.
@@ -173,6 +178,10 @@ test("audit: no alarm while the LLM agrees 97%; after the drop to 70% degraded w
     const live = (await auditOf(server)).live_accuracy[0];
     assert.equal(live.n, 2);
     assert.equal(live.accuracy, 0.5);
+    // A second feedback for the same answer replaces the first: still 2 answers, now both right.
+    const corrected = await post(`${server.url}/v1/feedback`, { id: other.id, label: other.label });
+    assert.deepEqual(corrected.live_accuracy.map((a: Json) => [a.answered_by, a.n, a.correct]), [["encoder", 2, 2]]);
+    await post(`${server.url}/v1/feedback`, { id: other.id, label: LABELS.find((l) => l !== other.label) });
     assert.ok(live.lower_bound < 0.5 && live.upper_bound > 0.5);
     assert.equal((await post(`${server.url}/v1/feedback`, { id: "no-such-id", label: "positive" })).status, 404);
     const badLabel = await post(`${server.url}/v1/feedback`, { id: other.id, label: "great" });
@@ -191,6 +200,9 @@ test("audit: no alarm while the LLM agrees 97%; after the drop to 70% degraded w
   assert.ok(rows.length >= 2000, `${rows.length} rows`);
   assert.match(exportRun.stderr, new RegExp(`${rows.length} rows \\(${sampled.length} in the audit sample\\)`));
   assert.deepEqual([...new Set(rows.map((r) => cellText(r.values.kind)))].sort(), ["audit", "llm"]);
+  // Which LLM answered: the served strategy's config, so the next distill writes a cascade with the same teacher.
+  assert.deepEqual([...new Set(rows.map((r) => JSON.parse(cellText(r.values.teacher)).model))], [`compat:${llm.url}#gpt-4o-mini`]);
+  assert.match(exportRun.stderr, /the cascade agreed with the LLM on \d+\.\d+% of it, where a certificate of agreement >= 95\.00% at 95\.00% confidence for the current τ needs/);
   const audit = rows.find((r) => cellText(r.values.kind) === "audit")!;
   assert.ok(LABELS.includes(cellText(audit.values.encoder_label)) && Number(cellText(audit.values.encoder_confidence)) > 0);
 
@@ -205,6 +217,84 @@ test("audit: no alarm while the LLM agrees 97%; after the drop to 70% degraded w
   const calibration = parts.filter((r) => cellText(r.values.part) === "calibration");
   assert.ok(calibration.length > 0);
   assert.ok(calibration.every((r) => sampledTexts.has(cellText(r.values.text))), "calibration only from the audit sample");
+  // The written cascade asks the LLM that gave the labels, and is audited.
+  const written = parseStrategyFile(readFileSync(join(out, "cascade.yaml"), "utf8"), join(out, "cascade.yaml"));
+  assert.equal(written.default, "cascade");
+  const teacher = written.strategies.find((s) => s.name === "teacher")!;
+  assert.equal(teacher.type === "llm" && teacher.model, `compat:${llm.url}#gpt-4o-mini`);
+  const cascade = written.strategies.find((s) => s.name === "cascade")!;
+  assert.ok(cascade.type === "cascade" && cascade.audit && cascade.audit.share > 0 && cascade.certificate);
+  assert.match(readFileSync(join(out, "cascade.yaml"), "utf8"), /# audit: 20% of the answers, drawn uniformly, are checked against the LLM/);
+});
+
+/** Waits until the LLM answered every kept answer drawn so far (the audit's own calls). */
+async function settledCalls(server: RunningServer, kept: number): Promise<Json> {
+  for (let i = 0; i < 600; i++) {
+    const info = await auditOf(server);
+    if (info.audit.llm_calls + info.audit.dropped.failed >= kept) return info;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("the audit queue did not drain");
+}
+
+test("audit of the cascade's agreement (the default certificate): kept answers agreeing 88% and a cascade agreeing 96% raise no alarm over 3,000 audits; a 30% flip of the LLM's answers raises it", async () => {
+  // τ where the encoder keeps about a third of the texts: cascade agreement = 2/3 + 1/3 · 0.88 ≈ 0.96 against a 0.95 target.
+  const confidences: number[] = [];
+  const probe = await startServer({ strategies: parseStrategyFile(config(), "probe.yaml"), port: 0, store: join(tempDir(), `probe-${process.pid}.db`), logger: false });
+  await probe.ready;
+  try {
+    for (let i = 0; i < 3000; i += 256) {
+      const answered = await post(`${probe.url}/v1/classify`, { texts: texts.slice(i, Math.min(i + 256, 3000)), strategy: "encoder" });
+      for (const [j, r] of (answered.results as Json[]).entries()) {
+        encoderAnswers.set(texts[i + j]!, r.label);
+        confidences.push(Math.max(...(Object.values(r.probabilities) as number[])));
+      }
+    }
+  } finally {
+    await probe.close();
+  }
+  const tau = [...confidences].sort((a, b) => a - b)[Math.floor(confidences.length * 2 / 3)]!;
+  flip = 0.12;
+  const server = await startServer({ strategies: parseStrategyFile(config("", { on: "cascade", tau }), "cascade-scope.yaml"), port: 0, store: join(tempDir(), `cascade-scope-${process.pid}.db`), logger: false });
+  await server.ready;
+  try {
+    let kept = 0;
+    let keptAgreed = 0;
+    // One request of 20 texts at a time, each settled before the next: the outcomes come in a fixed order.
+    const send = async (from: number, to: number, until?: () => Promise<boolean>) => {
+      for (let i = from; i < to; i += 20) {
+        const answered = await post(`${server.url}/v1/classify`, { texts: texts.slice(i, Math.min(i + 20, to)) });
+        for (const r of answered.results as Json[]) if (r.answered_by === "encoder") kept++;
+        await settledCalls(server, kept);
+        if (until && (await until())) return i + 20;
+      }
+      return to;
+    };
+    await send(0, 3000);
+    const info = await auditOf(server);
+    keptAgreed = info.audit.agreed - (info.audit.audited - kept);
+    const keptAgreement = keptAgreed / kept;
+    process.stderr.write(`audit (cascade scope): ${info.audit.audited} audits, ${kept} kept (agreement ${keptAgreement.toFixed(4)}), cascade agreement ${info.audit.agreement.toFixed(4)} [${info.audit.lower_bound.toFixed(4)}, ${info.audit.upper_bound.toFixed(4)}], ${info.audit.llm_calls} LLM calls\n`);
+    assert.equal(info.audit.quantity, "agreement of the cascade's answers with the LLM alone");
+    assert.equal(info.audit.audited, 3000, "every answer is an outcome: routed ones at no cost");
+    assert.equal(info.audit.llm_calls, kept, "only kept answers are asked of the LLM");
+    assert.ok(Math.abs(keptAgreement - 0.88) < 0.03, `kept agreement ${keptAgreement}`);
+    assert.ok(Math.abs(info.audit.agreement - 0.96) < 0.015, `cascade agreement ${info.audit.agreement}`);
+    assert.equal(info.audit.degraded, false, "the certificate holds: no alarm");
+    assert.equal(info.audit.sample.rows, 3000);
+    assert.ok(info.audit.sample.rows_to_recertify > 100, JSON.stringify(info.audit.sample));
+
+    // The LLM now disagrees with 30% of the encoder's answers: cascade agreement ≈ 0.90 < 0.95.
+    flip = 0.3;
+    const next = await send(3000, texts.length, async () => (await auditOf(server)).audit.degraded);
+    const after = await auditOf(server);
+    assert.equal(after.audit.degraded, true, `degraded after the flip (${next - 3000} texts sent)`);
+    const delay = after.audit.degraded_at_audit - 3000;
+    assert.ok(delay > 0 && delay <= 800, `degraded ${delay} audits after the flip`);
+    process.stderr.write(`audit (cascade scope): degraded ${delay} audits after the flip\n`);
+  } finally {
+    await server.close();
+  }
 });
 
 test("tracing: spans of the request, the encoder batch and call, and each LLM call (GenAI conventions) reach a local OTLP collector", async () => {

@@ -166,16 +166,24 @@ test("distill --budget stops before passing it; teacher labels from a file need 
   // Logged labels only: the labels file of the budget run, as logs.
   const logged = (await readTable(join(out, "labels.csv"))).records;
   const logs = tempFile("distill-logs.csv", "text,label,cost_usd\n" + logged.map((r) => `${csvField(cellText(r.values.text))},${cellText(r.values.teacher_label)},${cellText(r.values.cost_usd)}`).join("\n") + "\n");
-  const fromLogs = await runCliAsync(["distill", "--teacher-labels", logs, "--labels", LABELS, "-o", join(tempDir(), "distill-logs"), "--db", db, "--cache-dir", cache, "--target-agreement", "0.8", "-f", "json"]);
+  // A plain labels file names no teacher: without --llm-strategy a served cascade would have no LLM, so distill refuses at once.
+  const unknown = runCli(["distill", "--teacher-labels", logs, "--labels", LABELS, "-o", join(tempDir(), "distill-logs"), "--db", db, "--cache-dir", cache]);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /^tandem: error: .*distill-logs\.csv: .*names no teacher \(no teacher column\): give --llm-strategy provider:model/);
+  assert.equal(unknown.stderr.trim().split("\n").length, 1);
+  const fromLogs = await runCliAsync(["distill", "--teacher-labels", logs, "--llm-strategy", teacherSpec(), "--labels", LABELS, "-o", join(tempDir(), "distill-logs"), "--db", db, "--cache-dir", cache, "--target-agreement", "0.8", "-f", "json"]);
   assert.equal(fromLogs.status, 0, fromLogs.stderr);
   const logSummary = JSON.parse(fromLogs.stdout) as Summary;
   assert.deepEqual(logSummary.rounds.map((r) => r.round), [0]);
   assert.equal(logSummary.student.training_labels + logSummary.student.calibration_labels, logged.length);
   assert.equal(logSummary.costs.paid_this_run_usd, 0);
-  assert.match(readFileSync(join(tempDir(), "distill-logs", "cascade.yaml"), "utf8"), /no --teacher was given/);
+  const written = parseYaml(readFileSync(join(tempDir(), "distill-logs", "cascade.yaml"), "utf8")) as { default: string; strategies: Array<{ name: string; model?: string; audit?: { share: number } }> };
+  assert.equal(written.default, "cascade", "the certified cascade, not the bare student");
+  assert.equal(written.strategies.find((x) => x.name === "teacher")!.model, teacherSpec());
+  assert.ok(written.strategies.find((x) => x.name === "cascade")!.audit!.share > 0);
 
   const bad = tempFile("distill-bad-logs.csv", "text,label\nfine,positive\nawful,terrible\n");
-  const refused = runCli(["distill", "--teacher-labels", bad, "--labels", LABELS, "-o", join(tempDir(), "distill-bad"), "--db", db, "--cache-dir", cache]);
+  const refused = runCli(["distill", "--teacher-labels", bad, "--llm-strategy", teacherSpec(), "--labels", LABELS, "-o", join(tempDir(), "distill-bad"), "--db", db, "--cache-dir", cache]);
   assert.equal(refused.status, 2);
   assert.match(refused.stderr, /distill-bad-logs\.csv, line 3: teacher label "terrible" is not one of negative, neutral, positive/);
   const none = runCli(["distill", "-i", input, "--labels", LABELS, "-o", join(tempDir(), "distill-none")]);

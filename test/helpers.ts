@@ -50,11 +50,13 @@ export function runCliAsync(args: string[], options: { cwd?: string; env?: Recor
   });
 }
 
-/** Starts the built `tandem serve` and resolves with its address once it logs "ready on". */
-export async function spawnServe(args: string[], options: { cwd?: string } = {}): Promise<{ url: string; child: ChildProcess; stderr: () => string }> {
-  const child = spawn(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "serve", ...args], { cwd: options.cwd ?? ROOT });
+/** Starts the built `tandem serve` and resolves with its address once it logs "ready on"; stdout (its JSON log) is kept too. */
+export async function spawnServe(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ url: string; child: ChildProcess; stderr: () => string; log: () => string }> {
+  const child = spawn(process.execPath, [join(ROOT, "dist", "cli", "main.js"), "serve", ...args], { cwd: options.cwd ?? ROOT, env: { ...process.env, ...options.env } });
   let stderr = "";
+  let log = "";
   child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (log += chunk));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ready line: ${stderr}`)), 60_000);
     child.stderr!.on("data", () => {
@@ -64,6 +66,22 @@ export async function spawnServe(args: string[], options: { cwd?: string } = {})
         resolve(match[1]!);
       }
     });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serve exited ${code}: ${stderr}`));
+    });
   });
-  return { url, child, stderr: () => stderr };
+  return { url, child, stderr: () => stderr, log: () => log };
+}
+
+/** A seeded uniform generator (mulberry32): simulations repeat exactly. */
+export function seededUniform(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }

@@ -5,22 +5,12 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { driftAlarm, logMixtureRatio, mixtureConfidenceSequence, newDriftTest, observeDrift, priorNear } from "../src/stats/sequential.js";
-import { ROOT } from "./helpers.js";
+import { ROOT, seededUniform } from "./helpers.js";
 
 interface SequentialCase { successes: number; trials: number; alpha: number; a: number; b: number; lower: number; upper: number; log_ratio_at_half: number }
 const scipy = JSON.parse(readFileSync(join(ROOT, "test/fixtures/scipy-sequential.json"), "utf8")) as { cases: SequentialCase[] };
 
-/** A seeded uniform generator (mulberry32): simulations repeat exactly. */
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const uniform = seededUniform;
 
 test("mixture confidence sequence: bounds and log ratios equal scipy's (brentq on scipy.special.betaln) for 120 cases", () => {
   assert.equal(scipy.cases.length, 120);

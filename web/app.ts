@@ -218,10 +218,18 @@ async function errorsPage(id: string, query: URLSearchParams): Promise<void> {
   });
   const search = new URLSearchParams(query);
   const result = await api<{ total: number; rows: ViewRow[] }>(`/api/view/runs/${encodeURIComponent(id)}/rows?${search}&limit=200`);
-  const detail = h("section", { id: "row-detail", "aria-live": "polite" });
+  // A row's detail opens right under the row clicked (one at a time), not below the whole table.
+  const detail = h("section", { id: "row-detail", "aria-live": "polite", tabindex: -1 });
+  const detailRow = h("tr", { class: "detail" }, h("td", { colspan: 3 + names.length }, detail));
   const body = h("tbody", {}, ...result.rows.map((r) => {
-    const button = h("button", { type: "button", class: "link" }, String(r.row));
-    button.addEventListener("click", () => void showRow(id, run, r, detail));
+    const button = h("button", { type: "button", class: "link", "aria-expanded": "false" }, String(r.row));
+    button.addEventListener("click", () => {
+      const row = button.closest("tr")!;
+      for (const open of body.querySelectorAll("button[aria-expanded=true]")) open.setAttribute("aria-expanded", "false");
+      button.setAttribute("aria-expanded", "true");
+      row.after(detailRow);
+      void showRow(id, run, r, detail);
+    });
     return h("tr", { "data-row": r.row },
       h("td", {}, button), h("td", { class: "text" }, r.text ?? "(text not available)"), h("td", {}, r.gold),
       ...names.map((n) => h("td", { class: r.answers[n]!.label === r.gold ? "right" : "wrong" }, `${r.answers[n]!.label || "(none)"} ${r.answers[n]!.label === r.gold ? "✓" : "✗"}`)));
@@ -233,7 +241,6 @@ async function errorsPage(id: string, query: URLSearchParams): Promise<void> {
     form,
     h("p", {}, h("strong", { "data-testid": "row-count" }, `${result.total} rows`), result.total > result.rows.length ? ` (the first ${result.rows.length} shown)` : "", " · ", h("a", { href: csv, download: `${id}-rows.csv` }, "export these rows as CSV")),
     h("table", { "data-testid": "rows", class: "wide" }, h("thead", {}, h("tr", {}, ...["row", "text", "gold", ...names].map((c) => h("th", { scope: "col" }, c)))), body),
-    detail,
   );
 }
 
@@ -365,7 +372,7 @@ async function comparePage(query: URLSearchParams): Promise<void> {
 // Live: a running server's strategies -------------------------------------------------------------
 
 interface LivePoint { at: string; texts: number; llmShare: number; audited: number; agreement: number | null; lowerBound: number; upperBound: number; degraded: boolean }
-interface LiveAudit { share: number; target: number; confidence: number; onDegraded: string; audited: number; agreement: number | null; lowerBound: number; upperBound: number; evidence: number; recentAgreement: number | null; degraded: boolean; degradedSince: string | null; costTodayUsd: number }
+interface LiveAudit { share: number; quantity: string; metric: string; on: string; targetFrom: string; outcomesFrom: string; target: number; confidence: number; onDegraded: string; audited: number; agreement: number | null; lowerBound: number; upperBound: number; evidence: number; recentAgreement: number | null; degraded: boolean; degradedSince: string | null; costTodayUsd: number; sample: { rows: number; cascadeAgreement: number | null; rowsToRecertify: number | null } }
 interface LiveStrategy { name: string; traffic: { texts: number; llmShare: number; llmShareLastHour: number }; audit: LiveAudit | null; liveAccuracy: Array<{ answeredBy: string; n: number; accuracy: number; lowerBound: number; upperBound: number }>; series: LivePoint[] }
 
 let liveTimer: number | undefined;
@@ -384,31 +391,39 @@ async function livePage(): Promise<void> {
       h("td", { class: "num" }, String(s.traffic.texts)),
       h("td", { class: "num" }, `${pct(s.traffic.llmShare, 1)}%`),
       h("td", { class: "num" }, `${pct(s.traffic.llmShareLastHour, 1)}%`),
+      h("td", {}, a ? a.quantity : "—"),
       h("td", { class: "num" }, a ? String(a.audited) : "—"),
       h("td", { class: "num" }, a && a.agreement !== null ? `${pct(a.agreement)}%` : "—"),
       h("td", { class: "num" }, a ? `[${pct(a.lowerBound)}, ${pct(a.upperBound)}]` : "—"),
       h("td", { class: "num" }, a ? `${pct(a.target)}%` : "—"),
+      h("td", { class: "num", title: "uniform sample rows collected for the next distill / rows a certificate at the target needs for the current τ at the observed agreement" }, a ? `${a.sample.rows} / ${a.sample.rowsToRecertify ?? "—"}` : "—"),
       h("td", {}, h("span", { class: a?.degraded ? "badge bad" : "badge", role: a?.degraded ? "alert" : undefined }, state)),
       h("td", {}, s.liveAccuracy.map((f) => `${f.answeredBy}: ${pct(f.accuracy, 1)}% of ${f.n} [${pct(f.lowerBound, 1)}, ${pct(f.upperBound, 1)}]`).join("; ") || "—"),
     );
   });
   const charts = live.strategies.filter((s) => s.audit && s.series.some((p) => p.audited > 0)).map((s) =>
-    h("section", {}, h("h2", {}, `${s.name}: audit agreement with its anytime-valid ${pct(s.audit!.confidence, 0)}% bounds`),
+    h("section", {}, h("h2", {}, `${s.name}: ${s.audit!.quantity}, with its anytime-valid ${pct(s.audit!.confidence, 0)}% bounds`),
       chart(`live-${s.name}`, {
         width: 640, height: 220,
-        data: { values: s.series.filter((p) => p.audited > 0).map((p) => ({ ...p, target: s.audit!.target })) },
-        encoding: { x: { field: "at", type: "temporal", title: "time" } },
         layer: [
-          { mark: { type: "area", opacity: 0.25 }, encoding: { y: { field: "lowerBound", type: "quantitative", title: "agreement", scale: { zero: false } }, y2: { field: "upperBound" } } },
-          { mark: { type: "line", point: true }, encoding: { y: { field: "agreement", type: "quantitative" } } },
-          { mark: { type: "rule", strokeDash: [4, 4], color: "#b00" }, encoding: { y: { field: "target", type: "quantitative" } } },
+          {
+            data: { values: s.series.filter((p) => p.audited > 0) },
+            encoding: { x: { field: "at", type: "temporal", title: "time", axis: { format: "%H:%M" } } },
+            layer: [
+              { mark: { type: "area", opacity: 0.25 }, encoding: { y: { field: "lowerBound", type: "quantitative", title: s.audit!.metric, scale: { zero: false } }, y2: { field: "upperBound" } } },
+              { mark: { type: "line", point: true }, encoding: { y: { field: "agreement", type: "quantitative" } } },
+            ],
+          },
+          // The target: one horizontal line across the chart, labelled.
+          { mark: { type: "rule", strokeDash: [4, 4], color: "#b00" }, encoding: { y: { datum: s.audit!.target, type: "quantitative" } } },
+          { mark: { type: "text", align: "left", dx: 4, dy: -6, color: "#b00" }, encoding: { x: { value: 0 }, y: { datum: s.audit!.target, type: "quantitative" }, text: { value: `target ${pct(s.audit!.target, 0)}% (${s.audit!.targetFrom === "certificate" ? "the certificate's" : "audit.target"})` } } },
         ],
       })));
   main.replaceChildren(
     h("h1", {}, "Live"),
-    h("p", {}, "Refreshes every 5 seconds. The bounds hold at every moment at once (a confidence sequence), so watching them does not inflate the error rate; degraded means the drift test rejected agreement ≥ target at the certificate's confidence."),
+    h("p", {}, "Refreshes every 5 seconds. The bounds hold at every moment at once (a confidence sequence), so watching them does not inflate the error rate; the watched quantity is the one the certificate bounds (for the cascade's agreement, a drawn answer the LLM gave counts as agreeing and a drawn answer the encoder kept is asked of the LLM); degraded means the drift test rejected quantity ≥ target at the certificate's confidence. The sample is what the next distill calibrates on."),
     h("table", { "data-testid": "live" },
-      h("thead", {}, h("tr", {}, ...["strategy", "texts", "LLM share", "last hour", "audited", "agreement", "bounds", "target", "state", "feedback accuracy"].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, ...["strategy", "texts", "LLM share", "last hour", "watched", "outcomes", "estimate", "bounds", "target", "sample / needed", "state", "feedback accuracy"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, ...rows)),
     ...charts,
   );

@@ -4,8 +4,9 @@ import { Option, type Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { cellText, readTable } from "../data/readers.js";
 import { distill, summaryJson, type DistillEvaluation, type DistillEvent, type TeacherLabel } from "../distill/distill.js";
-import type { LlmConfig } from "../strategies/config.js";
-import { loadStrategyFile } from "../strategies/factory.js";
+import { DEFAULT_AUDIT } from "../strategies/certify.js";
+import { camelizeKeys, type LlmConfig, type StrategyConfigInput } from "../strategies/config.js";
+import { loadStrategyFile, parseStrategyConfig } from "../strategies/factory.js";
 import { shorthandConfig } from "../strategies/members.js";
 import { parseFormat, parseInteger, parseList, parseNumber, printJson, snakeCaseKeys } from "./options.js";
 import { progressBar, type ProgressReporter } from "./progress.js";
@@ -13,6 +14,8 @@ import { interruptible } from "./signals.js";
 
 interface DistillCliOptions {
   teacher?: string;
+  llmStrategy?: string;
+  auditShare: number;
   teacherLabels?: string;
   teacherLabelColumn?: string;
   input?: string;
@@ -69,7 +72,31 @@ async function readTexts(file: string, column: string | undefined, limit?: numbe
   return { texts, column: chosen };
 }
 
-async function readTeacherLabels(file: string, options: DistillCliOptions): Promise<TeacherLabel[]> {
+/** The LLM that gave a labels file's answers, from its teacher column (tandem serve export-labels writes it): one, or none. */
+function teacherOfLabels(table: Awaited<ReturnType<typeof readTable>>, file: string): LlmConfig | undefined {
+  if (!table.columns.includes("teacher")) return undefined;
+  const seen = new Map<string, number>();
+  for (const record of table.records) {
+    const cell = cellText(record.values.teacher).trim();
+    if (cell !== "" && !seen.has(cell)) seen.set(cell, record.line);
+  }
+  if (seen.size === 0) return undefined;
+  if (seen.size > 1) throw new UserError(`the labels come from ${seen.size} different LLMs (column "teacher"): choose the cascade's with --llm-strategy, or export one strategy's labels (serve export-labels --strategy NAME)`, { file });
+  const [cell, line] = [...seen][0]!;
+  let parsed: unknown = cell;
+  if (cell.startsWith("{")) {
+    try {
+      parsed = JSON.parse(cell);
+    } catch {
+      throw new UserError("the teacher cell is not JSON (a strategy config) nor provider:model", { file, line, column: "teacher" });
+    }
+  }
+  const config = typeof parsed === "string" ? shorthandConfig(parsed) : parseStrategyConfig(camelizeKeys(parsed) as StrategyConfigInput, { file });
+  if (config.type !== "llm") throw new UserError(`the teacher must be an LLM strategy, not ${config.type}`, { file, line, column: "teacher" });
+  return config;
+}
+
+async function readTeacherLabels(file: string, options: DistillCliOptions): Promise<{ labels: TeacherLabel[]; teacher?: LlmConfig }> {
   const table = await readTable(file);
   const textColumn = options.textColumn ?? options.textCol ?? ["text", "sentence", "review", "content"].find((c) => table.columns.includes(c));
   if (!textColumn || !table.columns.includes(textColumn)) throw new UserError(`no text column${textColumn ? ` "${textColumn}"` : ""} (--text-column); the file has: ${table.columns.join(", ")}`, { file });
@@ -77,7 +104,7 @@ async function readTeacherLabels(file: string, options: DistillCliOptions): Prom
   if (!labelColumn || !table.columns.includes(labelColumn)) throw new UserError(`no teacher label column${labelColumn ? ` "${labelColumn}"` : ""} (--teacher-label-column); the file has: ${table.columns.join(", ")}`, { file });
   const costColumn = ["cost_usd", "costUsd"].find((c) => table.columns.includes(c));
   const sampleColumn = table.columns.includes("sample") ? "sample" : undefined;
-  return table.records.map((record) => {
+  const labels = table.records.map((record) => {
     const cost = costColumn ? Number(cellText(record.values[costColumn]) || 0) : 0;
     if (!Number.isFinite(cost) || cost < 0) throw new UserError("cost must be a non-negative number", { file, line: record.line, column: costColumn });
     let sample: boolean | undefined;
@@ -88,6 +115,7 @@ async function readTeacherLabels(file: string, options: DistillCliOptions): Prom
     }
     return { text: cellText(record.values[textColumn]), label: cellText(record.values[labelColumn]).trim(), costUsd: cost, sample, file, line: record.line };
   });
+  return { labels, teacher: teacherOfLabels(table, file) };
 }
 
 async function readEvaluation(options: DistillCliOptions): Promise<DistillEvaluation | undefined> {
@@ -120,6 +148,7 @@ export function registerDistill(program: Command): void {
     .option("--teacher <strategy>", "the LLM: provider:model (openai:gpt-4o-mini, anthropic:…, compat:URL#MODEL) or a strategy file (YAML/JSON; FILE#name for one of several) with its prompt program, limits, cache and Batch API settings")
     .option("--teacher-labels <file>", "texts with the teacher's answers already paid for (logs, tandem serve export-labels): a text column and label (or teacher_label, prediction; --teacher-label-column), cost_usd optional; with a sample column (0/1), only sample = 1 rows (a uniform sample of the traffic) may go to calibration")
     .option("--teacher-label-column <column>", "the label column of --teacher-labels")
+    .option("--llm-strategy <strategy>", "the LLM the written cascade asks about the texts the student is unsure of (provider:model or a strategy file, as --teacher); default: --teacher, else the teacher column of --teacher-labels (tandem serve export-labels writes it)")
     .option("-i, --input <file>", "the unlabeled texts (CSV, TSV or JSONL)")
     .option("--text-column <column>", "text column of the input, the teacher labels and the evaluation file (default: text, sentence, review or content)")
     .addOption(new Option("--text-col <column>").hideHelp())
@@ -134,6 +163,7 @@ export function registerDistill(program: Command): void {
     .option("--backbone <model>", "starter (bundled), a model folder or a hub id", "starter")
     .option("--target-agreement <a>", "certify the cascade's agreement with the teacher ≥ a", parseNumber("--target-agreement", 0, 1), 0.95)
     .option("--confidence <c>", "confidence of the certificate", parseNumber("--confidence", 0, 1), 0.95)
+    .option("--audit-share <s>", "the written cascade's audit: this share of its answers, drawn uniformly, is checked against the teacher when served — the watch of the certificate and the next distill's calibration rows (0: no audit)", parseNumber("--audit-share", 0, 1), DEFAULT_AUDIT.share)
     .option("--seed <n>", "seed of every random choice (same seed, same texts: the same questions)", parseInteger("--seed"), 42)
     .option("--max-length <n>", "longest text in tokens", parseInteger("--max-length", 2), 256)
     .option("--limit <n>", "the first n rows of the input only", parseInteger("--limit", 1))
@@ -170,8 +200,12 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
       if (!(options.targetAgreement > 0 && options.targetAgreement < 1)) throw new UserError("--target-agreement must be strictly between 0 and 1");
       if (!(options.confidence > 0 && options.confidence < 1)) throw new UserError("--confidence must be strictly between 0 and 1");
       const teacher = options.teacher ? teacherConfig(options.teacher) : undefined;
+      const logged = options.teacherLabels ? await readTeacherLabels(options.teacherLabels, options) : undefined;
+      const teacherLabels = logged?.labels;
+      // Checked before any work: a cascade needs its LLM.
+      const cascadeLlm = options.llmStrategy ? teacherConfig(options.llmStrategy) : (teacher ?? logged?.teacher);
+      if (!cascadeLlm) throw new UserError(`${options.teacherLabels} names no teacher (no teacher column): give --llm-strategy provider:model, the LLM that gave these labels, which the served cascade will ask about the texts the student is unsure of`, { file: options.teacherLabels });
       const input = options.input ? await readTexts(options.input, options.textColumn ?? options.textCol, options.limit) : undefined;
-      const teacherLabels = options.teacherLabels ? await readTeacherLabels(options.teacherLabels, options) : undefined;
       const evaluation = await readEvaluation(options);
       const log = (line: string) => process.stderr.write(line + "\n");
       const interruption = interruptible();
@@ -219,6 +253,8 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
           out: options.out,
           teacher,
           teacherLabels,
+          cascadeLlm,
+          audit: options.auditShare > 0 ? { ...DEFAULT_AUDIT, share: options.auditShare } : false,
           budgetUsd: options.budget,
           rounds: options.rounds,
           perRound: options.perRound,

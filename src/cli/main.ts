@@ -121,6 +121,8 @@ export function runFromCommandLine(): void {
   main(process.argv).then(
     (code) => {
       process.exitCode = code;
+      // A failed command must not linger on an open handle (a queue connection, a timer of a half-started server).
+      if (code !== 0) setTimeout(() => process.exit(code), 500).unref();
     },
     (error: unknown) => {
       process.stderr.write(`tandem: internal error (please report): ${redact(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);

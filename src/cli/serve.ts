@@ -1,13 +1,14 @@
 /** `tandem serve`: the HTTP service over a strategy file. */
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { existsSync } from "node:fs";
 import { UserError } from "../core/errors.js";
 import { defaultStorePath, openStore } from "../core/store.js";
 import { writeTable } from "../data/writers.js";
-import { EXPORT_COLUMNS, exportLabels, LabelStore } from "../server/label-store.js";
+import { EXPORT_COLUMNS, exportLabels, LabelStore, sampleSummary } from "../server/label-store.js";
+import { rowsToCertify } from "../strategies/certify.js";
 import { loadApiKeys } from "../server/auth.js";
 import { loadStrategyFile, parseStrategyFile, type StrategyFile } from "../strategies/factory.js";
-import { parseFormat, parseInteger, parseNumber } from "./options.js";
+import { parseFormat, parseInteger, parseNumber, printJson } from "./options.js";
 
 /** What `tandem serve` serves with no --config: the bundled starter and the lexicon, so a first run works offline. */
 export const DEFAULT_SERVE_CONFIG = `strategies:
@@ -51,7 +52,7 @@ interface ServeCliOptions {
 function withListenOptions(command: Command): Command {
   return command
     .option("--host <host>", "address to listen on (API keys are required when it is not loopback)", "127.0.0.1")
-    .option("--port <n>", "port (0: any free one)", parseInteger("--port", 0), 8080)
+    .addOption(new Option("--port <n>", "port (0: any free one)").argParser(parseInteger("--port", 0)).default(8080).env("TANDEM_PORT"))
     .option("--api-keys-file <file>", "API keys, one per line (also TANDEM_API_KEYS, comma-separated); clients send Authorization: Bearer KEY (the web app asks for one)");
 }
 
@@ -155,11 +156,17 @@ answers the requests in flight, then exits.`)
     .command("export-labels")
     .description("Write what served cascades collected — audit pairs, every LLM answer they paid for, feedback — as a teacher-labels file for `tandem distill --teacher-labels` (serve → collect → distill → certify → serve).")
     .option("--db <file>", "the server's state database (default .tandem/tandem.db, or TANDEM_DB)")
-    .requiredOption("-o, --output <file>", "CSV (or .tsv, .jsonl) to write: text, label (the LLM's answer), cost_usd, kind, sample (1: the uniform audit sample), strategy, at, encoder_label, encoder_confidence, feedback_label, id")
+    .option("-o, --out <file>", "CSV (or .tsv, .jsonl) to write: text, label (the LLM's answer), cost_usd, kind, sample (1: the uniform audit sample), strategy, teacher (the LLM's strategy config), at, encoder_label, encoder_confidence, feedback_label, id")
+    .addOption(new Option("--output <file>").hideHelp())
     .option("--strategy <name>", "only this cascade's rows")
     .option("--since <iso-date>", "only rows collected at or after this time (e.g. 2026-12-01)")
     .option("--kinds <list>", "audit, llm, feedback (comma-separated; feedback adds rows with gold labels)", "audit,llm")
-    .action(async (options: { db?: string; output: string; strategy?: string; since?: string; kinds: string }, command: Command) => {
+    .option("--target-agreement <a>", "the next certificate's target, for the count of rows it needs", parseNumber("--target-agreement", 0, 1), 0.95)
+    .option("--confidence <c>", "the next certificate's confidence, for the same count", parseNumber("--confidence", 0, 1), 0.95)
+    .option("-f, --format <format>", "text or json (the summary on stdout; text goes to stderr)", parseFormat(["text", "json"] as const), "text")
+    .action(async (options: { db?: string; out?: string; output?: string; strategy?: string; since?: string; kinds: string; targetAgreement: number; confidence: number; format: "text" | "json" }, command: Command) => {
+      const output = options.out ?? options.output;
+      if (!output) throw new UserError("give the file to write: -o FILE");
       const kinds = options.kinds.split(",").map((k) => k.trim()).filter(Boolean);
       const bad = kinds.find((k) => !["audit", "llm", "feedback"].includes(k));
       if (bad) throw new UserError(`--kinds: "${bad}" is not one of audit, llm, feedback`);
@@ -170,10 +177,25 @@ answers the requests in flight, then exits.`)
       const store = new LabelStore(openStore(file));
       const since = options.since === undefined ? undefined : new Date(options.since).toISOString();
       const exported = exportLabels(store, { strategy: options.strategy, since, kinds: kinds as Array<"audit" | "llm" | "feedback"> });
-      writeTable(options.output, [...EXPORT_COLUMNS], exported.rows);
-      const sampled = exported.rows.filter((r) => r.sample === 1).length;
-      process.stderr.write(`tandem serve export-labels: ${exported.rows.length} rows (${sampled} in the audit sample) to ${options.output}${exported.withoutText ? `; ${exported.withoutText} left out: only their text's hash was stored (store_texts: false)` : ""}\n`);
-      if (exported.rows.length === 0) process.stderr.write("tandem serve export-labels: nothing collected yet: a cascade collects the LLM answers it pays for, and with `audit:` a sample of the encoder's\n");
+      writeTable(output, [...EXPORT_COLUMNS], exported.rows);
+      const summary = sampleSummary(exported.rows);
+      const needed = summary.cascadeAgreement === null ? null : rowsToCertify(summary.cascadeAgreement, options.targetAgreement, options.confidence);
+      // distill calibrates on the sample rows only (a calibration share of all rows, from the sample).
+      const teachers = new Set(exported.rows.map((r) => r.teacher).filter((t) => t !== null)).size;
+      if (options.format === "json") {
+        printJson({ file: output, rows: summary.rows, sample: summary.sample, cascade_agreement: summary.cascadeAgreement, rows_to_recertify: needed, target_agreement: options.targetAgreement, confidence: options.confidence, without_text: exported.withoutText, teachers });
+      }
+      const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
+      let line = `tandem serve export-labels: ${summary.rows} rows (${summary.sample} in the audit sample) to ${output}`;
+      if (exported.withoutText) line += `; ${exported.withoutText} left out: only their text's hash was stored (store_texts: false)`;
+      process.stderr.write(line + "\n");
+      if (summary.rows === 0) {
+        process.stderr.write("tandem serve export-labels: nothing collected yet: a served cascade collects the LLM answers it pays for, and with `audit:` (distill and tune cascade --write-config write one) a uniform sample of all its answers\n");
+        return;
+      }
+      if (summary.sample === 0) process.stderr.write("tandem serve export-labels: no row is in the audit sample (the cascade has no `audit:`): distill can train on these rows but has nothing to calibrate on\n");
+      else process.stderr.write(`tandem serve export-labels: the sample is what the next distill calibrates on; the cascade agreed with the LLM on ${pct(summary.cascadeAgreement!)} of it, where a certificate of agreement >= ${pct(options.targetAgreement)} at ${pct(options.confidence)} confidence for the current τ needs ${needed === null ? "more than any number of rows (the agreement is below the target)" : `about ${needed} calibration rows${needed > summary.sample ? ` (${needed - summary.sample} more than collected)` : " (enough)"}`}\n`);
+      if (teachers === 0) process.stderr.write("tandem serve export-labels: the rows name no teacher (collected before tandem recorded it): give distill --llm-strategy\n");
     });
 }
 

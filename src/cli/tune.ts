@@ -15,7 +15,9 @@ import {
   cascadeSuspects,
   certifiedCascadeConfig,
   certifyCascade,
+  auditComment,
   CERTIFY_METHOD,
+  DEFAULT_AUDIT,
   selectRows,
   splitForCalibration,
   type CascadeFigures,
@@ -50,6 +52,7 @@ interface TuneOptions {
   taus?: number[];
   suspects?: string;
   writeConfig?: string;
+  auditShare: number;
   strategies?: string;
   encoderStrategy: string;
   llmStrategy?: string;
@@ -198,6 +201,7 @@ export function registerTune(program: Command): void {
     .option("--text-col <column>", "text column copied into the suspects file (default: text or sentence when present)")
     .option("--write-config <file>", "write the certified cascade as a strategy file for tandem serve (τ and the certificate)")
     .option("--llm-strategy <ref>", "the written cascade's LLM: provider:model, or a strategy name of --strategies")
+    .option("--audit-share <s>", "the written cascade's audit: this share of its answers, drawn uniformly, is checked against the LLM when served (0: no audit)", parseNumber("--audit-share", 0, 1), DEFAULT_AUDIT.share)
     .option("--encoder-strategy <ref>", "the written cascade's encoder: starter, a model folder, a hub id, or a strategy name of --strategies", "starter")
     .option("--strategies <file>", "a strategy file whose strategies the written file keeps (the cascade refers to them by name)")
     .option("--target-f1 <f>", "also: the lowest LLM share reaching this macro F1 on the calibration rows (no guarantee)", parseNumber("--target-f1", 0, 1))
@@ -288,13 +292,17 @@ macro_f1, encoder_accuracy, cost_per_1000 (fractions; null where the rows lack w
 
       if (options.writeConfig) {
         const members = configStrategies(options);
-        const cascade = certifiedCascadeConfig(members.encoder, members.llm, cert, { name: members.name, createdAt: new Date().toISOString() });
+        const audit = options.auditShare > 0 ? { ...DEFAULT_AUDIT, share: options.auditShare } : false;
+        const cascade = certifiedCascadeConfig(members.encoder, members.llm, cert, { name: members.name, createdAt: new Date().toISOString(), audit });
         const comment = [
           `written by tandem tune cascade from ${options.encoder} and ${options.llm}`,
           cert.summary,
           ...(cert.heldOut ? [`held out (${cert.heldOut.rows} rows): ${figureLine(cert.heldOut)}`] : []),
         ];
-        writeFileAtomic(options.writeConfig, strategyFileText([...members.strategies, cascade], members.name, comment));
+        const rows = calibration.rows;
+        const llmCostPerText = rows.llmCost && rows.llmCost.length ? Array.from(rows.llmCost).reduce((a, b) => a + b, 0) / rows.llmCost.length : null;
+        const notes = audit ? [{ strategy: members.strategies.length, key: "audit", lines: auditComment(cert, audit, llmCostPerText) }] : [];
+        writeFileAtomic(options.writeConfig, strategyFileText([...members.strategies, cascade], members.name, comment, notes));
       }
 
       const metricName = `${metric}${options.on === "encoder" ? " of kept answers" : ""}`;

@@ -28,7 +28,7 @@ import type { Vectors } from "../encoders/vectors.js";
 import { recordRun } from "../experiments/runner.js";
 import { evaluate, macroF1 } from "../metrics/evaluate.js";
 import { compareClassifiers } from "../stats/compare.js";
-import { cascadeSuspects, certifiedCascadeConfig, certifyCascade, type CertifyResult, type Suspect } from "../strategies/certify.js";
+import { auditComment, cascadeSuspects, certifiedCascadeConfig, certifyCascade, DEFAULT_AUDIT, type AuditConfig, type CertifyResult, type Suspect } from "../strategies/certify.js";
 import { strategyFileText, type LlmConfig, type StrategyConfig, type StrategyConfigInput } from "../strategies/config.js";
 import { createStrategy } from "../strategies/factory.js";
 import type { Prediction } from "../strategies/strategy.js";
@@ -80,6 +80,14 @@ export interface DistillOptions {
   out: string;
   /** An LLM strategy (the config schema); its named members, when it came from a file, ride along. */
   teacher?: LlmConfig;
+  /**
+   * The LLM the written cascade sends the texts the student is unsure of (default: the teacher). Needed when
+   * the labels come from a file only: without it, and without a teacher, distill refuses (a student alone
+   * carries no certificate).
+   */
+  cascadeLlm?: LlmConfig;
+  /** The audit the written cascade is served with (default DEFAULT_AUDIT; false: none). */
+  audit?: AuditConfig | false;
   teacherLabels?: readonly TeacherLabel[];
   /** Dollars the teacher may cost in all (answers already cached count at their price). */
   budgetUsd?: number;
@@ -263,6 +271,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   if (labels.length < 2) throw new UserError("--labels needs at least two labels");
   const scheme = resolveScheme(labels.join(","));
   if (!options.teacher && !options.teacherLabels?.length) throw new UserError("distill needs a teacher: --teacher (an LLM strategy) and/or --teacher-labels FILE");
+  if (!options.teacher && !options.cascadeLlm) throw new UserError("no LLM is known for the cascade: the labels file names no teacher (no teacher column), so give --llm-strategy provider:model (the LLM that answered them, which the served cascade will ask) or --teacher");
   if (options.teacher?.hints !== undefined) throw new UserError("a teacher prompted with hints needs the student first: give the teacher without hints", { column: "hints" });
   const rounds = options.teacher ? (options.rounds ?? 3) : 0;
   const perRound = options.perRound ?? 500;
@@ -297,6 +306,10 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     return { index: add(entry.text), label, costUsd: entry.costUsd ?? 0, sample: entry.sample };
   });
   const sampleMarked = logged.some((entry) => entry.sample !== undefined);
+  // With a sample column, calibration draws from the uniform sample only: a calibration share of all the
+  // labels, taken from the sample rows (all of them when they are fewer), the rest of the rows train.
+  const sampleRows = logged.filter((entry) => entry.sample === true).length;
+  const logCalibrationShare = sampleMarked ? Math.min(1, sampleRows ? (calibrationShare * logged.length) / sampleRows : 0) : calibrationShare;
 
   // Embeddings of the whole pool, once (cached across runs and rounds).
   const backboneSpec = options.backbone ?? "starter";
@@ -324,7 +337,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     if (labelled.has(entry.index)) continue;
     // Drawn for every row, so a row's part does not depend on whether the rows before it were sampled.
     const draw = logRandom.nextFloat();
-    const calibration = (!sampleMarked || entry.sample === true) && draw < calibrationShare;
+    const calibration = (!sampleMarked || entry.sample === true) && draw < logCalibrationShare;
     labelled.set(entry.index, { label: entry.label, part: calibration ? "calibration" : "training", round: 0, costUsd: entry.costUsd, source: "log", paid: false });
   }
 
@@ -562,19 +575,17 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   const configFile = join(out, "cascade.yaml");
   const studentStrategy: StrategyConfigInput = { name: "student", type: "encoder", model: "./model" };
   const strategies: StrategyConfigInput[] = [studentStrategy];
-  let defaultName = "student";
-  if (teacherConfig) {
-    strategies.push({ ...stripUndefined(teacherConfig), name: "teacher" } as StrategyConfigInput);
-    strategies.push(certifiedCascadeConfig("student", "teacher", certification.certificate, { name: "cascade", createdAt: new Date().toISOString() }));
-    defaultName = "cascade";
-  }
+  const cascadeLlm = options.cascadeLlm ?? teacherConfig!;
+  strategies.push({ ...stripUndefined(cascadeLlm), name: "teacher" } as StrategyConfigInput);
+  const audit = options.audit === false ? false : (options.audit ?? DEFAULT_AUDIT);
+  strategies.push(certifiedCascadeConfig("student", "teacher", certification.certificate, { name: "cascade", createdAt: new Date().toISOString(), audit }));
   const certificate = certification.certificate;
-  writeFileAtomic(configFile, strategyFileText(strategies, defaultName, [
+  const notes = audit ? [{ strategy: strategies.length - 1, key: "audit", lines: auditComment(certificate, audit, perTextUsd) }] : [];
+  writeFileAtomic(configFile, strategyFileText(strategies, "cascade", [
     `written by tandem distill: the student (${studentKind} on ${backboneSpec}) answers when its top probability is >= ${tau}, the teacher answers the rest`,
     certificate.summary,
     `the teacher answers ${(teacherShare * 100).toFixed(1)}% of the ${inputRows.length} input texts at this τ`,
-    ...(teacherConfig ? [] : ["no --teacher was given (labels from a file only): add your LLM as a strategy and a cascade to serve one"]),
-  ]));
+  ], notes));
 
   // The run for `tandem view`: the calibration rows, the teacher's labels as gold.
   const calibrationFile = join(out, "calibration.csv");
@@ -587,7 +598,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   const cascadePredictions: Prediction[] = calibrationRows.map((_, j) => (studentPredictions[j]!.probabilities![labels.indexOf(studentPredictions[j]!.label)]! >= tau && tau < 1 ? { ...studentPredictions[j]! } : { ...teacherPredictions[j]!, answeredBy: "teacher" }));
   const runStrategies: StrategyConfig[] = [
     { name: "student", type: "encoder", model: modelDir },
-    { ...(teacherConfig ?? { type: "llm", model: "logged-teacher", program: "zero-shot" }), name: "teacher" } as StrategyConfig,
+    { ...cascadeLlm, name: "teacher" } as StrategyConfig,
     { name: "cascade", type: "cascade", encoder: "student", llm: "teacher", tau },
   ];
   const runId = recordRun(db, {
@@ -625,7 +636,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     runId,
     seconds: (performance.now() - started) / 1000,
   };
-  const teacherName = teacherConfig?.model ?? "logged labels";
+  const teacherName = teacherConfig?.model ?? `${cascadeLlm.model} (logged labels)`;
   writeFileAtomic(join(modelDir, "MODEL_CARD.md"), studentCard(result, { teacher: teacherName, input: options.inputFile ?? `${inputRows.length} texts`, labels, target, confidence }));
   writeFileAtomic(result.report, renderDistillReport(result, { teacher: teacherName, input: options.inputFile ?? `${inputRows.length} texts`, labels, suspects: suspects.slice(0, 50).map((s) => ({ text: pool[s.index]!, student: s.encoder, confidence: s.confidence, teacher: s.llm })) }));
   writeFileAtomic(join(out, "distill.json"), JSON.stringify(summaryJson(result), null, 2) + "\n");

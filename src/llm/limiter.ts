@@ -13,29 +13,40 @@ const sleep = (ms: number, signal?: AbortSignal) =>
   });
 
 /**
- * A per-minute budget paced smoothly: refilled continuously, holding at most one second's worth and
- * starting empty, so a run never bursts far past the provider's limit.
+ * A per-minute budget paced smoothly: refilled continuously, holding at most `burstSeconds` worth (one
+ * second by default) and starting empty unless told, so a run never bursts far past the provider's limit.
  */
 class TokenBucket {
-  private available = 0;
+  private available: number;
   private updated = performance.now();
   private readonly capacity: number;
 
-  constructor(private readonly perMinute: number) {
-    this.capacity = Math.max(1, perMinute / 60);
+  constructor(private readonly perMinute: number, burstSeconds = 1, startFull = false) {
+    this.capacity = Math.max(1, (perMinute / 60) * burstSeconds);
+    this.available = startFull ? this.capacity : 0;
+  }
+
+  private refill(): void {
+    const now = performance.now();
+    this.available = Math.min(this.capacity, this.available + ((now - this.updated) * this.perMinute) / 60_000);
+    this.updated = now;
   }
 
   /** Milliseconds until `amount` is available (0 = take it now). A request larger than the bucket waits for a full one. */
   wait(amount: number): number {
-    const now = performance.now();
-    this.available = Math.min(this.capacity, this.available + ((now - this.updated) * this.perMinute) / 60_000);
-    this.updated = now;
+    this.refill();
     const needed = Math.min(amount, this.capacity);
     if (this.available >= needed) {
       this.available -= needed;
       return 0;
     }
     return ((needed - this.available) * 60_000) / this.perMinute;
+  }
+
+  /** Whether one unit is available now (nothing is taken). */
+  ready(): boolean {
+    this.refill();
+    return this.available >= 1;
   }
 }
 
@@ -44,9 +55,20 @@ export class RateLimiter {
   private readonly tokens?: TokenBucket;
   private chain: Promise<void> = Promise.resolve();
 
-  constructor(options: { rpm?: number; tpm?: number }) {
-    if (options.rpm) this.requests = new TokenBucket(options.rpm);
-    if (options.tpm) this.tokens = new TokenBucket(options.tpm);
+  /** burstSeconds / startFull: how many requests may go at once (one second's worth by default) and whether the first may go at once. */
+  constructor(options: { rpm?: number; tpm?: number; burstSeconds?: number; startFull?: boolean }) {
+    if (options.rpm) this.requests = new TokenBucket(options.rpm, options.burstSeconds, options.startFull);
+    if (options.tpm) this.tokens = new TokenBucket(options.tpm, options.burstSeconds, options.startFull);
+  }
+
+  /** Whether a request could go now without waiting (nothing is taken: see `take`). For callers that drop instead of waiting. */
+  ready(): boolean {
+    return this.requests?.ready() ?? true;
+  }
+
+  /** Takes one request slot now (after `ready` said yes). */
+  take(): void {
+    this.requests?.wait(1);
   }
 
   /** Waits for a request slot carrying about `tokens` tokens; callers are served in order. */

@@ -4,6 +4,7 @@
  * counted), probabilities from log-probabilities, cost from usage, and a budget that stops dispatching
  * before it would be exceeded.
  */
+import { getMaxListeners, setMaxListeners } from "node:events";
 import { SpanKind, SpanStatusCode, tracer } from "../core/spans.js";
 import { errorMessage } from "../core/redact.js";
 import { cacheKey, type ResponseCache } from "./cache.js";
@@ -111,6 +112,8 @@ export function interpret(response: ChatResponse, labels: readonly string[]): Pi
 }
 
 export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
+  // Every item waiting and every call in flight listens on the caller's signal (the SDK adds its own): removed when done, not a leak.
+  if (options.signal) setMaxListeners(Math.max(getMaxListeners(options.signal), options.count + (options.concurrency ?? 8) * 3 + 10), options.signal);
   const semaphore = new Semaphore(Math.max(1, options.concurrency ?? 8));
   const limiter = options.rpm || options.tpm ? new RateLimiter({ rpm: options.rpm, tpm: options.tpm }) : undefined;
   const results: LlmItemResult[] = new Array(options.count);

@@ -17,6 +17,7 @@ import { openStore } from "../core/store.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { createStrategies, type StrategyFile, type StrategySet } from "../strategies/factory.js";
 import { memberRefs, snakeCaseKeys } from "../strategies/config.js";
+import { memberConfig } from "../strategies/members.js";
 import type { EncoderStrategy } from "../strategies/encoder.js";
 import type { Prediction, Strategy } from "../strategies/strategy.js";
 import { bearerToken, isLoopback, keyChecker } from "./auth.js";
@@ -24,6 +25,7 @@ import { batchingStrategy, type BatchingStrategy } from "./batcher.js";
 import { createMetrics, type ServerMetrics } from "./metrics.js";
 import { LabelStore } from "./label-store.js";
 import { auditSettings, StrategyMonitor } from "./monitor.js";
+import { describeQuantity } from "./watch.js";
 import { classifyRequestSchema, classifyResponseSchema, errorSchema, feedbackRequestSchema, feedbackResponseSchema, strategiesResponseSchema } from "./schemas.js";
 
 export interface ServeOptions {
@@ -97,6 +99,14 @@ function modelsOf(config: StrategyConfig, byName: ReadonlyMap<string, StrategyCo
     const target = typeof ref === "string" ? byName.get(ref) : ref;
     return target ? modelsOf(target, byName) : [];
   })])];
+}
+
+/** A cascade's LLM member as a self-contained strategy config (snake_case, no name): recorded with what it answered, so the next distill knows its teacher. */
+function teacherRecord(ref: string | StrategyConfig, byName: ReadonlyMap<string, StrategyConfig>): Record<string, unknown> | undefined {
+  const config = memberConfig(ref, byName);
+  if (!config || config.type !== "llm") return undefined;
+  const { name: _name, ...rest } = config;
+  return snakeCaseKeys(Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)), []) as Record<string, unknown>;
 }
 
 function wire(p: Prediction, labels: readonly string[], id?: string) {
@@ -188,6 +198,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     request.log.error({ err: error }, "internal error");
     return refuse(reply, 500, "internal error");
   });
+
+  // Every error has the one body shape, an unknown route included.
+  app.setNotFoundHandler((request, reply) => refuse(reply, 404, `no route ${request.method} ${request.url.replace(/\?.*/s, "")}`));
 
   const checkKey = keyChecker(apiKeys);
   app.addHook("onRequest", async (request, reply) => {
@@ -366,9 +379,10 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!strategy.labels.includes(body.label)) return refuse(reply, 400, `label "${body.label}" is not one of ${strategy.labels.join(", ")}`, "label");
       const config = byName.get(known.strategy);
       const storeText = config?.type === "cascade" ? (config.storeTexts ?? true) : true;
-      labelStore.feedback({ id: body.id, strategy: known.strategy, text: known.text, storeText, answeredBy: known.answeredBy, answer: known.label, label: body.label });
+      // A second feedback for the same answer replaces the first (in the store and in the counts).
+      const previous = labelStore.feedback({ id: body.id, strategy: known.strategy, text: known.text, storeText, answeredBy: known.answeredBy, answer: known.label, label: body.label });
       const monitor = monitors.get(known.strategy)!;
-      monitor.countFeedback(known.answeredBy, known.label === body.label);
+      monitor.feedbackReceived(known.answeredBy, known.label, body.label, previous);
       return snakeCaseKeys({ id: body.id, strategy: known.strategy, answeredBy: known.answeredBy, answer: known.label, label: body.label, correct: known.label === body.label, liveAccuracy: monitor.liveAccuracy() }, []);
     },
   );
@@ -385,7 +399,16 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   for (const plugin of options.plugins ?? []) await plugin(app, context);
 
-  await app.listen({ host, port: options.port ?? DEFAULTS.port });
+  try {
+    await app.listen({ host, port: options.port ?? DEFAULTS.port });
+  } catch (error) {
+    await app.close();
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EADDRINUSE") throw new UserError(`port ${options.port ?? DEFAULTS.port} on ${host} is in use: stop what listens there, or choose another with --port`);
+    if (code === "EACCES") throw new UserError(`port ${options.port ?? DEFAULTS.port} on ${host} needs privileges this user lacks: choose a port above 1023 with --port`);
+    if (code === "EADDRNOTAVAIL" || code === "ENOTFOUND") throw new UserError(`cannot listen on ${host}: not an address of this machine (--host)`);
+    throw error;
+  }
   const address = app.server.address();
   const port = typeof address === "object" && address ? address.port : (options.port ?? DEFAULTS.port);
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
@@ -411,7 +434,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       labelStore = new LabelStore(openStore(options.store));
       for (const config of options.strategies.strategies) {
         const strategy = built.strategies.get(config.name!)!;
-        const members = config.type === "cascade" ? { encoder: strategy.members[0], llm: strategy.members[1] } : {};
+        const members = config.type === "cascade" ? { encoder: strategy.members[0], llm: strategy.members[1], llmConfig: teacherRecord(config.llm, byName) } : {};
         monitors.set(config.name!, new StrategyMonitor(config.name!, config.type === "cascade" ? auditSettings(config) : undefined, members, labelStore, metrics, app.log));
       }
       const sample = () => monitors.forEach((m) => m.sample());
@@ -421,8 +444,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       app.log.info({ strategies: [...built.strategies.keys()] }, "models loaded; ready");
       for (const config of options.strategies.strategies) {
         if (config.type !== "cascade") continue;
-        if (config.certificate) app.log.info({ strategy: config.name, tau: config.tau, certificate: snakeCaseKeys(config.certificate, []) }, "cascade certificate");
-        else app.log.warn({ strategy: config.name, tau: config.tau }, "cascade without a certificate: τ carries no guarantee (tandem tune cascade --write-config certifies one)");
+        const audit = monitors.get(config.name!)?.audit;
+        if (config.certificate) {
+          app.log.info({ strategy: config.name, tau: config.tau, certificate: snakeCaseKeys(config.certificate, []) }, "cascade certificate");
+          if (!audit) app.log.warn({ strategy: config.name }, "certified cascade served without an audit: nothing checks that the certificate still holds on this traffic, and nothing is collected for the next distill (add audit: { share: 0.2, max_cost_per_day: 2 } to the cascade)");
+        } else app.log.warn({ strategy: config.name, tau: config.tau }, "cascade without a certificate: τ carries no guarantee (tandem tune cascade --write-config certifies one)");
+        if (audit) app.log.info({ strategy: config.name, quantity: describeQuantity(audit.quantity), target: audit.quantity.target, confidence: audit.quantity.confidence, target_from: audit.quantity.from, share: audit.share }, "audit: watching the certified quantity");
       }
     },
     (error: unknown) => {

@@ -24,6 +24,8 @@ export interface CollectedAnswer {
   costUsd: number;
   /** In the uniform audit sample of this strategy's traffic (audited kept answers and the routed ones drawn with them). */
   sample: boolean;
+  /** The LLM that gave llmLabel, as a strategy config (recorded once per distinct config; see `teacherOf`). */
+  teacher?: Record<string, unknown>;
   at?: string;
 }
 
@@ -42,6 +44,8 @@ export interface StoredLabel {
   costUsd: number;
   sample: boolean;
   feedbackLabel: string | null;
+  /** The LLM's strategy config (as served), when recorded. */
+  teacher: Record<string, unknown> | null;
 }
 
 interface Row {
@@ -59,6 +63,7 @@ interface Row {
   cost_usd: number;
   sample: number;
   feedback_label: string | null;
+  teacher_config?: string | null;
 }
 
 export function textHash(text: string): string {
@@ -70,8 +75,11 @@ function stored(row: Row): StoredLabel {
     id: row.id, strategy: row.strategy, kind: row.kind as StoredLabel["kind"], at: row.at, text: row.text, textHash: row.text_hash,
     llmLabel: row.llm_label, encoderLabel: row.encoder_label, encoderConfidence: row.encoder_confidence, answeredBy: row.answered_by, answer: row.answer,
     costUsd: row.cost_usd, sample: row.sample === 1, feedbackLabel: row.feedback_label,
+    teacher: row.teacher_config ? (JSON.parse(row.teacher_config) as Record<string, unknown>) : null,
   };
 }
+
+const SELECT = "SELECT served_labels.*, served_teachers.config AS teacher_config FROM served_labels LEFT JOIN served_teachers ON served_teachers.hash = served_labels.teacher";
 
 export class LabelStore {
   constructor(private readonly db: Store) {
@@ -84,45 +92,68 @@ export class LabelStore {
        CREATE INDEX served_labels_strategy ON served_labels (strategy, at);
        CREATE TABLE audit_resets (strategy TEXT NOT NULL, at TEXT NOT NULL, reason TEXT);`,
     );
+    // Which LLM answered: the next distill writes a cascade with the same teacher.
+    migrate(
+      db,
+      "served_labels_v2_teacher",
+      `ALTER TABLE served_labels ADD COLUMN teacher TEXT;
+       CREATE TABLE served_teachers (hash TEXT PRIMARY KEY, config TEXT NOT NULL);`,
+    );
+  }
+
+  private readonly teachers = new Map<string, string>();
+
+  /** The id of a teacher config, stored once. */
+  private teacherId(config: Record<string, unknown>): string {
+    const json = JSON.stringify(config);
+    let hash = this.teachers.get(json);
+    if (hash === undefined) {
+      hash = textHash(json).slice(0, 16);
+      this.db.prepare("INSERT OR IGNORE INTO served_teachers (hash, config) VALUES (?, ?)").run(hash, json);
+      this.teachers.set(json, hash);
+    }
+    return hash;
   }
 
   /** An audit pair or a paid LLM answer (a later feedback on the same id keeps both). */
   collect(answer: CollectedAnswer): void {
     this.db
       .prepare(
-        `INSERT INTO served_labels (id, strategy, kind, at, text, text_hash, llm_label, encoder_label, encoder_confidence, answered_by, answer, cost_usd, sample)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, llm_label = excluded.llm_label, encoder_label = excluded.encoder_label, encoder_confidence = excluded.encoder_confidence, cost_usd = excluded.cost_usd, sample = excluded.sample`,
+        `INSERT INTO served_labels (id, strategy, kind, at, text, text_hash, llm_label, encoder_label, encoder_confidence, answered_by, answer, cost_usd, sample, teacher)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, llm_label = excluded.llm_label, encoder_label = excluded.encoder_label, encoder_confidence = excluded.encoder_confidence, cost_usd = excluded.cost_usd, sample = excluded.sample, teacher = excluded.teacher`,
       )
-      .run(answer.id, answer.strategy, answer.kind, answer.at ?? new Date().toISOString(), answer.storeText ? answer.text : null, textHash(answer.text), answer.llmLabel, answer.encoderLabel, answer.encoderConfidence, answer.answeredBy, answer.kind === "llm" ? answer.llmLabel : answer.encoderLabel, answer.costUsd, answer.sample ? 1 : 0);
+      .run(answer.id, answer.strategy, answer.kind, answer.at ?? new Date().toISOString(), answer.storeText ? answer.text : null, textHash(answer.text), answer.llmLabel, answer.encoderLabel, answer.encoderConfidence, answer.answeredBy, answer.kind === "llm" ? answer.llmLabel : answer.encoderLabel, answer.costUsd, answer.sample ? 1 : 0, answer.teacher ? this.teacherId(answer.teacher) : null);
   }
 
-  /** A gold label for an answer (one per id: a second feedback replaces the first). */
-  feedback(entry: { id: string; strategy: string; text: string; storeText: boolean; answeredBy: string; answer: string; label: string }): void {
+  /** A gold label for an answer (one per id: a second feedback replaces the first). Returns the label it replaced, if any. */
+  feedback(entry: { id: string; strategy: string; text: string; storeText: boolean; answeredBy: string; answer: string; label: string }): string | null {
     const now = new Date().toISOString();
+    const previous = (this.db.prepare("SELECT feedback_label FROM served_labels WHERE id = ?").get(entry.id) as { feedback_label: string | null } | undefined)?.feedback_label ?? null;
     this.db
       .prepare(
         `INSERT INTO served_labels (id, strategy, kind, at, text, text_hash, answered_by, answer, feedback_label, feedback_at) VALUES (?, ?, 'feedback', ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET feedback_label = excluded.feedback_label, feedback_at = excluded.feedback_at, answered_by = excluded.answered_by, answer = excluded.answer`,
       )
       .run(entry.id, entry.strategy, now, entry.storeText ? entry.text : null, textHash(entry.text), entry.answeredBy, entry.answer, entry.label, now);
+    return previous;
   }
 
   /** The record of an answer id, if it was collected or got feedback. */
   get(id: string): StoredLabel | undefined {
-    const row = this.db.prepare("SELECT * FROM served_labels WHERE id = ?").get(id) as Row | undefined;
+    const row = this.db.prepare(`${SELECT} WHERE id = ?`).get(id) as Row | undefined;
     return row ? stored(row) : undefined;
   }
 
-  /** Audit pairs of a strategy since its last reset, oldest first (to rebuild the monitor after a restart). */
-  auditsSinceReset(strategy: string): StoredLabel[] {
+  /** The audit sample of a strategy since its last reset (audit pairs and the LLM's answers drawn with them), oldest first: the watch's outcomes, to rebuild it after a restart. */
+  sampleSinceReset(strategy: string): StoredLabel[] {
     const reset = this.lastReset(strategy);
-    return (this.db.prepare("SELECT * FROM served_labels WHERE strategy = ? AND kind = 'audit' AND at > ? ORDER BY at, rowid").all(strategy, reset ?? "") as Row[]).map(stored);
+    return (this.db.prepare(`${SELECT} WHERE strategy = ? AND sample = 1 AND kind IN ('audit', 'llm') AND at > ? ORDER BY at, served_labels.rowid`).all(strategy, reset ?? "") as Row[]).map(stored);
   }
 
-  /** Feedback of a strategy, oldest first. */
-  feedbackOf(strategy: string): StoredLabel[] {
-    return (this.db.prepare("SELECT * FROM served_labels WHERE strategy = ? AND feedback_label IS NOT NULL ORDER BY feedback_at, rowid").all(strategy) as Row[]).map(stored);
+  /** Feedback of a strategy (since `since` when given), oldest first. */
+  feedbackOf(strategy: string, since?: string): StoredLabel[] {
+    return (this.db.prepare(`${SELECT} WHERE strategy = ? AND feedback_label IS NOT NULL AND feedback_at > ? ORDER BY feedback_at, served_labels.rowid`).all(strategy, since ?? "") as Row[]).map(stored);
   }
 
   reset(strategy: string, reason: string): string {
@@ -143,14 +174,14 @@ export class LabelStore {
   /** Rows for export, oldest first: those with an LLM answer (audit, llm), or with feedback too. */
   exportRows(filter: { strategy?: string; since?: string; kinds: ReadonlyArray<LabelKind | "feedback"> }): StoredLabel[] {
     const rows = this.db
-      .prepare("SELECT * FROM served_labels WHERE (? IS NULL OR strategy = ?) AND at >= ? ORDER BY at, rowid")
+      .prepare(`${SELECT} WHERE (? IS NULL OR strategy = ?) AND at >= ? ORDER BY at, served_labels.rowid`)
       .all(filter.strategy ?? null, filter.strategy ?? null, filter.since ?? "") as Row[];
     return rows.map(stored).filter((r) => filter.kinds.includes(r.kind) || (filter.kinds.includes("feedback") && r.feedbackLabel !== null));
   }
 }
 
-/** The columns `tandem serve export-labels` writes (what `tandem distill --teacher-labels` reads). */
-export const EXPORT_COLUMNS = ["text", "label", "cost_usd", "kind", "sample", "strategy", "at", "encoder_label", "encoder_confidence", "feedback_label", "id"] as const;
+/** The columns `tandem serve export-labels` writes (what `tandem distill --teacher-labels` reads); teacher: the LLM's strategy config as JSON. */
+export const EXPORT_COLUMNS = ["text", "label", "cost_usd", "kind", "sample", "strategy", "teacher", "at", "encoder_label", "encoder_confidence", "feedback_label", "id"] as const;
 
 export interface ExportedLabels {
   rows: Array<Record<(typeof EXPORT_COLUMNS)[number], string | number | null>>;
@@ -173,9 +204,16 @@ export function exportLabels(store: LabelStore, filter: { strategy?: string; sin
     const label = row.llmLabel ?? row.feedbackLabel;
     if (label === null) continue;
     rows.push({
-      text: row.text, label, cost_usd: row.costUsd, kind: row.kind, sample: row.sample ? 1 : 0, strategy: row.strategy, at: row.at,
+      text: row.text, label, cost_usd: row.costUsd, kind: row.kind, sample: row.sample ? 1 : 0, strategy: row.strategy, teacher: row.teacher ? JSON.stringify(row.teacher) : null, at: row.at,
       encoder_label: row.encoderLabel, encoder_confidence: row.encoderConfidence, feedback_label: row.feedbackLabel, id: row.id,
     });
   }
   return { rows, withoutText };
+}
+
+/** The uniform sample among exported rows: how many, and the cascade's agreement with the LLM on them (a routed row agrees by construction). */
+export function sampleSummary(rows: ExportedLabels["rows"]): { rows: number; sample: number; cascadeAgreement: number | null } {
+  const sample = rows.filter((r) => r.sample === 1 && (r.kind === "audit" || r.kind === "llm"));
+  const agreed = sample.filter((r) => r.kind === "llm" || r.encoder_label === r.label).length;
+  return { rows: rows.length, sample: sample.length, cascadeAgreement: sample.length ? agreed / sample.length : null };
 }

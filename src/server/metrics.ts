@@ -15,10 +15,11 @@ export interface ServerMetrics {
   confidence: Histogram<"strategy" | "member">;
   llmShareHour: Gauge<"strategy">;
   auditItems: Counter<"strategy" | "outcome">;
-  auditAgreement: Gauge<"strategy">;
-  auditLower: Gauge<"strategy">;
-  auditUpper: Gauge<"strategy">;
-  auditEvidence: Gauge<"strategy">;
+  auditAgreement: Gauge<"strategy" | "quantity">;
+  auditLower: Gauge<"strategy" | "quantity">;
+  auditUpper: Gauge<"strategy" | "quantity">;
+  auditEvidence: Gauge<"strategy" | "quantity">;
+  auditTarget: Gauge<"strategy" | "quantity">;
   auditCost: Counter<"strategy">;
   degraded: Gauge<"strategy">;
   feedback: Counter<"strategy" | "answered_by" | "correct">;
@@ -27,7 +28,8 @@ export interface ServerMetrics {
 
 export function createMetrics(queueDepth: () => number): ServerMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: "tandem_process_" });
+  // Node's own metrics as tandem_process_cpu_seconds_total, tandem_nodejs_heap_size_used_bytes, …
+  collectDefaultMetrics({ register: registry, prefix: "tandem_" });
   return {
     registry,
     requests: new Counter({ name: "tandem_http_requests_total", help: "HTTP requests by route, method and status", labelNames: ["route", "method", "status"], registers: [registry] }),
@@ -43,13 +45,14 @@ export function createMetrics(queueDepth: () => number): ServerMetrics {
     rejected: new Counter({ name: "tandem_rejected_total", help: "Requests refused before work: load shedding, limits, auth", labelNames: ["reason"], registers: [registry] }),
     confidence: new Histogram({ name: "tandem_confidence", help: "Top class probability of answers, by strategy and the member that answered", labelNames: ["strategy", "member"], buckets: [0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 1], registers: [registry] }),
     llmShareHour: new Gauge({ name: "tandem_llm_share_last_hour", help: "Share of texts answered by an LLM over the last 60 minutes", labelNames: ["strategy"], registers: [registry] }),
-    auditItems: new Counter({ name: "tandem_audit_items_total", help: "Audit sample: agree, disagree, failed, dropped (queue full), over_budget, over_rate", labelNames: ["strategy", "outcome"], registers: [registry] }),
-    auditAgreement: new Gauge({ name: "tandem_audit_agreement", help: "Agreement of the encoder's audited answers with the LLM since the last reset", labelNames: ["strategy"], registers: [registry] }),
-    auditLower: new Gauge({ name: "tandem_audit_agreement_lower_bound", help: "Anytime-valid lower confidence bound of the audit agreement (Howard et al. 2021)", labelNames: ["strategy"], registers: [registry] }),
-    auditUpper: new Gauge({ name: "tandem_audit_agreement_upper_bound", help: "Anytime-valid upper confidence bound of the audit agreement", labelNames: ["strategy"], registers: [registry] }),
-    auditEvidence: new Gauge({ name: "tandem_audit_evidence", help: "The drift test's wealth against agreement ≥ target (degraded at 1/(1 − confidence))", labelNames: ["strategy"], registers: [registry] }),
+    auditItems: new Counter({ name: "tandem_audit_items_total", help: "Audit sample: agree, disagree (kept answers asked of the LLM), agree_routed (drawn answers the LLM gave), failed, dropped (queue full), over_budget, over_rate", labelNames: ["strategy", "outcome"], registers: [registry] }),
+    auditAgreement: new Gauge({ name: "tandem_audit_agreement", help: "The watched quantity since the last reset (quantity: agreement_cascade = the cascade's answers equal to the LLM's alone, agreement_encoder = the encoder's kept answers, accuracy_* from feedback)", labelNames: ["strategy", "quantity"], registers: [registry] }),
+    auditLower: new Gauge({ name: "tandem_audit_agreement_lower_bound", help: "Anytime-valid lower confidence bound of the watched quantity (Howard et al. 2021)", labelNames: ["strategy", "quantity"], registers: [registry] }),
+    auditUpper: new Gauge({ name: "tandem_audit_agreement_upper_bound", help: "Anytime-valid upper confidence bound of the watched quantity", labelNames: ["strategy", "quantity"], registers: [registry] }),
+    auditEvidence: new Gauge({ name: "tandem_audit_evidence", help: "The drift test's wealth against quantity ≥ target (degraded at 1/(1 − confidence))", labelNames: ["strategy", "quantity"], registers: [registry] }),
+    auditTarget: new Gauge({ name: "tandem_audit_target", help: "The target the drift test holds the watched quantity to (the certificate's, or audit.target)", labelNames: ["strategy", "quantity"], registers: [registry] }),
     auditCost: new Counter({ name: "tandem_audit_cost_usd_total", help: "Dollars of audit calls", labelNames: ["strategy"], registers: [registry] }),
-    degraded: new Gauge({ name: "tandem_strategy_degraded", help: "1 while the audit rejects the cascade's agreement target (until reset)", labelNames: ["strategy"], registers: [registry] }),
+    degraded: new Gauge({ name: "tandem_strategy_degraded", help: "1 while the audit rejects the watched quantity's target (until reset)", labelNames: ["strategy"], registers: [registry] }),
     feedback: new Counter({ name: "tandem_feedback_total", help: "Feedback received, by the member that had answered and whether it was right", labelNames: ["strategy", "answered_by", "correct"], registers: [registry] }),
     liveAccuracy: new Gauge({ name: "tandem_live_accuracy", help: "Accuracy from feedback, by the member that answered", labelNames: ["strategy", "answered_by"], registers: [registry] }),
   };

@@ -1,48 +1,65 @@
 /**
- * Keeping a served cascade's promise: audit sampling, the drift alarm, collection and feedback.
+ * Keeping a served cascade's promise: the audit sample, the watch of the certified quantity, collection and
+ * feedback. The statistics are pure (./watch.ts); this class holds their state for one strategy, draws the
+ * sample, asks the LLM in the background, stores what it collects, and publishes (metrics, log).
  *
- * Each answer of a cascade with `audit:` is drawn into the audit sample with probability `share` (when the
- * audit budget and rate allow at that moment, the same for every answer, so the sample stays uniform over
- * the traffic). A sampled answer the encoder gave is also sent to the LLM — off the request path, in the
- * background, within the audit's daily budget — and the pair is one outcome: agreed or not. Outcomes
- * feed an anytime-valid confidence sequence of the agreement (Howard et al. 2021) and a test by betting
- * of "agreement ≥ the certificate's target"; when the test rejects, at the certificate's confidence, the
- * strategy is degraded (and with `on_degraded: llm` the LLM answers everything) until an operator resets
- * it. Audit pairs and every LLM answer the cascade paid for are stored for `tandem distill`.
+ * Each answer of a cascade with `audit:` is drawn into the audit sample with probability `share`, when the
+ * audit's daily budget and rate allow at that moment — the same for every answer, whoever answered it, so
+ * the sample stays uniform over the traffic. What a drawn answer becomes depends on the watched quantity
+ * (`auditRole`): for the cascade's agreement (the default certificate), a drawn answer the LLM gave is an
+ * agreement at no cost and a drawn answer the encoder kept is also sent to the LLM, off the request path;
+ * for the kept answers' agreement, only kept answers are outcomes; for accuracy, outcomes come from
+ * feedback. Outcomes feed an anytime-valid confidence sequence and a test by betting of "quantity ≥
+ * target"; when the test rejects at the certificate's confidence the strategy is degraded (with
+ * `on_degraded: llm` the LLM answers everything, and those answers are not outcomes of the cascade) until
+ * an operator resets it. Every LLM answer the cascade paid for and every audit pair is stored for
+ * `tandem distill`, marked when it is in the uniform sample.
  */
 import type { FastifyBaseLogger } from "fastify";
+import { RateLimiter } from "../llm/limiter.js";
 import type { CascadeConfig } from "../strategies/config.js";
 import type { Prediction, Strategy } from "../strategies/strategy.js";
-import { driftAlarm, mixtureConfidenceSequence, newDriftTest, observeDrift, priorNear, type DriftTestState } from "../stats/sequential.js";
+import { mixtureConfidenceSequence } from "../stats/sequential.js";
 import type { LabelStore } from "./label-store.js";
 import type { ServerMetrics } from "./metrics.js";
+import {
+  auditRole,
+  cascadeAgreement,
+  describeQuantity,
+  feedbackCounts,
+  newWatchState,
+  observeOutcome,
+  outcomesFrom,
+  quantityKey,
+  rowsToCertify,
+  watchFigures,
+  type WatchedQuantity,
+  type WatchState,
+} from "./watch.js";
 
 export interface AuditSettings {
   share: number;
   maxCostPerDay?: number;
   rpm?: number;
-  /** H0 of the drift test and the line the bounds are drawn against. */
-  target: number;
-  confidence: number;
+  /** What is watched: the certificate's quantity and target, or the audit's own target (with its scope). */
+  quantity: WatchedQuantity;
   onDegraded: "none" | "llm";
   storeTexts: boolean;
 }
 
-/** The audit settings of a cascade config (target and confidence from its certificate unless given). */
+/** The audit settings of a cascade config: the quantity its certificate bounds, unless `audit.target` names one. */
 export function auditSettings(config: CascadeConfig): AuditSettings | undefined {
   if (!config.audit) return undefined;
-  const certificate = config.certificate?.metric === "agreement" ? config.certificate : undefined;
-  const target = config.audit.target ?? certificate?.target;
-  if (target === undefined) throw new Error(`cascade ${config.name}: audit needs a target (audit.target, or a certificate of agreement)`);
-  return {
-    share: config.audit.share,
-    maxCostPerDay: config.audit.maxCostPerDay,
-    rpm: config.audit.rpm,
-    target,
-    confidence: config.audit.confidence ?? certificate?.confidence ?? 0.95,
-    onDegraded: config.onDegraded ?? "none",
-    storeTexts: config.storeTexts ?? true,
-  };
+  const certificate = config.certificate;
+  let quantity: WatchedQuantity;
+  if (config.audit.target !== undefined) {
+    quantity = { metric: "agreement", on: config.audit.on ?? certificate?.on ?? "cascade", target: config.audit.target, confidence: config.audit.confidence ?? certificate?.confidence ?? 0.95, from: "audit" };
+  } else if (certificate) {
+    quantity = { metric: certificate.metric, on: certificate.on, target: certificate.target, confidence: config.audit.confidence ?? certificate.confidence, from: "certificate" };
+  } else {
+    throw new Error(`cascade ${config.name}: audit needs a target (audit.target, or a certificate)`);
+  }
+  return { share: config.audit.share, maxCostPerDay: config.audit.maxCostPerDay, rpm: config.audit.rpm, quantity, onDegraded: config.onDegraded ?? "none", storeTexts: config.storeTexts ?? true };
 }
 
 interface AuditItem {
@@ -57,7 +74,9 @@ export interface SeriesPoint {
   /** Texts answered since start. */
   texts: number;
   llmShare: number;
+  /** Outcomes of the watched quantity since the last reset. */
   audited: number;
+  /** The watched quantity's estimate (null before any outcome). */
   agreement: number | null;
   lowerBound: number;
   upperBound: number;
@@ -66,23 +85,42 @@ export interface SeriesPoint {
 
 export interface AuditSnapshot {
   share: number;
+  /** The watched quantity, in words and as metric and scope (what the bounds bound and the target tests). */
+  quantity: string;
+  metric: WatchedQuantity["metric"];
+  on: WatchedQuantity["on"];
+  /** Where the target comes from: the certificate, or audit.target. */
+  targetFrom: WatchedQuantity["from"];
+  /** Where the outcomes come from: the audit sample (agreement) or feedback (accuracy). */
+  outcomesFrom: "audit" | "feedback";
   target: number;
   confidence: number;
   onDegraded: "none" | "llm";
-  /** Outcomes since the last reset. */
+  /** Outcomes of the watched quantity since the last reset, and how many were successes. */
   audited: number;
   agreed: number;
+  /** The watched quantity's estimate (agreement or accuracy; null before any outcome). */
   agreement: number | null;
-  /** The anytime-valid confidence sequence of the agreement at the confidence level (two-sided). */
+  /** The anytime-valid confidence sequence of the watched quantity at the confidence level (two-sided). */
   lowerBound: number;
   upperBound: number;
-  /** The drift test's evidence against "agreement ≥ target" (the wealth; degraded at 1 / (1 − confidence)). */
+  /** The drift test's evidence against "quantity ≥ target" (the wealth; degraded at 1 / (1 − confidence)). */
   evidence: number;
   recentAgreement: number | null;
   degraded: boolean;
   degradedSince: string | null;
-  /** The audit (counted since the reset) at which the alarm fired. */
+  /** The outcome (counted since the reset) at which the alarm fired. */
   degradedAtAudit: number | null;
+  /** Audit calls to the LLM made (kept answers drawn), and the uniform sample collected since the reset. */
+  llmCalls: number;
+  sample: {
+    /** Drawn answers with an LLM label (the rows `distill` may calibrate on). */
+    rows: number;
+    /** The cascade's agreement on them (routed rows agree by construction), null before any. */
+    cascadeAgreement: number | null;
+    /** Calibration rows a certificate at the target needs to certify the current τ at that agreement (null: not reachable at it). */
+    rowsToRecertify: number | null;
+  };
   queued: number;
   dropped: { budget: number; rate: number; queue: number; failed: number };
   costTodayUsd: number;
@@ -107,20 +145,20 @@ function utcDay(date = new Date()): string {
 
 /** Per-strategy live state: the audit of a cascade (when it has one), feedback, and the traffic series. */
 export class StrategyMonitor {
-  private test: DriftTestState = newDriftTest();
-  private agreed = 0;
-  private audited = 0;
+  private watch: WatchState = newWatchState();
   private degradedSince: string | null = null;
-  private degradedAtAudit: number | null = null;
   private since: string;
   private queue: AuditItem[] = [];
   private draining: Promise<void> | undefined;
   private readonly dropped = { budget: 0, rate: 0, queue: 0, failed: 0 };
-  private readonly recentAudits: number[] = [];
   private day = utcDay();
   private spentToday = 0;
   private meanAuditCost = 0;
   private paidAudits = 0;
+  /** The uniform sample since the reset: rows, and how many the cascade answered as the LLM would. */
+  private sampleRows = 0;
+  private sampleAgreed = 0;
+  private readonly limiter: RateLimiter | undefined;
   private readonly feedback = new Map<string, { n: number; correct: number }>();
   private readonly minutes: Array<{ minute: number; requests: number; llm: number }> = [];
   private totalTexts = 0;
@@ -131,19 +169,21 @@ export class StrategyMonitor {
   constructor(
     readonly name: string,
     readonly audit: AuditSettings | undefined,
-    private readonly members: { encoder?: Strategy; llm?: Strategy },
+    private readonly members: { encoder?: Strategy; llm?: Strategy; llmConfig?: Record<string, unknown> },
     private readonly labels: LabelStore,
     private readonly metrics: ServerMetrics,
     private readonly log: FastifyBaseLogger,
+    /** The audit draw's uniform numbers (seeded in tests). */
+    private readonly random: () => number = Math.random,
   ) {
     this.since = labels.lastReset(name) ?? new Date(0).toISOString();
+    // Audit calls per minute, a minute's worth at once: draws are dropped (not delayed) when none is left.
+    this.limiter = audit?.rpm ? new RateLimiter({ rpm: audit.rpm, burstSeconds: 60, startFull: true }) : undefined;
     if (audit) {
-      // A restart keeps the evidence: the audit pairs since the last reset are replayed.
-      for (const pair of labels.auditsSinceReset(name)) {
-        if (pair.llmLabel !== null) this.outcome(pair.llmLabel === pair.encoderLabel ? 1 : 0, false);
-      }
+      // A restart keeps the evidence: the outcomes since the last reset are replayed.
+      this.replay();
       this.spentToday = labels.auditCostSince(name, `${this.day}T00:00:00.000Z`);
-      if (this.audited > 0) log.info({ strategy: name, audited: this.audited, agreement: this.agreed / this.audited, degraded: this.degraded }, "audit state restored");
+      if (this.watch.observed > 0) log.info({ strategy: name, quantity: describeQuantity(audit.quantity), observed: this.watch.observed, estimate: this.watch.successes / this.watch.observed, degraded: this.degraded }, "audit state restored");
     }
     for (const entry of labels.feedbackOf(name)) this.countFeedback(entry.answeredBy ?? "?", entry.answer === entry.feedbackLabel);
     metrics.degraded.set({ strategy: name }, this.degraded ? 1 : 0);
@@ -158,23 +198,51 @@ export class StrategyMonitor {
     return this.degraded && this.audit?.onDegraded === "llm" && this.members.llm !== undefined;
   }
 
-  private alpha(): number {
-    return 1 - (this.audit?.confidence ?? 0.95);
+  /** Rebuilds the watch from the store: the sample's outcomes (agreement) or the feedback (accuracy) since the reset. */
+  private replay(): void {
+    const quantity = this.audit!.quantity;
+    this.watch = newWatchState();
+    this.degradedSince = null;
+    this.sampleRows = 0;
+    this.sampleAgreed = 0;
+    const fromAudit = outcomesFrom(quantity) === "audit";
+    for (const row of this.labels.sampleSinceReset(this.name)) {
+      if (row.llmLabel === null) continue;
+      const by = row.kind === "llm" ? "llm" : "encoder";
+      const agreed = by === "llm" || row.llmLabel === row.encoderLabel;
+      this.countSample(by, agreed);
+      // While degraded with on_degraded: llm, the LLM's answers are not the cascade's (as when live).
+      if (!fromAudit || (by === "llm" && this.routeToLlm)) continue;
+      const role = auditRole(quantity, by);
+      if (role !== "collect") this.outcome(agreed ? 1 : 0, false, row.at);
+    }
+    if (fromAudit) return;
+    for (const row of this.labels.feedbackOf(this.name, this.since)) {
+      if (feedbackCounts(quantity, this.memberKind(row.answeredBy))) this.outcome(row.answer === row.feedbackLabel ? 1 : 0, false, row.at);
+    }
   }
 
-  private outcome(agreed: 0 | 1, live: boolean): void {
+  private memberKind(answeredBy: string | null): "encoder" | "llm" {
+    return answeredBy !== null && answeredBy === this.members.llm?.name ? "llm" : "encoder";
+  }
+
+  private countSample(by: "encoder" | "llm", agreed: boolean): void {
+    this.sampleRows++;
+    if (by === "llm" || agreed) this.sampleAgreed++;
+  }
+
+  private outcome(success: 0 | 1, live: boolean, at?: string): void {
     const audit = this.audit!;
-    this.audited++;
-    this.agreed += agreed;
-    this.recentAudits.push(agreed);
-    if (this.recentAudits.length > 100) this.recentAudits.shift();
-    this.test = observeDrift(this.test, agreed, { target: audit.target, alpha: this.alpha() });
-    if (!this.degraded && driftAlarm(this.test, this.alpha())) {
-      this.degradedSince = new Date().toISOString();
-      this.degradedAtAudit = this.audited;
+    const wasDegraded = this.degraded;
+    this.watch = observeOutcome(this.watch, success, audit.quantity);
+    if (!wasDegraded && this.watch.alarmAt !== null) {
+      this.degradedSince = at ?? new Date().toISOString();
       this.metrics.degraded.set({ strategy: this.name }, 1);
-      const snapshot = this.snapshot();
-      this.log.warn({ strategy: this.name, audited: snapshot?.audited, agreement: snapshot?.agreement, recent_agreement: snapshot?.recentAgreement, target: audit.target, on_degraded: audit.onDegraded }, `degraded: the audit rejects agreement ≥ ${audit.target} at confidence ${audit.confidence}${audit.onDegraded === "llm" ? "; the LLM answers everything until a reset" : ""}`);
+      const figures = watchFigures(this.watch, audit.quantity);
+      this.log.warn(
+        { strategy: this.name, quantity: describeQuantity(audit.quantity), observed: figures.observed, estimate: figures.estimate, recent: figures.recent, target: audit.quantity.target, on_degraded: audit.onDegraded },
+        `degraded: the audit rejects ${describeQuantity(audit.quantity)} ≥ ${audit.quantity.target} at confidence ${audit.quantity.confidence}${audit.onDegraded === "llm" ? "; the LLM answers everything until a reset" : ""}`,
+      );
     }
     if (live) this.publish();
   }
@@ -182,11 +250,12 @@ export class StrategyMonitor {
   private publish(): void {
     const snapshot = this.snapshot();
     if (!snapshot) return;
-    const labels = { strategy: this.name };
+    const labels = { strategy: this.name, quantity: quantityKey(this.audit!.quantity) };
     this.metrics.auditAgreement.set(labels, snapshot.agreement ?? Number.NaN);
     this.metrics.auditLower.set(labels, snapshot.lowerBound);
     this.metrics.auditUpper.set(labels, snapshot.upperBound);
     this.metrics.auditEvidence.set(labels, snapshot.evidence);
+    this.metrics.auditTarget.set(labels, snapshot.target);
   }
 
   /** After a request: counts, confidence histograms, collection of LLM answers, and the audit draw. */
@@ -199,6 +268,7 @@ export class StrategyMonitor {
       while (this.minutes.length > 60) this.minutes.shift();
     }
     const encoderName = this.members.encoder?.name;
+    const forced = this.routeToLlm;
     predictions.forEach((p, i) => {
       const by = p.answeredBy ?? this.name;
       const llmAnswered = memberTypes.get(by) === "llm";
@@ -210,17 +280,26 @@ export class StrategyMonitor {
       }
       if (p.probabilities?.length) this.metrics.confidence.observe({ strategy: this.name, member: by }, Math.max(...p.probabilities));
       if (!this.audit || p.status !== "ok") return;
+      // Drawn before knowing who answered matters: the gates below are the same for every answer.
       const sampled = this.draw();
       if (llmAnswered) {
         // Every LLM answer the cascade paid for is training data (a cache hit was paid once: its row costs 0);
         // the ones drawn are part of the uniform sample.
-        this.labels.collect({ id: ids[i]!, strategy: this.name, kind: "llm", answeredBy: by, text: texts[i]!, storeText: this.audit.storeTexts, llmLabel: p.label, encoderLabel: null, encoderConfidence: null, costUsd: p.cached ? 0 : p.costUsd, sample: sampled });
+        this.labels.collect({ id: ids[i]!, strategy: this.name, kind: "llm", answeredBy: by, text: texts[i]!, storeText: this.audit.storeTexts, llmLabel: p.label, encoderLabel: null, encoderConfidence: null, costUsd: p.cached ? 0 : p.costUsd, sample: sampled, teacher: this.members.llmConfig });
+        if (sampled) {
+          this.countSample("llm", true);
+          if (!forced && auditRole(this.audit.quantity, "llm") === "agreed") {
+            this.metrics.auditItems.inc({ strategy: this.name, outcome: "agree_routed" });
+            this.outcome(1, true);
+          }
+        }
       } else if (sampled && by === encoderName) {
         if (this.queue.length >= QUEUE_LIMIT) {
           this.dropped.queue++;
           this.metrics.auditItems.inc({ strategy: this.name, outcome: "dropped" });
           return;
         }
+        this.limiter?.take();
         this.queue.push({ id: ids[i]!, text: texts[i]!, encoderLabel: p.label, encoderConfidence: Math.max(...(p.probabilities ?? [Number.NaN])) });
       }
     });
@@ -228,12 +307,14 @@ export class StrategyMonitor {
     if (this.queue.length > 0) this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
 
-  private readonly drawTimes: number[] = [];
-
-  /** Whether this answer is drawn into the audit sample: share, when the budget and the rate allow now. */
+  /**
+   * Whether this answer is drawn into the audit sample: `share`, when the day's budget and the call rate
+   * allow an audit call now. The gates look only at the moment, never at the answer, so every answer has the
+   * same chance (a drawn answer the LLM gave costs nothing, but it passes the same gates).
+   */
   private draw(): boolean {
     const audit = this.audit!;
-    if (Math.random() >= audit.share) return false;
+    if (this.random() >= audit.share) return false;
     const today = utcDay();
     if (today !== this.day) {
       this.day = today;
@@ -244,15 +325,10 @@ export class StrategyMonitor {
       this.metrics.auditItems.inc({ strategy: this.name, outcome: "over_budget" });
       return false;
     }
-    if (audit.rpm !== undefined) {
-      const now = Date.now();
-      while (this.drawTimes.length && this.drawTimes[0]! < now - 60_000) this.drawTimes.shift();
-      if (this.drawTimes.length >= audit.rpm) {
-        this.dropped.rate++;
-        this.metrics.auditItems.inc({ strategy: this.name, outcome: "over_rate" });
-        return false;
-      }
-      this.drawTimes.push(now);
+    if (this.limiter && !this.limiter.ready()) {
+      this.dropped.rate++;
+      this.metrics.auditItems.inc({ strategy: this.name, outcome: "over_rate" });
+      return false;
     }
     return true;
   }
@@ -282,10 +358,11 @@ export class StrategyMonitor {
         this.paidAudits++;
         this.meanAuditCost += (answer.costUsd - this.meanAuditCost) / this.paidAudits;
         this.metrics.auditCost.inc({ strategy: this.name }, answer.costUsd);
-        this.labels.collect({ id: item.id, strategy: this.name, kind: "audit", answeredBy: this.members.encoder!.name, text: item.text, storeText: this.audit!.storeTexts, llmLabel: answer.label, encoderLabel: item.encoderLabel, encoderConfidence: item.encoderConfidence, costUsd: answer.costUsd, sample: true });
+        this.labels.collect({ id: item.id, strategy: this.name, kind: "audit", answeredBy: this.members.encoder!.name, text: item.text, storeText: this.audit!.storeTexts, llmLabel: answer.label, encoderLabel: item.encoderLabel, encoderConfidence: item.encoderConfidence, costUsd: answer.costUsd, sample: true, teacher: this.members.llmConfig });
         const agreed = answer.label === item.encoderLabel ? 1 : 0;
+        this.countSample("encoder", agreed === 1);
         this.metrics.auditItems.inc({ strategy: this.name, outcome: agreed ? "agree" : "disagree" });
-        this.outcome(agreed, true);
+        if (auditRole(this.audit!.quantity, "encoder") === "ask" && outcomesFrom(this.audit!.quantity) === "audit") this.outcome(agreed, true);
       });
     }
   }
@@ -297,12 +374,10 @@ export class StrategyMonitor {
 
   reset(reason: string): AuditSnapshot | undefined {
     this.since = this.labels.reset(this.name, reason);
-    this.test = newDriftTest();
-    this.agreed = 0;
-    this.audited = 0;
-    this.recentAudits.length = 0;
+    this.watch = newWatchState();
+    this.sampleRows = 0;
+    this.sampleAgreed = 0;
     this.degradedSince = null;
-    this.degradedAtAudit = null;
     this.metrics.degraded.set({ strategy: this.name }, 0);
     this.log.info({ strategy: this.name, reason }, "audit reset: evidence cleared, not degraded");
     this.publish();
@@ -319,18 +394,62 @@ export class StrategyMonitor {
   snapshot(): AuditSnapshot | undefined {
     const audit = this.audit;
     if (!audit) return undefined;
-    const cs = mixtureConfidenceSequence(this.agreed, this.audited, this.alpha(), priorNear(audit.target));
-    const recent = this.recentAudits.length ? this.recentAudits.reduce((a, b) => a + b, 0) / this.recentAudits.length : null;
+    const quantity = audit.quantity;
+    const figures = watchFigures(this.watch, quantity);
+    const sampleAgreement = this.sampleRows ? this.sampleAgreed / this.sampleRows : null;
+    // The next distill certifies the cascade's agreement: at the target of an agreement certificate (else 0.95).
+    const recertifyTarget = quantity.metric === "agreement" ? (quantity.on === "cascade" ? quantity.target : cascadeAgreement(quantity.target, this.traffic().llmShare)) : 0.95;
     return {
-      share: audit.share, target: audit.target, confidence: audit.confidence, onDegraded: audit.onDegraded,
-      audited: this.audited, agreed: this.agreed, agreement: this.audited ? this.agreed / this.audited : null,
-      lowerBound: cs.lower, upperBound: cs.upper, evidence: Math.exp(this.test.logWealth), recentAgreement: recent,
-      degraded: this.degraded, degradedSince: this.degradedSince, degradedAtAudit: this.degradedAtAudit, queued: this.queue.length, dropped: { ...this.dropped },
-      costTodayUsd: this.spentToday, since: this.since,
+      share: audit.share,
+      quantity: describeQuantity(quantity),
+      metric: quantity.metric,
+      on: quantity.on,
+      targetFrom: quantity.from,
+      outcomesFrom: outcomesFrom(quantity),
+      target: quantity.target,
+      confidence: quantity.confidence,
+      onDegraded: audit.onDegraded,
+      audited: figures.observed,
+      agreed: figures.successes,
+      agreement: figures.estimate,
+      lowerBound: figures.lowerBound,
+      upperBound: figures.upperBound,
+      evidence: figures.evidence,
+      recentAgreement: figures.recent,
+      degraded: this.degraded,
+      degradedSince: this.degradedSince,
+      degradedAtAudit: figures.alarmAt,
+      llmCalls: this.paidAudits,
+      sample: { rows: this.sampleRows, cascadeAgreement: sampleAgreement, rowsToRecertify: sampleAgreement === null ? null : rowsToCertify(sampleAgreement, recertifyTarget, quantity.confidence) },
+      queued: this.queue.length,
+      dropped: { ...this.dropped },
+      costTodayUsd: this.spentToday,
+      since: this.since,
     };
   }
 
-  countFeedback(answeredBy: string, correct: boolean): void {
+  /**
+   * Feedback on an answer: live accuracy by member, and an outcome when accuracy is watched. A second
+   * feedback for the same answer replaces the first (`previous`: the label it replaces).
+   */
+  feedbackReceived(answeredBy: string, answer: string, label: string, previous: string | null): void {
+    if (previous !== null) {
+      const entry = this.feedback.get(answeredBy);
+      if (entry) {
+        entry.n--;
+        if (previous === answer) entry.correct--;
+      }
+    }
+    this.countFeedback(answeredBy, answer === label);
+    const quantity = this.audit?.quantity;
+    if (!quantity || outcomesFrom(quantity) !== "feedback" || !feedbackCounts(quantity, this.memberKind(answeredBy))) return;
+    // A replaced label rewrites history: the watch is rebuilt from the stored feedback.
+    if (previous !== null) this.replay();
+    else this.outcome(answer === label ? 1 : 0, true);
+    this.publish();
+  }
+
+  private countFeedback(answeredBy: string, correct: boolean): void {
     const entry = this.feedback.get(answeredBy) ?? { n: 0, correct: 0 };
     entry.n++;
     if (correct) entry.correct++;
@@ -341,8 +460,9 @@ export class StrategyMonitor {
 
   /** Accuracy by member from feedback, with the same anytime-valid bounds (at 95%, or the audit's confidence). */
   liveAccuracy(): LiveAccuracy[] {
-    return [...this.feedback.entries()].map(([answeredBy, { n, correct }]) => {
-      const cs = mixtureConfidenceSequence(correct, n, this.alpha(), { a: 0.5, b: 0.5 });
+    const alpha = 1 - (this.audit?.quantity.confidence ?? 0.95);
+    return [...this.feedback.entries()].filter(([, { n }]) => n > 0).map(([answeredBy, { n, correct }]) => {
+      const cs = mixtureConfidenceSequence(correct, n, alpha, { a: 0.5, b: 0.5 });
       return { answeredBy, n, correct, accuracy: correct / n, lowerBound: cs.lower, upperBound: cs.upper };
     });
   }
@@ -374,3 +494,4 @@ export class StrategyMonitor {
     await this.idle();
   }
 }
+

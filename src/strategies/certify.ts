@@ -386,7 +386,53 @@ export function certificateRecord(certificate: CascadeCertificate, createdAt?: s
   };
 }
 
-/** A cascade strategy at the certified τ, carrying its certificate. */
-export function certifiedCascadeConfig(encoder: MemberRef, llm: MemberRef, certificate: CascadeCertificate, options: { name?: string; createdAt?: string } = {}): CascadeConfig {
-  return { type: "cascade", name: options.name ?? "cascade", encoder, llm, tau: certificate.tau, certificate: certificateRecord(certificate, options.createdAt) };
+/**
+ * Calibration rows a certificate needs to certify "metric ≥ target" at `confidence` for a τ whose metric
+ * is `rate` on them: the smallest n at which the exact one-sided binomial test rejects with ⌊rate·n⌋
+ * successes. Null when rate ≤ target (no number of rows is enough), or when more than `limit` are needed.
+ * This is the count for one τ: a lower τ (more answers kept) has a lower rate and needs more.
+ */
+export function rowsToCertify(rate: number, target: number, confidence: number, limit = 100_000): number | null {
+  if (!(rate > target) || !(target > 0 && target < 1) || !(confidence > 0 && confidence < 1)) return null;
+  const delta = 1 - confidence;
+  // Fewer rows than ln δ / ln target cannot pass even all agreeing; from there, the first n that passes.
+  for (let n = Math.max(1, Math.ceil(Math.log(delta) / Math.log(target) - 1e-9)); n <= limit; n++) {
+    if (binomialTestGreater(Math.floor(rate * n + 1e-9), n, target) <= delta) return n;
+  }
+  return null;
+}
+
+/** What a certified cascade is written with: its audit. */
+export type AuditConfig = NonNullable<CascadeConfig["audit"]>;
+
+/**
+ * The audit a written cascade gets by default. 20% of the answers, drawn uniformly: at 5,000 texts a day that
+ * is 1,000 uniform rows a day, about what re-certifying a τ needs when the cascade agrees 96% with a 95%
+ * target (1,000–1,100 rows); a drawn answer the LLM gave costs nothing, so the extra LLM calls are 20% of
+ * the encoder's share. Capped at $2 and 60 calls a minute.
+ */
+export const DEFAULT_AUDIT: AuditConfig = { share: 0.2, maxCostPerDay: 2, rpm: 60 };
+
+/** The comment written above a cascade's `audit:` section: what it watches, what it costs, what it collects. */
+export function auditComment(certificate: CascadeCertificate, audit: AuditConfig, llmCostPerText?: number | null): string[] {
+  const figures = certificate.heldOut ?? certificate.calibration;
+  const keptShare = 1 - figures.llmShare;
+  const extra = audit.share * keptShare;
+  const pct = (x: number, digits = 1) => `${(x * 100).toFixed(digits)}%`;
+  const lines = [
+    `audit: ${pct(audit.share, 0)} of the answers, drawn uniformly, are checked against the LLM in the background, so that the`,
+    `certificate (${certificate.target.metric} ${certificate.target.on === "encoder" ? "of the kept answers" : "of the cascade"} >= ${pct(certificate.target.level, 0)}) is watched on live traffic: an anytime-valid bound, and a drift`,
+    `alarm when it stops holding. A drawn answer the LLM gave costs nothing; a drawn answer the encoder kept is asked`,
+    `again: ${pct(audit.share, 0)} x ${pct(keptShare)} kept = ${pct(extra)} more LLM calls${llmCostPerText ? ` (about $${(extra * llmCostPerText * 1000).toFixed(4)} per 1,000 texts)` : ""}, at most $${audit.maxCostPerDay ?? "∞"} a day and ${audit.rpm ?? "∞"} a minute.`,
+  ];
+  const rate = certificate.calibration.agreement;
+  const needed = certificate.target.metric === "agreement" ? rowsToCertify(rate, certificate.target.level, certificate.confidence) : null;
+  lines.push(`The sample is what the next distill calibrates on (tandem serve export-labels)${needed ? `: re-certifying this τ at its calibration agreement (${pct(rate)}) needs about ${needed} rows, ${Math.ceil(needed / audit.share)} texts of traffic at this share` : ""}.`);
+  return lines;
+}
+
+/** A cascade strategy at the certified τ, carrying its certificate, audited by default (`audit: false` for none). */
+export function certifiedCascadeConfig(encoder: MemberRef, llm: MemberRef, certificate: CascadeCertificate, options: { name?: string; createdAt?: string; audit?: AuditConfig | false } = {}): CascadeConfig {
+  const audit = options.audit === false ? undefined : (options.audit ?? DEFAULT_AUDIT);
+  return { type: "cascade", name: options.name ?? "cascade", encoder, llm, tau: certificate.tau, certificate: certificateRecord(certificate, options.createdAt), ...(audit ? { audit } : {}) };
 }

@@ -7,7 +7,7 @@
  * folder / hub id / `starter` for an encoder, `provider:model` for an llm).
  */
 import { resolve } from "node:path";
-import { stringify as toYaml } from "yaml";
+import { Document, isMap, isScalar } from "yaml";
 import { z } from "zod";
 import { PROGRAM_NAMES } from "../llm/prompts/programs.js";
 
@@ -150,8 +150,10 @@ export const CascadeConfigSchema = z.strictObject({
       maxCostPerDay: z.number().min(0).optional(),
       /** Audit calls per minute. */
       rpm: count().optional(),
-      /** Agreement the drift test holds the cascade to (default: the certificate's target). */
+      /** Agreement the drift test holds the cascade to (default: the certificate's target and quantity). */
       target: z.number().gt(0).lt(1).optional(),
+      /** The scope of `target`: cascade (every answer; default) or encoder (the answers the encoder keeps). */
+      on: z.enum(["cascade", "encoder"]).optional(),
       /** Of the drift alarm and the bounds (default: the certificate's, else 0.95). */
       confidence: z.number().gt(0).lt(1).optional(),
     })
@@ -296,11 +298,26 @@ export function resolveStrategyPaths(config: StrategyConfig, base: string): Stra
 }
 
 
+/** A comment written above one key of one strategy (e.g. its `audit:`). */
+export interface StrategyFileNote {
+  strategy: number;
+  key: string;
+  lines: readonly string[];
+}
+
 /**
  * A strategy file (the experiment / serve schema) as YAML text, keys in snake_case as people write
- * them, after `#` comment lines. Pure.
+ * them, after `#` comment lines, with comments above the keys `notes` name. Pure.
  */
-export function strategyFileText(strategies: StrategyConfigInput[], defaultName: string, comment: readonly string[] = []): string {
+export function strategyFileText(strategies: StrategyConfigInput[], defaultName: string, comment: readonly string[] = [], notes: readonly StrategyFileNote[] = []): string {
   const header = comment.map((line) => `# ${line}\n`).join("");
-  return header + toYaml(snakeCaseKeys({ strategies, default: defaultName }, []), { lineWidth: 0 });
+  const doc = new Document(snakeCaseKeys({ strategies, default: defaultName }, []));
+  for (const note of notes) {
+    const map = doc.getIn(["strategies", note.strategy], true);
+    if (!isMap(map)) continue;
+    const key = note.key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    const pair = map.items.find((item) => isScalar(item.key) && item.key.value === key);
+    if (pair && isScalar(pair.key)) pair.key.commentBefore = note.lines.map((line) => ` ${line}`).join("\n");
+  }
+  return header + doc.toString({ lineWidth: 0 });
 }
