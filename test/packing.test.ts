@@ -56,6 +56,11 @@ test("rows are filled first-fit from the longest text down; positions restart pe
     [{ item: 2, start: 0, length: 3 }],
   ]);
   assert.throws(() => planPackedRows([11], 10), /11 tokens, more than a row's 10/);
+  // Aligned to 4: every text starts at a multiple of 4 (what makes packed answers bit-identical to padded ones).
+  assert.deepEqual(planPackedRows([5, 9, 3, 4], 16, 4), [
+    [{ item: 1, start: 0, length: 9 }, { item: 3, start: 12, length: 4 }],
+    [{ item: 0, start: 0, length: 5 }, { item: 2, start: 8, length: 3 }],
+  ]);
   const fed = packedFeeds([[7, 8], [9, 10, 11]], [[{ item: 1, start: 0, length: 3 }, { item: 0, start: 3, length: 2 }]], 0);
   assert.equal(fed.sequence, 5);
   assert.deepEqual([...fed.inputIds].map(Number), [9, 10, 11, 7, 8]);

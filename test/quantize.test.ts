@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import onnxProto from "onnx-proto";
-import { exposeMatMulInputs, floatValues, quantizeOnnx, quantizeSymmetric, widenInt8Weights } from "../src/encoders/quantize.js";
+import { exposeMatMulInputs, floatValues, quantizeOnnx, quantizeSymmetric, rowwiseActivations, widenInt8Weights } from "../src/encoders/quantize.js";
 import { createSession } from "../src/encoders/int8-kernel.js";
 import { interpolateTensors } from "../src/training/soup.js";
 import { quantizeModel } from "../src/encoders/quantize-model.js";
@@ -38,7 +38,7 @@ function roundHalfEven(x: number): number {
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
-test("DynamicQuantizeMatMul with per-column int8 weights equals the integer arithmetic written out", async () => {
+test("DynamicQuantizeMatMul with per-column int8 weights equals the integer arithmetic written out (per tensor, as stored)", async () => {
   const random = new Random(3);
   const [m, k, n] = [5, 64, 96];
   const a = Float32Array.from({ length: m * k }, () => random.nextFloat() * 4 - 1.5);
@@ -47,17 +47,12 @@ test("DynamicQuantizeMatMul with per-column int8 weights equals the integer arit
   graph.output(graph.op("MatMul", [graph.input("a", [m, k]), graph.float(w, [k, n])]), "y", [m, n]);
   const { bytes, summary } = quantizeOnnx(graph.encode(), { minElements: 1 });
   assert.equal(summary.matmuls, 1);
-  const run = async (session: ort.InferenceSession) => {
-    const out = (await session.run({ a: new ort.Tensor("float32", a, [m, k]) })).y!.data as Float32Array;
-    await session.release();
-    return out;
-  };
-  // As tandem opens it (widened where this CPU's U8S8 kernel saturates), and widened by hand: the
-  // uint8 form runs ONNX Runtime's U8U8 kernel, exact on every CPU.
+  // Widened by hand: the uint8 form runs ONNX Runtime's U8U8 kernel, exact on every CPU.
   const widened = widenInt8Weights(bytes);
   assert.equal(widened.widened, 1);
-  const y = await run(await createSession(bytes));
-  const yWidened = await run(await ort.InferenceSession.create(widened.bytes));
+  const session = await ort.InferenceSession.create(widened.bytes);
+  const y = (await session.run({ a: new ort.Tensor("float32", a, [m, k]) })).y!.data as Float32Array;
+  await session.release();
 
   const { q: qw, scales } = quantizeSymmetric(w, k, n, 1);
   const max = Math.max(0, ...a);
@@ -70,12 +65,57 @@ test("DynamicQuantizeMatMul with per-column int8 weights equals the integer arit
       let sum = 0;
       for (let i = 0; i < k; i++) sum += ((qa[r * k + i] as number) - zero) * (qw[i * n + c] as number);
       const expected = sum * scaleA * (scales[c] as number);
-      for (const [form, out] of [["as opened", y], ["widened", yWidened]] as const) {
-        const got = out[r * n + c] as number;
-        assert.ok(Math.abs(got - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `${form} y[${r},${c}]: ${got} vs ${expected}`);
-      }
+      const got = y[r * n + c] as number;
+      assert.ok(Math.abs(got - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `y[${r},${c}]: ${got} vs ${expected}`);
     }
   }
+});
+
+test("int8 graphs as tandem opens them quantize activations per row: the product equals the per-row arithmetic, and a row's answer does not depend on the other rows", async () => {
+  const random = new Random(5);
+  const [m, k, n] = [4, 64, 48];
+  const a = Float32Array.from({ length: m * k }, () => random.nextFloat() * 4 - 1.5);
+  // Row 3 holds an outlier 50× the rest: per tensor it would coarsen every row's quantization.
+  a[3 * k + 7] = 100;
+  const w = Float32Array.from({ length: k * n }, () => (random.nextFloat() * 2 - 1) * (0.1 + random.nextFloat()));
+  const graph = new GraphBuilder("one-matmul");
+  graph.output(graph.op("MatMul", [graph.input("a", ["rows", k]), graph.float(w, [k, n])]), "y", ["rows", n]);
+  const { bytes } = quantizeOnnx(graph.encode(), { minElements: 1 });
+  const rewritten = rowwiseActivations(bytes);
+  assert.equal(rewritten.rewritten, 1);
+  const ops = onnxProto.onnx.ModelProto.decode(rewritten.bytes).graph!.node!.map((node) => node.opType);
+  assert.ok(!ops.includes("DynamicQuantizeMatMul") && ops.includes("MatMulIntegerToFloat") && ops.includes("QuantizeLinear"), ops.join(" "));
+  const session = await createSession(bytes);
+  const run = async (rows: number[]) => {
+    const input = new Float32Array(rows.length * k);
+    rows.forEach((r, i) => input.set(a.subarray(r * k, (r + 1) * k), i * k));
+    return (await session.run({ a: new ort.Tensor("float32", input, [rows.length, k]) })).y!.data as Float32Array;
+  };
+  const all = await run([0, 1, 2, 3]);
+  const { q: qw, scales } = quantizeSymmetric(w, k, n, 1);
+  for (let r = 0; r < m; r++) {
+    // Symmetric per row: x · (127 / max|row|) rounded half to even (zero point 128 in the graph, the same integers).
+    const row = a.subarray(r * k, (r + 1) * k);
+    const max = Math.max(...Array.from(row, Math.abs));
+    const inverse = Math.fround(127 / max);
+    const qa = Array.from(row, (x) => Math.min(127, Math.max(-127, roundHalfEven(Math.fround(x * inverse)))));
+    const alone = await run([r]);
+    for (let c = 0; c < n; c++) {
+      let sum = 0;
+      for (let i = 0; i < k; i++) sum += (qa[i] as number) * (qw[i * n + c] as number);
+      const expected = (sum * max * (scales[c] as number)) / 127;
+      const got = all[r * n + c] as number;
+      assert.ok(Math.abs(got - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `y[${r},${c}]: ${got} vs ${expected}`);
+      assert.equal(alone[c], got, `row ${r} alone and among the others, column ${c}`);
+    }
+  }
+  await session.release();
+  // Per tensor (TANDEM_INT8_ACTIVATIONS=tensor, as stored) the outlier row changes row 0's product.
+  const perTensor = await ort.InferenceSession.create(widenInt8Weights(bytes).bytes);
+  const together = (await perTensor.run({ a: new ort.Tensor("float32", a, [m, k]) })).y!.data as Float32Array;
+  const first = (await perTensor.run({ a: new ort.Tensor("float32", a.slice(0, k), [1, k]) })).y!.data as Float32Array;
+  await perTensor.release();
+  assert.ok(Array.from(first).some((v, c) => v !== together[c]), "per tensor, row 0 depends on its batch-mates");
 });
 
 test("activation smoothing: a Mul by 1/s before the MatMul, rows of W times s_j = a_j^α / w_j^(1−α); an outlier channel no longer ruins the product", async () => {

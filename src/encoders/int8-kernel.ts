@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import onnxProto from "onnx-proto";
-import { widenInt8Weights } from "./quantize.js";
+import { rowwiseActivations, widenInt8Weights } from "./quantize.js";
 
 const { onnx } = onnxProto;
 let probe: Promise<boolean> | undefined;
@@ -63,12 +63,31 @@ export async function widensInt8Weights(): Promise<boolean> {
   return choice === "widen" || (choice === "auto" && (await int8ProductSaturates()));
 }
 
-/** The graph (a file or bytes) as this CPU should run it: int8 weights widened where the kernel saturates. */
+/** How int8 activations are quantized at run time: per row (`row`, the default: answers independent of batch-mates) or per tensor (`tensor`, ONNX Runtime's DynamicQuantizeMatMul as stored); `TANDEM_INT8_ACTIVATIONS` overrides. */
+export function int8ActivationChoice(): "row" | "tensor" {
+  const value = (process.env.TANDEM_INT8_ACTIVATIONS ?? "row").trim().toLowerCase();
+  if (value === "row" || value === "tensor") return value;
+  throw new Error(`TANDEM_INT8_ACTIVATIONS must be row or tensor, not ${JSON.stringify(process.env.TANDEM_INT8_ACTIVATIONS)}`);
+}
+
+/**
+ * The graph (a file or bytes) as this CPU should run it: int8 weights widened where the kernel saturates,
+ * and activations quantized per row, so that a text's answer does not depend on the other texts of its batch.
+ */
 export async function portableGraph<T extends string | Uint8Array>(graph: T): Promise<T | Uint8Array> {
-  if (!(await widensInt8Weights())) return graph;
-  const bytes: Uint8Array = typeof graph === "string" ? readFileSync(graph) : (graph as Uint8Array);
-  const result = widenInt8Weights(bytes);
-  return result.widened > 0 ? result.bytes : graph;
+  let bytes: Uint8Array | undefined;
+  const read = () => (bytes ??= typeof graph === "string" ? readFileSync(graph) : (graph as Uint8Array));
+  let changed = false;
+  if (await widensInt8Weights()) {
+    const result = widenInt8Weights(read());
+    if (result.widened > 0) [bytes, changed] = [result.bytes, true];
+  }
+  // Only graphs with DynamicQuantizeMatMul are rewritten: a byte search spares decoding float graphs.
+  if (int8ActivationChoice() === "row" && Buffer.from(read().buffer, read().byteOffset, read().byteLength).includes("DynamicQuantizeMatMul")) {
+    const result = rowwiseActivations(read());
+    if (result.rewritten > 0) [bytes, changed] = [result.bytes, true];
+  }
+  return changed ? bytes! : graph;
 }
 
 /** `ort.InferenceSession.create` on the portable form of the graph. */

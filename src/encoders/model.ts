@@ -48,6 +48,8 @@ export interface SessionOptions {
 /** The sessions of a graph rewritten for packed rows (see packing.ts). */
 interface PackedSessions {
   backbone: ort.InferenceSession;
+  /** Where texts may start in a packed row (a multiple of this), chosen by `packingAlignment`. */
+  alignment: number;
   /** A classifier graph's head: pooled vectors → logits. */
   head?: { session: ort.InferenceSession; input: string; pooling: Pooling };
 }
@@ -81,6 +83,11 @@ export class EncoderModel {
   /** The model was loaded with packing: `runPacked` works. */
   get canPack(): boolean {
     return this.packed !== undefined;
+  }
+
+  /** Where texts start in packed rows (a multiple of this), as the load-time probe chose; undefined without packing. */
+  get packingAlignmentUsed(): number | undefined {
+    return this.packed?.alignment;
   }
 
   static async load(dir: string, options: SessionOptions = {}): Promise<EncoderModel> {
@@ -152,7 +159,35 @@ export class EncoderModel {
       }
     }
     const normalize = kind === "embedding" && config.normalize !== false;
-    return new EncoderModel(dir, graph, kind, kind === "embedding" ? [] : labels, tokenizer, session, maxPositions, pooling, normalize, hasHidden, head, packed, packingRefusal);
+    const model = new EncoderModel(dir, graph, kind, kind === "embedding" ? [] : labels, tokenizer, session, maxPositions, pooling, normalize, hasHidden, head, packed, packingRefusal);
+    if (packed) {
+      const alignment = await model.packingAlignment();
+      if (alignment !== undefined) packed.alignment = alignment;
+      else if (options.packing === "auto") {
+        await releasePacked(packed);
+        return new EncoderModel(dir, graph, kind, kind === "embedding" ? [] : labels, tokenizer, session, maxPositions, pooling, normalize, hasHidden, head, undefined, "packed rows do not reproduce padded answers exactly on this CPU");
+      }
+    }
+    return model;
+  }
+
+  /**
+   * The smallest alignment of texts in packed rows (4, 8, 16 or 32 positions) at which probe texts get
+   * exactly, bit for bit, the pooled vectors (or logits) they get padded: what this CPU's kernels need for
+   * a text's answer not to depend on its row-mates. Undefined when none does.
+   */
+  private async packingAlignment(): Promise<number | undefined> {
+    const ids = PACKING_PROBE.map((text) => this.tokenizer.encode(text, Math.min(64, this.maxPositions)).ids);
+    const output: EncoderOutputKind = this.hasHiddenStates ? "pooled" : "model";
+    const alone: Float32Array[] = [];
+    for (const one of ids) alone.push((await this.run(this.feeds([one]), 1, output)).values);
+    for (const alignment of [4, 8, 16, 32]) {
+      this.packed!.alignment = alignment;
+      const packed = await this.runPacked(ids, 64, output);
+      const width = packed.width;
+      if (alone.every((values, i) => values.every((v, j) => v === packed.values[i * width + j]))) return alignment;
+    }
+    return undefined;
   }
 
   /**
@@ -210,7 +245,7 @@ export class EncoderModel {
     const packed = this.packed;
     if (!packed) throw new Error("the model was loaded without packing");
     if (output === "pooled" && !this.hasHiddenStates) throw new UserError("the model's graph outputs logits only, not last_hidden_state", { file: this.dir });
-    const rows = planPackedRows(ids.map((row) => row.length), rowTokens);
+    const rows = planPackedRows(ids.map((row) => row.length), rowTokens, packed.alignment);
     const fed = packedFeeds(ids, rows, this.tokenizer.padId);
     const feeds: Record<string, ort.Tensor> = {};
     for (const name of packed.backbone.inputNames) {
@@ -253,10 +288,28 @@ export class EncoderModel {
 
   async release(): Promise<void> {
     await this.session.release();
-    await this.packed?.backbone.release();
-    await this.packed?.head?.session.release();
+    if (this.packed) await releasePacked(this.packed);
   }
 }
+
+async function releasePacked(packed: PackedSessions): Promise<void> {
+  await packed.backbone.release();
+  await packed.head?.session.release();
+}
+
+/** Texts of several lengths for `packingAlignment`'s probe. */
+const PACKING_PROBE = [
+  "Fine.",
+  "The food was cold and the waiter rude.",
+  "A gorgeous, witty, seductive movie.",
+  "Not what I expected, but I liked it a lot more than the first one.",
+  "It is a film.",
+  "Meh",
+  "This is neither good nor bad, just long, and then some more words.",
+  "Great!",
+  "The plot twists kept me guessing until the very last scene of the second act.",
+  "Never again, never.",
+];
 
 async function loadPackedSessions(graph: string, sessionOptions: ort.InferenceSession.SessionOptions): Promise<PackedSessions> {
   let graphs: ReturnType<typeof packGraph>;
@@ -267,9 +320,9 @@ async function loadPackedSessions(graph: string, sessionOptions: ort.InferenceSe
     throw error;
   }
   const backbone = await createSession(graphs.backbone, sessionOptions);
-  if (!graphs.head) return { backbone };
+  if (!graphs.head) return { backbone, alignment: 1 };
   const head = await createSession(graphs.head.bytes, { ...sessionOptions, intraOpNumThreads: 1 });
-  return { backbone, head: { session: head, input: graphs.head.input, pooling: graphs.head.pooling } };
+  return { backbone, alignment: 1, head: { session: head, input: graphs.head.input, pooling: graphs.head.pooling } };
 }
 
 /** id2label in index order; generic names when the config has none. */

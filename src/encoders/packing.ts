@@ -196,20 +196,27 @@ export interface PackedSegment {
   length: number;
 }
 
-/** Rows of at most `rowTokens` tokens, filled first-fit from the longest item down; every item must fit. */
-export function planPackedRows(lengths: readonly number[], rowTokens: number): PackedSegment[][] {
+/**
+ * Rows of at most `rowTokens` tokens, filled first-fit from the longest item down; every item must fit.
+ * Each item starts at a multiple of `alignment`: ONNX Runtime's vectorized kernels then group a text's
+ * positions as they do when the text starts a padded row, so packed answers equal padded ones bit for bit
+ * (which int8 models need: a last-bit difference can move a quantized value by a whole step).
+ */
+export function planPackedRows(lengths: readonly number[], rowTokens: number, alignment = 1): PackedSegment[][] {
   const order = lengths.map((_, i) => i).sort((a, b) => (lengths[b] as number) - (lengths[a] as number) || a - b);
   const rows: { used: number; segments: PackedSegment[] }[] = [];
+  const aligned = (used: number) => Math.ceil(used / alignment) * alignment;
   for (const item of order) {
     const length = lengths[item] as number;
     if (length > rowTokens) throw new RangeError(`item ${item} has ${length} tokens, more than a row's ${rowTokens}`);
-    let row = rows.find((candidate) => candidate.used + length <= rowTokens);
+    let row = rows.find((candidate) => aligned(candidate.used) + length <= rowTokens);
     if (!row) {
       row = { used: 0, segments: [] };
       rows.push(row);
     }
-    row.segments.push({ item, start: row.used, length });
-    row.used += length;
+    const start = aligned(row.used);
+    row.segments.push({ item, start, length });
+    row.used = start + length;
   }
   return rows.map((row) => row.segments);
 }

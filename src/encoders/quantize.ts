@@ -345,3 +345,80 @@ function int8Values(tensor: Tensor, length: number | undefined): Int8Array {
   const values = Int8Array.from(tensor.int32Data ?? []);
   return length === undefined ? values : values.slice(0, length);
 }
+
+/**
+ * The same int8 model with its activations quantized per row (one scale per token) instead of per tensor:
+ * every DynamicQuantizeMatMul becomes MatMulInteger on activations quantized symmetrically with the row's
+ * own max |x| (uint8, zero point 128), rescaled by that max and the weight's column scales. ONNX Runtime's
+ * DynamicQuantizeMatMul computes one scale per call, over every text of the batch and its padding, so a
+ * text's answer depended on its batch-mates; per row, a token's product depends on that token alone, and
+ * the integer product is exact, so a text gets the same answer in any batch, order or packing. Inputs
+ * shared by several MatMuls (query, key, value) are quantized once. Pure: bytes in, bytes out.
+ */
+export function rowwiseActivations(bytes: Uint8Array): { bytes: Uint8Array; rewritten: number } {
+  const model = onnx.ModelProto.decode(bytes);
+  const graph = model.graph;
+  if (!graph) throw new Error("the file holds no ONNX graph");
+  const initializers = new Map<string, Tensor>((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
+  const opset = Number((model.opsetImport ?? []).find((o) => (o.domain ?? "") === "")?.version ?? 0);
+  if (!(graph.node ?? []).some((n) => n.opType === "DynamicQuantizeMatMul" && n.domain === MS_DOMAIN)) return { bytes, rewritten: 0 };
+  const added: Tensor[] = [];
+  const constant = (name: string, dataType: number, dims: number[], raw: Uint8Array) => {
+    if (!initializers.has(name)) {
+      const tensor = onnx.TensorProto.create({ name, dims, dataType, rawData: raw });
+      added.push(tensor);
+      initializers.set(name, tensor);
+    }
+    return name;
+  };
+  const one = constant("tandem_rowwise_one", FLOAT, [], bytesOf(Float32Array.of(1)));
+  const levels = constant("tandem_rowwise_127", FLOAT, [], bytesOf(Float32Array.of(127)));
+  const tiny = constant("tandem_rowwise_tiny", FLOAT, [], bytesOf(Float32Array.of(1e-30)));
+  const mid = constant("tandem_rowwise_zero_point", UINT8, [], Uint8Array.of(128));
+  const reduceAxes = constant("tandem_rowwise_last_axis", onnx.TensorProto.DataType.INT64, [1], new Uint8Array(BigInt64Array.of(-1n).buffer));
+  const quantized = new Map<string, { q: string; max: string }>();
+  const nodes: Node[] = [];
+  let rewritten = 0;
+  for (const node of graph.node ?? []) {
+    if (node.opType !== "DynamicQuantizeMatMul" || node.domain !== MS_DOMAIN) {
+      nodes.push(node);
+      continue;
+    }
+    const [activation, weight, weightScale, weightZero, bias] = node.input ?? [];
+    const out = (node.output ?? [])[0] as string;
+    let row = quantized.get(activation as string);
+    if (!row) {
+      const base = `${activation}_row`;
+      row = { q: `${base}_q`, max: `${base}_max` };
+      const reduce = opset >= 18
+        ? onnx.NodeProto.create({ opType: "ReduceMax", input: [`${base}_abs`, reduceAxes], output: [`${base}_absmax`], attribute: [{ name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: 1 }] })
+        : onnx.NodeProto.create({ opType: "ReduceMax", input: [`${base}_abs`], output: [`${base}_absmax`], attribute: [{ name: "axes", type: onnx.AttributeProto.AttributeType.INTS, ints: [-1] }, { name: "keepdims", type: onnx.AttributeProto.AttributeType.INT, i: 1 }] });
+      nodes.push(
+        onnx.NodeProto.create({ opType: "Abs", input: [activation], output: [`${base}_abs`] }),
+        reduce,
+        // An all-zero row keeps a finite scale.
+        onnx.NodeProto.create({ opType: "Max", input: [`${base}_absmax`, tiny], output: [row.max] }),
+        onnx.NodeProto.create({ opType: "Div", input: [levels, row.max], output: [`${base}_inverse_scale`] }),
+        onnx.NodeProto.create({ opType: "Mul", input: [activation, `${base}_inverse_scale`], output: [`${base}_scaled`] }),
+        // Round half to even, saturate, shift by the zero point 128: x / (max / 127) + 128 in [1, 255].
+        onnx.NodeProto.create({ opType: "QuantizeLinear", input: [`${base}_scaled`, one, mid], output: [row.q] }),
+      );
+      quantized.set(activation as string, row);
+    }
+    // The weight's column scales / 127: the product times max(row) times this is the float product.
+    const scaleTensor = initializers.get(weightScale as string);
+    if (!scaleTensor) throw new Error(`${node.name}: the weight scale is not an initializer`);
+    const columnScale = constant(`${weightScale}_per_level`, FLOAT, dimsOf(scaleTensor), bytesOf(Float32Array.from(floatValues(scaleTensor), (v) => v / 127)));
+    const weightZeroPoint = weightZero === undefined || weightZero === "" ? constant(`${weight}_zero_point_default`, initializers.get(weight as string)?.dataType ?? INT8, [], new Uint8Array(1)) : weightZero;
+    // ONNX Runtime's MatMulIntegerToFloat: the exact integer product, times the column scales (one float op), then the row's max.
+    nodes.push(
+      onnx.NodeProto.create({ opType: "MatMulIntegerToFloat", domain: MS_DOMAIN, input: [row.q, weight as string, one, columnScale, mid, weightZeroPoint], output: [`${out}_per_level`] }),
+      onnx.NodeProto.create({ opType: "Mul", input: [`${out}_per_level`, row.max], output: bias ? [`${out}_unbiased`] : [out] }),
+      ...(bias ? [onnx.NodeProto.create({ opType: "Add", input: [`${out}_unbiased`, bias], output: [out] })] : []),
+    );
+    rewritten++;
+  }
+  graph.node = nodes;
+  graph.initializer = [...(graph.initializer ?? []), ...added];
+  return { bytes: onnx.ModelProto.encode(model).finish(), rewritten };
+}

@@ -421,7 +421,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     decorate: (strategy) => {
       if (strategy.type === "encoder" && "model" in strategy) {
         const { model, packing } = strategy as EncoderStrategy;
-        app.log.info({ strategy: strategy.name, packing: packing ?? `off${model.packingRefusal ? ` (${model.packingRefusal})` : ""}` }, "encoder loaded");
+        app.log.info({ strategy: strategy.name, packing: packing ?? `off${model.packingRefusal ? ` (${model.packingRefusal})` : ""}`, ...(model.packingAlignmentUsed ? { packing_alignment: model.packingAlignmentUsed } : {}) }, "encoder loaded");
       }
       if (strategy.type !== "encoder" || options.batching === false) return strategy;
       const batched = batchingStrategy(strategy, { maxBatch: options.maxBatch ?? DEFAULTS.maxBatch, maxWaitMs: options.maxWaitMs ?? DEFAULTS.maxWaitMs, onBatch: (size) => metrics.batchSize.observe(size) });
