@@ -6,6 +6,7 @@
 //   sorted by token length with inputs built before timing; transformers.js' pipeline("text-classification")
 //   on the same fp32 folder, batches sorted by character length; PyTorch eager (2 threads, inference
 //   mode) on the same weights and token-sorted batches.
+//   tandem int8 runs activations quantized per row (batch-invariant answers); "int8 per tensor" the stored form.
 // Alternating rounds, best of three, at batch 1, 8, 32. Targets: int8 ≥ 2.3× fp32 and ≥ 2× transformers.js
 // at batch 8; fp32 ≥ 0.95× bare.
 // Usage: node --import tsx bench/encoder.ts [model dir] [texts=512] [batch sizes=1,8,32]
@@ -44,6 +45,10 @@ const step = Math.max(1, Math.floor(dataset.examples.length / count));
 const texts = dataset.examples.filter((_, i) => i % step === 0).slice(0, count).map((e) => e.text);
 const fp32 = await EncoderModel.load(dir, { threads });
 const int8 = await EncoderModel.load(int8Dir, { threads });
+// The stored per-tensor activation quantization (what tandem ran before answers were made batch-invariant).
+process.env.TANDEM_INT8_ACTIVATIONS = "tensor";
+const int8Tensor = await EncoderModel.load(int8Dir, { threads });
+delete process.env.TANDEM_INT8_ACTIVATIONS;
 const maxLength = 512;
 const ids = texts.map((text) => fp32.tokenizer.encode(text, maxLength).ids);
 const tokens = ids.reduce((sum, row) => sum + row.length, 0);
@@ -64,7 +69,7 @@ async function timed(run: () => Promise<void>): Promise<number> {
 }
 
 console.log(`model: ${dir} (${(readFileSync(join(dir, "onnx", "model.onnx")).length / 1e6).toFixed(0)} MB fp32, ${(readFileSync(join(int8Dir, "onnx", "model.onnx")).length / 1e6).toFixed(0)} MB int8), ${texts.length} texts (${(tokens / texts.length).toFixed(1)} tokens on average), ${threads} threads, best of ${ROUNDS} alternating rounds`);
-console.log("samples/s       batch  tandem fp32  tandem int8  bare ORT (token-sorted)  transformers.js  PyTorch eager  int8/fp32  int8/transformers.js  fp32/bare");
+console.log("samples/s       batch  tandem fp32  tandem int8  int8 per tensor  bare ORT (token-sorted)  transformers.js  PyTorch eager  int8/fp32  int8/transformers.js  fp32/bare  per row/per tensor");
 for (const batchSize of batchSizes) {
   const sorted = planBatches(ids.map((row) => row.length), batchSize, true);
   const bareFeeds = sorted.map((batch) => fp32.feeds(batch.map((i) => ids[i] as number[])).feeds);
@@ -75,6 +80,7 @@ for (const batchSize of batchSizes) {
   const contenders: Record<string, () => Promise<number>> = {
     "tandem fp32": () => timed(async () => void (await runEncoder(fp32, texts, { batchSize, maxLength }))),
     "tandem int8": () => timed(async () => void (await runEncoder(int8, texts, { batchSize, maxLength }))),
+    "int8 per tensor": () => timed(async () => void (await runEncoder(int8Tensor, texts, { batchSize, maxLength }))),
     bare: () => timed(async () => {
       for (const feeds of bareFeeds) await fp32.session.run(feeds);
     }),
@@ -100,8 +106,9 @@ for (const batchSize of batchSizes) {
   const rate = (name: string) => (best[name] === undefined ? NaN : texts.length / best[name]);
   const cell = (value: number, width: number) => (Number.isNaN(value) ? "-" : value.toFixed(1)).padStart(width);
   console.log(
-    `${String(batchSize).padStart(19)} ${cell(rate("tandem fp32"), 12)} ${cell(rate("tandem int8"), 12)} ${cell(rate("bare"), 24)} ${cell(rate("transformers.js"), 16)} ${cell(rate("pytorch"), 14)} ${(rate("tandem int8") / rate("tandem fp32")).toFixed(2).padStart(9)}× ${(rate("tandem int8") / rate("transformers.js")).toFixed(2).padStart(20)}× ${(rate("tandem fp32") / rate("bare")).toFixed(2).padStart(9)}×`,
+    `${String(batchSize).padStart(19)} ${cell(rate("tandem fp32"), 12)} ${cell(rate("tandem int8"), 12)} ${cell(rate("int8 per tensor"), 16)} ${cell(rate("bare"), 24)} ${cell(rate("transformers.js"), 16)} ${cell(rate("pytorch"), 14)} ${(rate("tandem int8") / rate("tandem fp32")).toFixed(2).padStart(9)}× ${(rate("tandem int8") / rate("transformers.js")).toFixed(2).padStart(20)}× ${(rate("tandem fp32") / rate("bare")).toFixed(2).padStart(9)}× ${(rate("tandem int8") / rate("int8 per tensor")).toFixed(2).padStart(18)}×`,
   );
 }
 await fp32.release();
 await int8.release();
+await int8Tensor.release();

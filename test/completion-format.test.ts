@@ -64,7 +64,7 @@ test("build → validate → classify: the trained prompt is the prompt sent, th
   assert.match(valid.stdout, /6 examples, no format errors/);
   const broken = tempFile("completion-broken.jsonl", readFileSync(out, "utf8").replace('" neutral\\n"', '"neutral"').replace(/\\n\\n###\\n\\n"/, '"'));
   const invalid = runCli(["finetune", "validate", broken, "--prompt-end", "\\n\\n###\\n\\n", "--completion-end", "\\n", "-f", "json"]);
-  assert.equal(invalid.status, 1);
+  assert.equal(invalid.status, 2);
   const report = JSON.parse(invalid.stdout);
   assert.deepEqual(report.errors.prompt_without_separator, { count: 1, lines: [1] });
   assert.deepEqual(report.errors.completion_without_leading_space, { count: 1, lines: [3] });

@@ -97,6 +97,24 @@ test("--batch against a 401 and file-system refusals are one-line errors with ex
   assert.match(underFile.stderr, /^tandem: error: .*a-file\.txt.*: a part of the path is a file, not a folder\n$/);
 });
 
+test("a successful answer that holds the configured key is stored and shown redacted (output file, state database, stdout, stderr); its label still counts", async () => {
+  const chatty = await startMockServer({ oracle: () => `positive. By the way, your key is ${SECRET}` });
+  try {
+    const out = join(tempDir(), "echo-answer.csv");
+    const db = join(tempDir(), "echo-answer.db");
+    const result = await runCliAsync(["classify", "--strategy", "llm", "--model", `compat:${chatty.url}#gpt-4o-mini`, "-i", input(), "-o", out, "--db", db], { env: { OPENAI_COMPAT_API_KEY: SECRET } });
+    assert.equal(result.status, 0, result.stderr);
+    const written = readFileSync(out, "utf8");
+    assert.match(written, /your key is \[redacted\]/);
+    const rows = (await readTable(out)).records;
+    assert.deepEqual(rows.map((r) => r.values.prediction), ["positive", "positive", "positive"]);
+    const stored = [db, `${db}-wal`].filter(existsSync).map((file) => readFileSync(file).toString("latin1"));
+    for (const text of [result.stdout, result.stderr, written, ...stored]) assert.ok(!text.includes(SECRET), "the key leaked from an answer");
+  } finally {
+    await chatty.close();
+  }
+});
+
 test("redaction: configured secrets and key-shaped text, wherever they appear", () => {
   process.env.ANTHROPIC_API_KEY = "my-anthropic-secret-value";
   try {

@@ -101,7 +101,8 @@ test("finetune build: the messages the program sends at inference plus the gold 
 test("finetune validate and estimate on bad files: non-zero exit, counts per error type", () => {
   const bad = tempFile("bad.jsonl", '{"messages":[{"role":"user","content":"x"}]}\nnope\n');
   const result = runCli(["finetune", "validate", bad]);
-  assert.equal(result.status, 1);
+  assert.equal(result.status, 2);
+  assert.match(result.stderr, /^tandem: error: .*bad\.jsonl, line 1: 2 problems in 2 lines \(0 valid examples\); the first: no assistant message\n$/);
   assert.match(result.stdout, /invalid_json\s+1\s+2/);
   assert.match(result.stdout, /no_assistant_message\s+1\s+1/);
   const estimate = runCli(["finetune", "estimate", bad]);

@@ -14,7 +14,7 @@ import { outputColumns } from "../strategies/output.js";
 import type { Prediction, Strategy } from "../strategies/strategy.js";
 import { withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
 import { FAILED_ROWS_EXIT, failedShareExceeded, formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, tallyOf, withLlmOptions, type LlmCliOptions } from "./llm.js";
-import { parseFormat, parseNumber } from "./options.js";
+import { parseFormat, parseNumber, printJson } from "./options.js";
 import { progressBar } from "./progress.js";
 import { interruptible } from "./signals.js";
 
@@ -30,11 +30,13 @@ interface ClassifyOptions extends EncoderCliOptions, Omit<LlmCliOptions, "model"
   input: string;
   out: string;
   textCol?: string;
-  labelCol?: string;
+  /** A column name, false for none (--no-label-col), undefined to guess. */
+  labelCol?: string | false;
   scheme?: string;
   neutralThreshold: number;
   prefix?: string;
   maxFailedShare: number;
+  format: "text" | "json";
 }
 
 /** The strategies the flags (or --config) describe, as a named set, and the one to run. */
@@ -46,7 +48,8 @@ function strategiesFromCli(options: ClassifyOptions): { configs: StrategyConfig[
     if (!file.strategies.some((s) => s.name === use)) throw new UserError(`--use ${use}: no such strategy (${file.strategies.map((s) => s.name).join(", ")})`, { file: options.config });
     return { configs: file.strategies, use };
   }
-  const type = options.strategy ?? "lexicon";
+  // The default is the bundled starter, as in tandem serve and the library (an LLM when --model names a provider).
+  const type = options.strategy ?? (options.model && shorthandConfig(options.model).type === "llm" ? "llm" : "encoder");
   const encoder = (model: string | undefined, name = "encoder"): StrategyConfig => ({
     type: "encoder", name, model: model ?? "starter", batchSize: options.batchSize, maxLength: options.maxLength, threads: options.threads, device: options.device, bucketing: options.bucketing, packing: options.packing,
   });
@@ -87,7 +90,7 @@ export function registerClassify(program: Command): void {
   const command = program
     .command("classify")
     .description("Classify every row of a file with a strategy and write the rows with prediction and probabilities.")
-    .option("--strategy <name>", `${STRATEGY_TYPES.join(", ")} (default lexicon)`, parseFormat(STRATEGY_TYPES))
+    .option("--strategy <name>", `${STRATEGY_TYPES.join(", ")} (default encoder: the bundled starter, or --model; llm when --model is provider:model)`, parseFormat(STRATEGY_TYPES))
     .option("--config <file>", "a strategy config file (YAML or JSON): one strategy, or named `strategies:` with a `default:` (the schema of experiment files)")
     .option("--use <name>", "with --config: the strategy of the file to run (default: its default)")
     .option("--encoder <model>", "cascade: the encoder (model folder, hub id or starter)", "starter")
@@ -98,10 +101,12 @@ export function registerClassify(program: Command): void {
     .requiredOption("-i, --input <file>", "CSV, TSV or JSONL with a text column")
     .requiredOption("-o, --out <file>", "output file: the input columns plus prediction and probabilities")
     .option("--text-col <column>", "text column (default: guessed)")
-    .option("--label-col <column>", "gold label column (default: guessed, optional); its labels must be the model's")
+    .option("--label-col <column>", "gold label column (default: guessed, optional); its labels must be the model's (a guessed column whose values are not is ignored, with a note)")
+    .option("--no-label-col", "no gold label column: do not guess one")
     .option("--scheme <name>", "label scheme of the gold labels (normalises spelling before the check against the model's labels)")
     .option("--neutral-threshold <t>", "lexicon: |compound| below t is neutral", parseNumber("--neutral-threshold", 0, 1), 0.05)
     .option("--prefix <text>", "prefix for the added columns (default: none, or STRATEGY_ when the input already has a column of that name)")
+    .option("-f, --format <format>", "text or json: the run's summary on stdout (rows, statuses, cost, tokens, truncated texts, the output file)", parseFormat(["text", "json"] as const), "text")
     .option("--max-failed-share <f>", "accept up to this share of failed rows (status error) before exiting with code 4", parseNumber("--max-failed-share", 0, 1), 0);
   withLlmOptions(withEncoderOptions(command))
     .addHelpText("after", `
@@ -133,7 +138,26 @@ Examples:
       const chosen = configs.find((c) => c.name === use)!;
       const withLlm = involvesLlm(chosen, new Map(configs.map((c) => [c.name!, c])));
       // The file is read as it streams, a part at a time: memory stays bounded whatever its length.
-      const parts = () => streamDataset(options.input, { columns: { text: options.textCol, label: options.labelCol }, requireLabels: false }, PART_ROWS);
+      // A guessed gold column that turns out not to hold the model's labels is dropped (with a note), not an error.
+      let labelColumn: string | null | undefined = options.labelCol === false ? null : options.labelCol;
+      const parts = async function* () {
+        for await (const part of streamDataset(options.input, { columns: { text: options.textCol, label: labelColumn }, requireLabels: false }, PART_ROWS)) {
+          if (labelColumn === null && part.labelColumn !== undefined) yield { ...part, labelColumn: undefined, examples: part.examples.map((e) => ({ ...e, label: undefined })) };
+          else yield part;
+        }
+      };
+      const checkGold = (part: Dataset, labels: readonly string[]) => {
+        const unknown = unknownLabels(part, labels, options);
+        if (unknown.length === 0) return;
+        if (options.labelCol === undefined && labelColumn === undefined) {
+          process.stderr.write(`note: column "${part.labelColumn}" looked like gold labels, but its values (${unknown.slice(0, 5).join(", ")}) are not the model's labels (${labels.join(", ")}): it is not used as gold (name the gold column with --label-col, or say there is none with --no-label-col)\n`);
+          labelColumn = null;
+          part.labelColumn = undefined;
+          for (const example of part.examples) example.label = undefined;
+          return;
+        }
+        throw new UserError(`the gold labels (${unknown.slice(0, 5).join(", ")}) are not among the model's labels (${labels.join(", ")}); the label schemes differ (use --scheme to normalise spellings, --label-col to pick another column, or --no-label-col)`, { file: part.file, column: part.labelColumn });
+      };
       // Hint columns are for a plain llm strategy (a cascade's LLM gets its encoder's answers).
       const hintsOf = chosen.type === "llm" && !options.config ? (part: Dataset) => hintsFromColumns(part, options, resolveScheme(options.scheme ?? "neg_neu_pos").labels) : undefined;
       const set = await createStrategies(configs, {
@@ -150,7 +174,7 @@ Examples:
           // A first pass prices the whole file (and finds bad rows) before anything is paid.
           const totals = llms.map(() => ({ calls: 0, cached: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, basis: "" }));
           for await (const part of parts()) {
-            checkLabels(part, strategy.labels, options);
+            checkGold(part, strategy.labels);
             const hints = hintsOf?.(part);
             for (const [i, llm] of llms.entries()) {
               const estimate = await llm.estimate(part.examples.map((e) => e.text), { hints });
@@ -166,7 +190,7 @@ Examples:
           llms.forEach((llm, i) => process.stderr.write(`${llm.name}: ${formatEstimate(totals[i]!)}${strategy.type === "cascade" ? " (every row; the cascade sends only the uncertain ones)" : ""}\n`));
           if (options.estimate) return;
         }
-        await classifyFile(parts, strategy, options, { hintsOf, withLlm });
+        await classifyFile(parts, strategy, options, { hintsOf, withLlm, checkGold });
       } finally {
         await set.close();
       }
@@ -183,9 +207,9 @@ function llmsOf(strategy: Strategy, seen = new Set<Strategy>()): LlmStrategy[] {
   return [...(strategy.type === "llm" ? [strategy as LlmStrategy] : []), ...strategy.members.flatMap((m) => llmsOf(m, seen))];
 }
 
-/** The gold labels (when the file has them) must all be labels the strategy can predict. */
-function checkLabels(part: Dataset, labels: readonly string[], options: ClassifyOptions): void {
-  if (part.labelColumn === undefined) return;
+/** Gold labels of the part (when it has a gold column) that the strategy cannot predict. */
+function unknownLabels(part: Dataset, labels: readonly string[], options: ClassifyOptions): string[] {
+  if (part.labelColumn === undefined) return [];
   const scheme = options.scheme ? resolveScheme(options.scheme) : undefined;
   const unknown = new Set<string>();
   for (const example of part.examples) {
@@ -193,15 +217,10 @@ function checkLabels(part: Dataset, labels: readonly string[], options: Classify
     const label = scheme ? (matchLabel(scheme, example.label) ?? example.label) : example.label;
     if (!labels.includes(label)) unknown.add(label);
   }
-  if (unknown.size > 0) {
-    throw new UserError(
-      `the gold labels (${[...unknown].slice(0, 5).join(", ")}) are not among the model's labels (${labels.join(", ")}); the label schemes differ (use --scheme to normalise spellings, or --label-col to pick another column)`,
-      { file: part.file, column: part.labelColumn },
-    );
-  }
+  return [...unknown];
 }
 
-async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Strategy, options: ClassifyOptions, how: { hintsOf?: (part: Dataset) => ReturnType<typeof hintsFromColumns>; withLlm: boolean }): Promise<void> {
+async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Strategy, options: ClassifyOptions, how: { hintsOf?: (part: Dataset) => ReturnType<typeof hintsFromColumns>; withLlm: boolean; checkGold: (part: Dataset, labels: readonly string[]) => void }): Promise<void> {
   const progress = progressBar(0, strategy.name);
   // First Ctrl-C: stop dispatching, let calls in flight land in the cache, write what we have.
   const interruption = interruptible();
@@ -214,7 +233,7 @@ async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Stra
     for await (const part of parts()) {
       output ??= outputColumns(strategy, how.withLlm, part.columns, { prefix: options.prefix, file: options.input, onPrefix: (message) => process.stderr.write(message + "\n") });
       writer ??= new TableWriter(options.out, output.columns);
-      checkLabels(part, strategy.labels, options);
+      how.checkGold(part, strategy.labels);
       const done = tally.rows;
       let predictions: Prediction[];
       try {
@@ -249,6 +268,13 @@ async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Stra
     process.stderr.write(`${tally.rows} rows → ${options.out} (probabilities in the order ${sortLabels(strategy.labels).join(", ")})${truncated ? `; ${truncated.count} texts truncated at ${truncated.limit} tokens` : ""}\n`);
   }
   const failed = tally.byStatus.error ?? 0;
+  if (options.format === "json") {
+    printJson({
+      out: options.out, strategy: strategy.name, rows: tally.rows, statuses: tally.byStatus, failed, interrupted: stopped, budget_stop: tally.budgetStop,
+      spent_usd: tally.spentUsd, cached_usd: tally.cachedUsd, input_tokens: tally.inputTokens, output_tokens: tally.outputTokens,
+      reasons: Object.fromEntries(tally.reasons), truncated: truncated?.count ?? 0, probabilities_order: sortLabels(strategy.labels),
+    });
+  }
   if (stopped) process.exitCode = 130;
   else if (tally.budgetStop) process.exitCode = 3;
   else if (failedShareExceeded(failed, tally.rows, options.maxFailedShare)) {

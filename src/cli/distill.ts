@@ -17,6 +17,7 @@ interface DistillCliOptions {
   llmStrategy?: string;
   auditShare: number;
   teacherLabels?: string;
+  teacherLabelCol?: string;
   teacherLabelColumn?: string;
   input?: string;
   textColumn?: string;
@@ -39,7 +40,9 @@ interface DistillCliOptions {
   cacheDir: string;
   pricing?: string;
   eval?: string;
+  labelCol?: string;
   goldColumn?: string;
+  evalTeacherCol?: string;
   evalTeacherColumn?: string;
   epochs?: number;
   format: "text" | "json";
@@ -63,8 +66,8 @@ function teacherConfig(spec: string): LlmConfig {
 async function readTexts(file: string, column: string | undefined, limit?: number): Promise<{ texts: string[]; column: string }> {
   const table = await readTable(file);
   const chosen = column ?? ["text", "sentence", "review", "content"].find((c) => table.columns.includes(c));
-  if (!chosen) throw new UserError(`no text column: name it with --text-column (the file has: ${table.columns.join(", ")})`, { file });
-  if (!table.columns.includes(chosen)) throw new UserError(`no column "${chosen}" (--text-column); the file has: ${table.columns.join(", ")}`, { file });
+  if (!chosen) throw new UserError(`no text column: name it with --text-col (the file has: ${table.columns.join(", ")})`, { file });
+  if (!table.columns.includes(chosen)) throw new UserError(`no column "${chosen}" (--text-col); the file has: ${table.columns.join(", ")}`, { file });
   const records = limit ? table.records.slice(0, limit) : table.records;
   const texts = records.map((r) => cellText(r.values[chosen]));
   const empty = texts.findIndex((t) => t.trim() === "");
@@ -98,10 +101,11 @@ function teacherOfLabels(table: Awaited<ReturnType<typeof readTable>>, file: str
 
 async function readTeacherLabels(file: string, options: DistillCliOptions): Promise<{ labels: TeacherLabel[]; teacher?: LlmConfig }> {
   const table = await readTable(file);
-  const textColumn = options.textColumn ?? options.textCol ?? ["text", "sentence", "review", "content"].find((c) => table.columns.includes(c));
-  if (!textColumn || !table.columns.includes(textColumn)) throw new UserError(`no text column${textColumn ? ` "${textColumn}"` : ""} (--text-column); the file has: ${table.columns.join(", ")}`, { file });
-  const labelColumn = options.teacherLabelColumn ?? ["label", "teacher_label", "prediction"].find((c) => table.columns.includes(c));
-  if (!labelColumn || !table.columns.includes(labelColumn)) throw new UserError(`no teacher label column${labelColumn ? ` "${labelColumn}"` : ""} (--teacher-label-column); the file has: ${table.columns.join(", ")}`, { file });
+  if (table.records.length === 0) throw new UserError("the labels file has a header but no rows", { file });
+  const textColumn = options.textCol ?? ["text", "sentence", "review", "content"].find((c) => table.columns.includes(c));
+  if (!textColumn || !table.columns.includes(textColumn)) throw new UserError(`no text column${textColumn ? ` "${textColumn}"` : ""} (--text-col); the file has: ${table.columns.join(", ")}`, { file });
+  const labelColumn = options.teacherLabelCol ?? ["label", "teacher_label", "prediction"].find((c) => table.columns.includes(c));
+  if (!labelColumn || !table.columns.includes(labelColumn)) throw new UserError(`no teacher label column${labelColumn ? ` "${labelColumn}"` : ""} (--teacher-label-col); the file has: ${table.columns.join(", ")}`, { file });
   const costColumn = ["cost_usd", "costUsd"].find((c) => table.columns.includes(c));
   const sampleColumn = table.columns.includes("sample") ? "sample" : undefined;
   const labels = table.records.map((record) => {
@@ -120,21 +124,21 @@ async function readTeacherLabels(file: string, options: DistillCliOptions): Prom
 
 async function readEvaluation(options: DistillCliOptions): Promise<DistillEvaluation | undefined> {
   if (!options.eval) return undefined;
-  if (!options.goldColumn) throw new UserError("--eval needs --gold-column (the gold label column of the evaluation file)");
+  if (!options.labelCol) throw new UserError("--eval needs --label-col (the gold label column of the evaluation file)");
   const table = await readTable(options.eval);
-  const textColumn = options.textColumn ?? options.textCol ?? ["text", "sentence", "review", "content"].find((c) => table.columns.includes(c));
-  for (const [flag, column] of [["--text-column", textColumn], ["--gold-column", options.goldColumn], ["--eval-teacher-column", options.evalTeacherColumn]] as const) {
-    if (flag === "--eval-teacher-column" && column === undefined) continue;
+  const textColumn = options.textCol ?? ["text", "sentence", "review", "content"].find((c) => table.columns.includes(c));
+  for (const [flag, column] of [["--text-col", textColumn], ["--label-col", options.labelCol], ["--eval-teacher-col", options.evalTeacherCol]] as const) {
+    if (flag === "--eval-teacher-col" && column === undefined) continue;
     if (!column || !table.columns.includes(column)) throw new UserError(`no column "${column ?? ""}" (${flag}); the file has: ${table.columns.join(", ")}`, { file: options.eval });
   }
-  const gold = table.records.map((r) => cellText(r.values[options.goldColumn!]).trim());
+  const gold = table.records.map((r) => cellText(r.values[options.labelCol!]).trim());
   const bad = gold.findIndex((g) => !options.labels.includes(g));
-  if (bad >= 0) throw new UserError(`gold label "${gold[bad]}" is not one of ${options.labels.join(", ")}`, { file: options.eval, line: table.records[bad]!.line, column: options.goldColumn });
+  if (bad >= 0) throw new UserError(`gold label "${gold[bad]}" is not one of ${options.labels.join(", ")}`, { file: options.eval, line: table.records[bad]!.line, column: options.labelCol });
   return {
     file: options.eval,
     texts: table.records.map((r) => cellText(r.values[textColumn!])),
     gold,
-    teacher: options.evalTeacherColumn ? table.records.map((r) => cellText(r.values[options.evalTeacherColumn!]).trim()) : undefined,
+    teacher: options.evalTeacherCol ? table.records.map((r) => cellText(r.values[options.evalTeacherCol!]).trim()) : undefined,
   };
 }
 
@@ -146,12 +150,13 @@ export function registerDistill(program: Command): void {
     .command("distill")
     .description("Turn an LLM that labels your texts (live, or its answers from logs) into a small student model and a certified cascade for tandem serve, without human labels: rounds of active learning, a calibration sample never trained on, τ certified on it.")
     .option("--teacher <strategy>", "the LLM: provider:model (openai:gpt-4o-mini, anthropic:…, compat:URL#MODEL) or a strategy file (YAML/JSON; FILE#name for one of several) with its prompt program, limits, cache and Batch API settings")
-    .option("--teacher-labels <file>", "texts with the teacher's answers already paid for (logs, tandem serve export-labels): a text column and label (or teacher_label, prediction; --teacher-label-column), cost_usd optional; with a sample column (0/1), only sample = 1 rows (a uniform sample of the traffic) may go to calibration")
-    .option("--teacher-label-column <column>", "the label column of --teacher-labels")
+    .option("--teacher-labels <file>", "texts with the teacher's answers already paid for (logs, tandem serve export-labels): a text column and label (or teacher_label, prediction; --teacher-label-col), cost_usd optional; with a sample column (0/1), only sample = 1 rows (a uniform sample of the traffic) may go to calibration; a teacher column names the LLM")
+    .option("--teacher-label-col <column>", "the label column of --teacher-labels")
+    .addOption(new Option("--teacher-label-column <column>").hideHelp())
     .option("--llm-strategy <strategy>", "the LLM the written cascade asks about the texts the student is unsure of (provider:model or a strategy file, as --teacher); default: --teacher, else the teacher column of --teacher-labels (tandem serve export-labels writes it)")
     .option("-i, --input <file>", "the unlabeled texts (CSV, TSV or JSONL)")
-    .option("--text-column <column>", "text column of the input, the teacher labels and the evaluation file (default: text, sentence, review or content)")
-    .addOption(new Option("--text-col <column>").hideHelp())
+    .option("--text-col <column>", "text column of the input, the teacher labels and the evaluation file (default: text, sentence, review or content)")
+    .addOption(new Option("--text-column <column>").hideHelp())
     .requiredOption("--labels <list>", "the classes, comma-separated, in the student's output order (e.g. negative,neutral,positive)", parseList)
     .requiredOption("-o, --out <dir>", "output folder: model/ (with MODEL_CARD.md), cascade.yaml, report.html, labels.csv, suspects.csv, distill.json")
     .option("--budget <dollars>", "the most the teacher may cost in all (answers already cached count at their price); stops before it would be passed", parseNumber("--budget", 0))
@@ -169,8 +174,10 @@ export function registerDistill(program: Command): void {
     .option("--limit <n>", "the first n rows of the input only", parseInteger("--limit", 1))
     .option("--epochs <n>", "--student full: fine-tuning epochs", parseInteger("--epochs", 1))
     .option("--eval <file>", "a file with gold labels: the report adds accuracy and macro F1 of teacher, student and cascade, with McNemar and bootstrap tests")
-    .option("--gold-column <column>", "the gold label column of --eval")
-    .option("--eval-teacher-column <column>", "the teacher's answers in --eval (else the live teacher is asked, within the budget)")
+    .option("--label-col <column>", "the gold label column of --eval")
+    .addOption(new Option("--gold-column <column>").hideHelp())
+    .option("--eval-teacher-col <column>", "the teacher's answers in --eval (else the live teacher is asked, within the budget)")
+    .addOption(new Option("--eval-teacher-column <column>").hideHelp())
     .option("--cache-dir <dir>", "where the backbone's embeddings are cached", ".tandem/encodings")
     .option("--db <file>", "state database: the teacher's answer cache and the run store (default .tandem/tandem.db, or TANDEM_DB)")
     .option("--pricing <file>", "a price file on top of the built-in table")
@@ -193,6 +200,11 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
 2 bad input, 4 some teacher calls failed (the output is written; run again to retry them), 130 interrupted.`,
     )
     .action(async (options: DistillCliOptions) => {
+      // The older spellings stay as hidden aliases.
+      options.textCol ??= options.textColumn;
+      options.labelCol ??= options.goldColumn;
+      options.teacherLabelCol ??= options.teacherLabelColumn;
+      options.evalTeacherCol ??= options.evalTeacherColumn;
       if (!options.input && !options.teacherLabels) throw new UserError("give --input (the unlabeled texts) and/or --teacher-labels");
       if (!options.teacher && !options.teacherLabels) throw new UserError("give --teacher (an LLM strategy) and/or --teacher-labels FILE");
       if (options.labels.length < 2) throw new UserError("--labels needs at least two labels");
@@ -205,7 +217,7 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
       // Checked before any work: a cascade needs its LLM.
       const cascadeLlm = options.llmStrategy ? teacherConfig(options.llmStrategy) : (teacher ?? logged?.teacher);
       if (!cascadeLlm) throw new UserError(`${options.teacherLabels} names no teacher (no teacher column): give --llm-strategy provider:model, the LLM that gave these labels, which the served cascade will ask about the texts the student is unsure of`, { file: options.teacherLabels });
-      const input = options.input ? await readTexts(options.input, options.textColumn ?? options.textCol, options.limit) : undefined;
+      const input = options.input ? await readTexts(options.input, options.textCol, options.limit) : undefined;
       const evaluation = await readEvaluation(options);
       const log = (line: string) => process.stderr.write(line + "\n");
       const interruption = interruptible();

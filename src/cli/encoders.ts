@@ -25,7 +25,7 @@ export function registerEncoderCommands(program: Command): void {
       .command("embed")
       .description("Write one vector per row with an embedding model (pooled, L2-normalised unless config.json says normalize: false).")
       .requiredOption("-i, --input <file>", "CSV, TSV or JSONL with a text column")
-      .requiredOption("-o, --out <file>", "vectors file (format: README, \"Vectors file\")")
+      .requiredOption("-o, --out <file>", "vectors file (format: docs/encoders.md, \"Vectors file\")")
       .option("--text-col <column>", "text column (default: guessed)"),
   ).action(async (options: EncoderCliOptions & { input: string; out: string; textCol?: string }) => {
     const dataset = await loadDataset(options.input, { columns: { text: options.textCol }, requireLabels: false });

@@ -47,7 +47,7 @@ export function registerEvaluate(program: Command): void {
     .option("--zero-division <value>", "value of an undefined precision/recall: 0 (scikit-learn's default), 1 or nan", "0")
     .addHelpText("after", `
 Examples:
-  tandem evaluate -i data/samples/merged-test-sample.predictions.csv --gold label --pred prediction --by source
+  tandem evaluate -i data/samples/merged-test-300.lexicon.csv --gold label --pred prediction --by source
   tandem evaluate -i preds.csv --probs probabilities --format json
   tandem evaluate -i stars.csv --scheme stars --cutoff 3`)
     .action(async (options: EvaluateOptions) => {

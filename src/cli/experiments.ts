@@ -118,8 +118,10 @@ export function registerExperiments(program: Command): void {
     .command("list")
     .description("Runs in the state database, newest first.")
     .option("--db <file>", "state database (default .tandem/tandem.db)")
-    .action((options: { db?: string }) => {
+    .option("-f, --format <format>", "text or json", parseFormat(["text", "json"] as const), "text")
+    .action((options: { db?: string; format: "text" | "json" }) => {
       const rows = new RunStore(options.db).listRuns();
+      if (options.format === "json") return void printJson(snakeCaseKeys(rows));
       if (rows.length === 0) return void process.stdout.write("no runs yet (tandem run FILE, or tandem demo)\n");
       for (const row of rows) process.stdout.write(`${row.id}  ${row.status.padEnd(7)}  ${String(row.rows).padStart(6)} rows  ${row.createdAt}\n`);
     });
@@ -182,11 +184,16 @@ export function registerExperiments(program: Command): void {
     .option("--out <dir>", "folder for the reports", "tandem-demo")
     .option("--db <file>", "state database (default: OUT/tandem.db)")
     .option("--iterations <n>", "bootstrap resamples", parseInteger("--iterations", 100), 10_000)
-    .action(async (options: { out: string; db?: string; iterations: number }) => {
+    .option("-f, --format <format>", "text or json (the comparison: the shape of tandem runs compare)", parseFormat(["text", "json"] as const), "text")
+    .action(async (options: { out: string; db?: string; iterations: number; format: "text" | "json" }) => {
       const started = performance.now();
       const config = demoConfig();
       process.stderr.write(`tandem demo: ${config.strategies.map((s) => s.name).join(", ")} on ${config.dataset.file}\n`);
       const { run, comparison } = await execute(config, { db: options.db ?? join(options.out, "tandem.db"), iterations: options.iterations });
+      if (options.format === "json") {
+        writeReports(run, comparison, { html: join(options.out, "report.html"), md: join(options.out, "report.md") });
+        return void printJson(snakeCaseKeys({ runId: run.id, db: options.db ?? join(options.out, "tandem.db"), reports: { html: join(options.out, "report.html"), md: join(options.out, "report.md") }, seconds: (performance.now() - started) / 1000, comparison }));
+      }
       process.stdout.write(`\n${formatComparisonText(comparison)}`);
       writeReports(run, comparison, { html: join(options.out, "report.html"), md: join(options.out, "report.md") });
       process.stdout.write("\n" + (await localLlmGlimpse(options.db ?? join(options.out, "tandem.db"))));

@@ -176,7 +176,7 @@ export function registerFinetune(program: Command): void {
 
   finetune
     .command("validate")
-    .description("Check a fine-tuning JSONL file — chat, or prompt/completion (told from its first line) — with the format's rules: counts per error type with example lines; exit 1 on any error.")
+    .description("Check a fine-tuning JSONL file — chat, or prompt/completion (told from its first line) — with the format's rules: counts per error type with example lines on stdout; on any error, one line on stderr and exit 2.")
     .argument("<file>", "JSONL file")
     .option("--prompt-end <text>", "prompt/completion format: the prompt separator (default: from finetune build's NAME.meta.json, else \"\\n\\n###\\n\\n\")")
     .option("--completion-end <text>", "prompt/completion format: the completion's end (default: from the metadata, else \"\\n\")")
@@ -187,7 +187,12 @@ export function registerFinetune(program: Command): void {
       const report = validateJsonl(content, 5, completionFormat);
       if (options.format === "json") printJson({ file, ...report });
       else process.stdout.write(formatValidation(file, report));
-      if (!report.ok) process.exitCode = 1;
+      if (!report.ok) {
+        // The report is on stdout; the verdict is one line on stderr and exit 2 (bad input), as everywhere.
+        const [first, entry] = Object.entries(report.errors).sort((a, b) => Math.min(...a[1].lines) - Math.min(...b[1].lines))[0]!;
+        const invalid = Object.values(report.errors).reduce((sum, e) => sum + e.count, 0);
+        throw new UserError(`${invalid} problem${invalid === 1 ? "" : "s"} in ${report.lines} lines (${report.examples} valid examples); the first: ${first.replace(/_/g, " ")}`, { file, line: Math.min(...entry.lines) });
+      }
     });
 
   finetune

@@ -53,7 +53,7 @@ export interface LlmCliOptions {
 export function withLlmOptions(command: Command): Command {
   return command
     .option("--program <name>", `prompt program: ${PROGRAM_NAMES.join(", ")}`, parseFormat(PROGRAM_NAMES), "zero-shot")
-    .option("--template <file>", "your own prompt template (YAML with system and user texts; see README)")
+    .option("--template <file>", "your own prompt template (YAML with system and user texts; see docs/llms.md)")
     .option("--encoder-pred <column>", "column with the encoder's label (programs label, label-probs)")
     .option("--encoder-probs <column>", "column with the encoder's probabilities, sorted label order (programs probs, label-probs)")
     .option("--examples <file>", "labelled examples for similar / balanced / few-shot programs (never the test split)")

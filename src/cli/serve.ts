@@ -104,6 +104,8 @@ Models load once at start-up; /readyz answers 200 when they have. SIGTERM or Ctr
 answers the requests in flight, then exits.`)
     .action(async (options: ServeCliOptions) => {
       const strategies = options.config ? loadStrategyFile(options.config) : defaultServeStrategies();
+      // A bad state database is one line now, not a failed load after the port is taken.
+      openStore(options.db);
       // Loaded here, not at start-up: other commands need no HTTP framework.
       const { startServer } = await import("../server/app.js");
       const { otlpTracesEndpoint, startTracing } = await import("../server/tracing.js");
@@ -206,6 +208,8 @@ export function registerView(program: Command): void {
       .description("The web app alone, with no models loaded: browse the runs of the state database, read their errors row by row, tune a cascade with a slider, compare two runs. Open the printed URL.")
       .option("--db <file>", "state database holding the runs (default .tandem/tandem.db, or TANDEM_DB)"),
   ).action(async (options: { db?: string; host: string; port: number; apiKeysFile?: string }) => {
+      if (options.db !== undefined && !existsSync(options.db)) throw new UserError("no such file: tandem view reads the runs of an existing state database (tandem demo and tandem run make one)", { file: options.db });
+      openStore(options.db);
       const { startServer } = await import("../server/app.js");
       const { viewPlugin } = await import("../server/view.js");
       const server = await startServer({ strategies: { strategies: [], default: "" }, host: options.host, port: options.port, apiKeys: loadApiKeys(options.apiKeysFile), store: options.db, logger: false, plugins: [viewPlugin({ store: options.db })] });

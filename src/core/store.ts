@@ -27,11 +27,20 @@ export function openStore(file = defaultStorePath()): Store {
   } catch (error) {
     throw new UserError(`cannot open the state database (${(error as Error).message})`, { file });
   }
-  // Wait for other processes' write locks instead of failing (set first: switching to WAL takes one).
-  db.pragma("busy_timeout = 15000");
-  // WAL: readers do not block the writer, and every committed row survives a kill.
-  db.pragma("journal_mode = WAL");
-  db.pragma("synchronous = NORMAL");
+  try {
+    // Wait for other processes' write locks instead of failing (set first: switching to WAL takes one).
+    db.pragma("busy_timeout = 15000");
+    // WAL: readers do not block the writer, and every committed row survives a kill.
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL");
+    // SQLite reads a file's header on the first statement: a file that is not a database fails here, not later.
+    db.prepare("SELECT count(*) FROM sqlite_master").get();
+  } catch (error) {
+    db.close();
+    const code = (error as { code?: string }).code;
+    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") throw new UserError("not a tandem state database: SQLite cannot read it (give another --db, or move this file away)", { file });
+    throw new UserError(`cannot open the state database (${(error as Error).message})`, { file });
+  }
   open.set(key, db);
   return db;
 }

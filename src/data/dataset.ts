@@ -14,7 +14,8 @@ export const SOURCE_COLUMN_GUESSES = ["source", "dataset", "origin"];
 
 export interface ColumnChoice {
   text?: string;
-  label?: string;
+  /** The gold label column; null: none (no guessing). */
+  label?: string | null;
   source?: string;
 }
 
@@ -118,7 +119,7 @@ export async function* streamDataset(file: string, options: LoadOptions = {}, ch
       file,
       columns,
       textColumn: resolveColumn(columns, options.columns?.text, TEXT_COLUMN_GUESSES, "text", file, true) as string,
-      labelColumn: resolveColumn(columns, options.columns?.label, LABEL_COLUMN_GUESSES, "label", file, requireLabels),
+      labelColumn: options.columns?.label === null ? undefined : resolveColumn(columns, options.columns?.label, LABEL_COLUMN_GUESSES, "label", file, requireLabels),
       sourceColumn: resolveColumn(columns, options.columns?.source, SOURCE_COLUMN_GUESSES, "source", file, false),
     };
   };
@@ -127,6 +128,8 @@ export async function* streamDataset(file: string, options: LoadOptions = {}, ch
   for await (const record of streamRecords(file, { format: options.format === "sst" ? undefined : options.format, onColumns: describe })) {
     const { textColumn, labelColumn, sourceColumn } = shape!;
     const text = cellText(record.values[textColumn]);
+    // A NUL is no text a model reads (it would silently change the tokens): refused where it is.
+    if (text.includes("\u0000")) throw new UserError("the text holds a NUL character (\\u0000): remove it", { file, line: record.line, column: textColumn });
     let label: string | undefined;
     if (labelColumn !== undefined) {
       const raw = cellText(record.values[labelColumn]);

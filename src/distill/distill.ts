@@ -26,6 +26,7 @@ import { EncoderModel } from "../encoders/model.js";
 import { compareQuantized, quantizeModel } from "../encoders/quantize-model.js";
 import type { Vectors } from "../encoders/vectors.js";
 import { recordRun } from "../experiments/runner.js";
+import { providerProblem } from "../llm/providers/registry.js";
 import { evaluate, macroF1 } from "../metrics/evaluate.js";
 import { compareClassifiers } from "../stats/compare.js";
 import { auditComment, cascadeSuspects, certifiedCascadeConfig, certifyCascade, DEFAULT_AUDIT, type AuditConfig, type CertifyResult, type Suspect } from "../strategies/certify.js";
@@ -271,6 +272,9 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   if (labels.length < 2) throw new UserError("--labels needs at least two labels");
   const scheme = resolveScheme(labels.join(","));
   if (!options.teacher && !options.teacherLabels?.length) throw new UserError("distill needs a teacher: --teacher (an LLM strategy) and/or --teacher-labels FILE");
+  // Before any work (embedding the pool takes minutes): a teacher that cannot be called stops the run now.
+  const teacherProblem = options.teacher ? providerProblem(options.teacher.model) : undefined;
+  if (teacherProblem) throw new UserError(`the teacher cannot be asked: ${teacherProblem}`);
   if (!options.teacher && !options.cascadeLlm) throw new UserError("no LLM is known for the cascade: the labels file names no teacher (no teacher column), so give --llm-strategy provider:model (the LLM that answered them, which the served cascade will ask) or --teacher");
   if (options.teacher?.hints !== undefined) throw new UserError("a teacher prompted with hints needs the student first: give the teacher without hints", { column: "hints" });
   const rounds = options.teacher ? (options.rounds ?? 3) : 0;
@@ -388,6 +392,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   }
 
   const labelCost = () => [...labelled.values()].reduce((s, l) => s + l.costUsd, 0);
+  const failureReasons = new Map<string, number>();
   let stopped: DistillResult["stopped"];
   let failed = 0;
   const teacherConfig = options.teacher ? teacherConfigFor(options.teacher, labels) : undefined;
@@ -440,6 +445,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
       labelled.set(i, { label: answer.status === "ok" ? answer.label : "", part: j < calibration.length ? "calibration" : "training", round, costUsd: answer.costUsd, source: "teacher", paid: !answer.cached });
     });
     failed += answers.filter((p) => p.status === "error").length;
+    for (const p of answers) if (p.status === "error" && p.error) failureReasons.set(p.error, (failureReasons.get(p.error) ?? 0) + 1);
     const skipped = answers.filter((p) => p.status === "skipped");
     student = (await train(round)) ?? student;
     record(round, asking.length, answers, roundStarted);
@@ -451,7 +457,15 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   }
   if (!student) {
     await backbone.release();
-    throw new UserError("no training labels: the teacher answered none (see the errors above), or the budget is too small for one round");
+    const [reason, count] = [...failureReasons].sort((a, b) => b[1] - a[1])[0] ?? [];
+    if (reason) throw new UserError(`no training labels: the teacher answered none; ${count} calls failed with "${reason}"`);
+    throw new UserError(stopped === "budget" ? `no training labels: the budget of $${options.budgetUsd} does not pay for one round` : "no training labels: the teacher gave no usable answer");
+  }
+  // One class only: a student learns no choice from it, and a constant "student" would certify trivially.
+  const taught = new Set([...labelled.values()].filter((l) => l.label !== "").map((l) => l.label));
+  if (taught.size < 2) {
+    await backbone.release();
+    throw new UserError(`the teacher's ${labelled.size} labels are all "${[...taught][0] ?? ""}": a student cannot learn to choose between ${labels.join(", ")} from one class (check the teacher's prompt and label scheme, or the labels file)`);
   }
 
   // The final student: the last head, or the backbone fine-tuned on the same training labels.

@@ -375,7 +375,7 @@ export function rowwiseActivations(bytes: Uint8Array): { bytes: Uint8Array; rewr
   const levels = constant("tandem_rowwise_127", FLOAT, [], bytesOf(Float32Array.of(127)));
   const tiny = constant("tandem_rowwise_tiny", FLOAT, [], bytesOf(Float32Array.of(1e-30)));
   const mid = constant("tandem_rowwise_zero_point", UINT8, [], Uint8Array.of(128));
-  const reduceAxes = constant("tandem_rowwise_last_axis", onnx.TensorProto.DataType.INT64, [1], new Uint8Array(BigInt64Array.of(-1n).buffer));
+  const reduceAxes = opset >= 18 ? constant("tandem_rowwise_last_axis", onnx.TensorProto.DataType.INT64, [1], new Uint8Array(BigInt64Array.of(-1n).buffer)) : "";
   const quantized = new Map<string, { q: string; max: string }>();
   const nodes: Node[] = [];
   let rewritten = 0;
@@ -419,6 +419,10 @@ export function rowwiseActivations(bytes: Uint8Array): { bytes: Uint8Array; rewr
     rewritten++;
   }
   graph.node = nodes;
-  graph.initializer = [...(graph.initializer ?? []), ...added];
+  // The weight scales the rewritten nodes no longer read go (ONNX Runtime would warn about each at load).
+  const read = new Set(nodes.flatMap((node) => node.input ?? []));
+  for (const output of graph.output ?? []) read.add(output.name ?? "");
+  const subgraphs = nodes.some((node) => (node.attribute ?? []).some((a) => a.g || (a.graphs?.length ?? 0) > 0));
+  graph.initializer = [...(graph.initializer ?? []), ...added].filter((t) => subgraphs || read.has(t.name ?? ""));
   return { bytes: onnx.ModelProto.encode(model).finish(), rewritten };
 }

@@ -6,7 +6,7 @@
  */
 import { getMaxListeners, setMaxListeners } from "node:events";
 import { SpanKind, SpanStatusCode, tracer } from "../core/spans.js";
-import { errorMessage } from "../core/redact.js";
+import { errorMessage, redact } from "../core/redact.js";
 import { cacheKey, type ResponseCache } from "./cache.js";
 import { backoffDelay, RateLimiter, Semaphore, withRetries } from "./limiter.js";
 import { labelProbabilities } from "./logprobs.js";
@@ -113,7 +113,13 @@ export function interpret(response: ChatResponse, labels: readonly string[]): Pi
 
 export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
   // Every item waiting and every call in flight listens on the caller's signal (the SDK adds its own): removed when done, not a leak.
-  if (options.signal) setMaxListeners(Math.max(getMaxListeners(options.signal), options.count + (options.concurrency ?? 8) * 3 + 10), options.signal);
+  if (options.signal) {
+    try {
+      setMaxListeners(Math.max(getMaxListeners(options.signal), options.count + (options.concurrency ?? 8) * 3 + 10), options.signal);
+    } catch {
+      // A signal from another AbortController implementation (a polyfill some SDKs install) has no such limit.
+    }
+  }
   const semaphore = new Semaphore(Math.max(1, options.concurrency ?? 8));
   const limiter = options.rpm || options.tpm ? new RateLimiter({ rpm: options.rpm, tpm: options.tpm }) : undefined;
   const results: LlmItemResult[] = new Array(options.count);
@@ -138,8 +144,12 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
   const one = async (index: number): Promise<void> => {
     const request = buildRequest(options, options.messages(index));
     const key = cacheKey(options.model.provider, options.model.model, request);
-    const fromCache = (hit: { response: ChatResponse; costUsd: number }) =>
-      finish({ index, ...interpret(hit.response, options.labels), raw: hit.response.text, inputTokens: hit.response.usage.inputTokens, outputTokens: hit.response.usage.outputTokens, costUsd: hit.costUsd, cached: true, latencyMs: 0 });
+    const fromCache = (hit: { response: ChatResponse; costUsd: number }) => {
+      // Answers cached before secrets were redacted in them are redacted on the way out.
+      const text = redact(hit.response.text);
+      const response = text === hit.response.text ? hit.response : { ...hit.response, text, logprobs: undefined };
+      finish({ index, ...interpret(response, options.labels), raw: response.text, inputTokens: response.usage.inputTokens, outputTokens: response.usage.outputTokens, costUsd: hit.costUsd, cached: true, latencyMs: 0 });
+    };
     const hit = options.cache?.get(key);
     if (hit) return fromCache(hit);
     // Long enough for every retry; a dead owner's claim lapses after it.
@@ -182,7 +192,7 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
       attributes: { "gen_ai.operation.name": "chat", "gen_ai.provider.name": options.model.provider, "gen_ai.request.model": options.model.model, "gen_ai.request.max_tokens": request.maxTokens },
     });
     try {
-      const response = await withRetries(
+      const answered = await withRetries(
         async () => {
           await limiter?.acquire(promptTokens + request.maxTokens, options.signal);
           return options.model.complete(request, options.signal);
@@ -198,6 +208,11 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
           },
         },
       );
+      // An answer that holds a configured secret (a server echoing the key, a prompt that leaked it) is
+      // redacted before it is cached, stored or shown: the label is parsed from the redacted text.
+      // Its logprobs spell the same text token by token: where a secret was found they are dropped.
+      const text = redact(answered.text);
+      const response: ChatResponse = text === answered.text ? answered : { ...answered, text, logprobs: undefined };
       const costUsd = costOf(response.usage, options.prices);
       span.setAttributes({ "gen_ai.usage.input_tokens": response.usage.inputTokens, "gen_ai.usage.output_tokens": response.usage.outputTokens, "tandem.cost_usd": costUsd });
       committed += costUsd - worstCase;

@@ -21,6 +21,7 @@ import { memberConfig } from "../strategies/members.js";
 import type { EncoderStrategy } from "../strategies/encoder.js";
 import type { Prediction, Strategy } from "../strategies/strategy.js";
 import { bearerToken, isLoopback, keyChecker } from "./auth.js";
+import { clip, refuse } from "./http-errors.js";
 import { batchingStrategy, type BatchingStrategy } from "./batcher.js";
 import { createMetrics, type ServerMetrics } from "./metrics.js";
 import { LabelStore } from "./label-store.js";
@@ -81,11 +82,6 @@ export interface RunningServer {
 }
 
 const DEFAULTS = { host: "127.0.0.1", port: 8080, maxBatch: 64, maxWaitMs: 0, maxTexts: 256, maxTextLength: 20_000, bodyLimit: 10 * 1024 * 1024, requestTimeoutMs: 60_000, maxQueue: 4096 };
-
-/** A 4xx answer: { error, field? }. */
-function refuse(reply: FastifyReply, status: number, error: string, field?: string): FastifyReply {
-  return reply.code(status).send(field === undefined ? { error } : { error, field });
-}
 
 function memberTypes(strategy: Strategy, into = new Map<string, string>()): Map<string, string> {
   into.set(strategy.name, strategy.type);
@@ -285,11 +281,13 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
       if (!set) return refuse(reply, 503, loadError ? "the models failed to load" : "loading the models; try again shortly");
       const name = body.strategy ?? options.strategies.default;
       const strategy = set.strategies.get(name);
-      if (!strategy) return refuse(reply, 400, `unknown strategy "${name}" (${[...set.strategies.keys()].join(", ")})`, "strategy");
+      if (!strategy) return refuse(reply, 400, `unknown strategy "${clip(name)}" (${[...set.strategies.keys()].join(", ")})`, "strategy");
       if (body.texts.length > limits.maxTexts) {
         metrics.rejected.inc({ reason: "too_many_texts" });
         return refuse(reply, 413, `${body.texts.length} texts in one request; the limit is ${limits.maxTexts} (send a job for large files: POST /v1/jobs)`, "texts");
       }
+      const nul = body.texts.findIndex((t) => t.includes("\u0000"));
+      if (nul >= 0) return refuse(reply, 400, `texts.${nul} holds a NUL character (\\u0000), which no model reads as text: remove it`, `texts.${nul}`);
       const long = body.texts.findIndex((t) => t.length > limits.maxTextLength);
       if (long >= 0) {
         metrics.rejected.inc({ reason: "text_too_long" });
@@ -374,9 +372,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         const stored = labelStore!.get(body.id);
         return stored && stored.answer !== null ? { strategy: stored.strategy, text: stored.text ?? "", answeredBy: stored.answeredBy ?? "?", label: stored.answer } : undefined;
       })();
-      if (!known) return refuse(reply, 404, `no answer with id "${body.id}" (feedback is kept for the last ${feedbackWindow} answers and for collected ones)`, "id");
+      if (!known) return refuse(reply, 404, `no answer with id "${clip(body.id)}": feedback is taken for the last ${feedbackWindow} answers of this server process (held in memory, so not across a restart) and for every answer a cascade collected (LLM answers and audited ones, kept in the state database)`, "id");
       const strategy = set.strategies.get(known.strategy)!;
-      if (!strategy.labels.includes(body.label)) return refuse(reply, 400, `label "${body.label}" is not one of ${strategy.labels.join(", ")}`, "label");
+      if (!strategy.labels.includes(body.label)) return refuse(reply, 400, `label "${clip(body.label)}" is not one of ${strategy.labels.join(", ")}`, "label");
       const config = byName.get(known.strategy);
       const storeText = config?.type === "cascade" ? (config.storeTexts ?? true) : true;
       // A second feedback for the same answer replaces the first (in the store and in the counts).

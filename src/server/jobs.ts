@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import multipart from "@fastify/multipart";
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
 import { isUserError, UserError } from "../core/errors.js";
 import { loadDataset } from "../data/dataset.js";
 import type { TableFormat } from "../data/readers.js";
@@ -21,6 +21,7 @@ import { involvesLlm } from "../strategies/members.js";
 import { outputColumns } from "../strategies/output.js";
 import type { ServerContext } from "./app.js";
 import { errorSchema } from "./schemas.js";
+import { clip, refuse } from "./http-errors.js";
 
 export interface JobsOptions {
   /** State database holding jobs (default: the server's). */
@@ -103,7 +104,6 @@ export function jobsPlugin(options: JobsOptions, configs: readonly StrategyConfi
     });
     void started;
 
-    const refuse = (reply: FastifyReply, status: number, error: string, field?: string) => reply.code(status).send(field ? { error, field } : { error });
 
     app.post(
       "/v1/jobs",
@@ -123,6 +123,8 @@ export function jobsPlugin(options: JobsOptions, configs: readonly StrategyConfi
         let format: TableFormat | undefined;
         let name = "body";
         if (request.isMultipart()) {
+          // Without a boundary the parts cannot be told apart: the client's mistake, said as such.
+          if (!/;\s*boundary=\S/i.test(request.headers["content-type"] ?? "")) return refuse(reply, 400, "multipart/form-data without a boundary parameter in Content-Type: let the client library set the header (e.g. curl -F file=@data.csv)", "content-type");
           const parts = request.parts();
           let file: Buffer | undefined;
           for await (const part of parts) {
@@ -134,7 +136,7 @@ export function jobsPlugin(options: JobsOptions, configs: readonly StrategyConfi
               const value = String(part.value);
               if (part.fieldname === "chunk_size") params = { ...params, chunk_size: Number(value) };
               else if (part.fieldname === "strategy" || part.fieldname === "text_col") params = { ...params, [part.fieldname]: value };
-              else return refuse(reply, 400, `unknown field "${part.fieldname}" (file, strategy, text_col, chunk_size)`, part.fieldname);
+              else return refuse(reply, 400, `unknown field "${clip(part.fieldname)}" (file, strategy, text_col, chunk_size)`, part.fieldname);
             }
           }
           if (!file) return refuse(reply, 400, "the upload has no file part", "file");
@@ -148,7 +150,7 @@ export function jobsPlugin(options: JobsOptions, configs: readonly StrategyConfi
         const set = context.strategies();
         const strategyName = params.strategy ?? context.defaultStrategy;
         const config = byName.get(strategyName);
-        if (!config) return refuse(reply, 400, `unknown strategy "${strategyName}" (${[...byName.keys()].join(", ")})`, "strategy");
+        if (!config) return refuse(reply, 400, `unknown strategy "${clip(strategyName)}" (${[...byName.keys()].join(", ")})`, "strategy");
         if (params.chunk_size !== undefined && !(Number.isInteger(params.chunk_size) && params.chunk_size >= 1)) return refuse(reply, 400, "chunk_size must be a positive integer", "chunk_size");
         const dir = mkdtempSync(join(tmpdir(), "tandem-job-"));
         const file = join(dir, `input.${format}`);

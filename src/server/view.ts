@@ -18,6 +18,7 @@ import type { ExperimentRun } from "../experiments/runner.js";
 import { RunStore } from "../experiments/store.js";
 import type { ServerContext } from "./app.js";
 import { cascadeConfig, cascadeView, compareRunPair, filterRows, listRunSummaries, loadRun, renderedPrompt, runDetail, runTexts, viewRows, type RowFilter, type RunDetail } from "../experiments/view.js";
+import { refuse } from "./http-errors.js";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 /** dist/web next to dist/server (the package); from src/server under tsx, the built copy in dist/web. */
@@ -97,8 +98,8 @@ export function viewPlugin(options: ViewOptions = {}) {
       return entry;
     };
     const fail = (reply: FastifyReply, error: unknown) => {
-      if (error instanceof MissingRun) return reply.code(404).send({ error: error.message });
-      if (error instanceof UserError) return reply.code(400).send({ error: error.message });
+      if (error instanceof MissingRun) return refuse(reply, 404, error.message);
+      if (error instanceof UserError) return refuse(reply, 400, error.message);
       throw error;
     };
 
