@@ -225,3 +225,50 @@ test("jobs on Redis: 20,000 rows over three BullMQ workers, two killed by SIGKIL
     redis.kill("SIGTERM");
   }
 });
+
+test("jobs on Redis: Redis restarted without persistence mid-job loses nothing and stalls nothing (the server queues the lost chunks again from its database); the job says running while rows land; a worker with no Redis is one line and exits", { skip: !redisServer && !process.env.CI ? "redis-server is not installed" : false }, async () => {
+  assert.ok(redisServer, "CI installs redis-server");
+  const port = await freePort();
+  const startRedis = () => spawn(redisServer, ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  const ping = async () => {
+    for (let i = 0; i < 50 && spawnSync("redis-cli", ["-p", String(port), "ping"], { encoding: "utf8" }).stdout?.trim() !== "PONG"; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+  };
+  let redis = startRedis();
+  const workers: ChildProcess[] = [];
+  let server: RunningServer | undefined;
+  try {
+    const url = `redis://127.0.0.1:${port}`;
+    await ping();
+    const db = join(tempDir(), "jobs-restart.db");
+    const workerDb = join(tempDir(), "jobs-restart-workers.db");
+    const config = tempFile("jobs-restart.yaml", strategies());
+    for (let i = 0; i < 2; i++) workers.push(spawn(process.execPath, [join(ROOT, "dist/cli/main.js"), "worker", "--redis", url, "--config", config, "--db", workerDb, "--lock-seconds", "2", "--slice", "32"], { cwd: ROOT, stdio: ["ignore", "ignore", "pipe"] }));
+    server = await serve(db, url);
+    const input = await rows("jobs-restart-4000.csv", 4000);
+    const job = (await (await fetch(`${server.url}/v1/jobs?strategy=gpt&chunk_size=250`, { method: "POST", headers: { "content-type": "text/csv" }, body: readFileSync(input) })).json()) as { id: string };
+    const running = await waitFor(server.url, job.id, (j) => j.done >= 500);
+    assert.equal(running.state, "running", "rows landed: the job is running");
+    // Redis goes away and comes back empty.
+    redis.kill("SIGKILL");
+    await new Promise((resolve) => redis.once("exit", resolve));
+    redis = startRedis();
+    await ping();
+    const done = await waitFor(server.url, job.id, (j) => j.state !== "queued" && j.state !== "running", 240);
+    assert.equal(done.state, "done");
+    assert.equal(done.done, 4000);
+    const results = (await readTable(tempFile("jobs-restart-results.csv", await (await fetch(`${server.url}/v1/jobs/${job.id}/results`)).text()))).records;
+    assert.equal(results.length, 4000);
+    assert.deepEqual(results.map((r) => r.values.sentence), (await readTable(input)).records.map((r) => r.values.sentence), "every row once, in order");
+  } finally {
+    await server?.close();
+    for (const worker of workers) worker.kill("SIGTERM");
+    redis.kill("SIGTERM");
+  }
+  // Nothing listens on the port now: a worker says so in one line and exits.
+  const config = tempFile("jobs-noredis.yaml", strategies());
+  const started = Date.now();
+  const lonely = await runCliAsync(["worker", "--redis", `redis://127.0.0.1:${port}`, "--config", config, "--db", join(tempDir(), "jobs-noredis.db")]);
+  assert.equal(lonely.status, 2, lonely.stderr);
+  assert.match(lonely.stderr, /tandem: error: Redis did not answer within \d+ s/);
+  assert.ok(Date.now() - started < 30_000);
+});

@@ -6,6 +6,7 @@
  * slice of a chunk is kept in Redis as it lands, so the retry redoes (and pays for) only the slice that
  * was in flight.
  */
+import { randomUUID } from "node:crypto";
 import { Queue, QueueEvents, Worker, type Job } from "bullmq";
 import { Redis as IORedis } from "ioredis";
 import { UserError } from "../core/errors.js";
@@ -63,24 +64,60 @@ export class RedisJobQueue implements JobQueue {
   private readonly timer: NodeJS.Timeout;
   private readonly connections: IORedis[];
 
+  /** A key this server writes once: when it is gone, Redis lost its data (restarted without persistence). */
+  private readonly markerKey: string;
+  private readonly marker = randomUUID();
+
   constructor(private readonly store: JobStore, private readonly options: RedisQueueOptions) {
     const name = options.queueName ?? QUEUE_NAME;
+    this.markerKey = `tandem:queue-marker:${name}`;
     this.log = options.log ?? (() => {});
     this.connections = [redisConnection(options.redis), redisConnection(options.redis)];
     this.queue = new Queue(name, { connection: this.connections[0]! });
     this.events = new QueueEvents(name, { connection: this.connections[1]! });
     this.events.on("completed", () => this.sweep());
     this.events.on("failed", ({ jobId, failedReason }) => void this.onFailed(jobId, failedReason));
-    // Also on a timer: completions while this server was down, or events missed, are persisted too.
+    // A worker took a chunk: its job is running (the embedded queue says so too).
+    this.events.on("active", ({ jobId }) => {
+      const at = jobId.lastIndexOf("--");
+      if (at > 0) this.store.markChunk(jobId.slice(0, at), Number(jobId.slice(at + 2)), "running");
+    });
+    // Also on a timer: completions while this server was down, or events missed, are persisted too; and
+    // chunks Redis lost are queued again from the database.
     this.timer = setInterval(() => this.sweep(), 2000);
   }
 
   /** Checks the connection and persists what finished while no server listened; re-enqueues unfinished chunks. */
   async start(): Promise<void> {
-    await reachable(Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]));
+    try {
+      await reachable(Promise.all([this.queue.waitUntilReady(), this.events.waitUntilReady()]));
+    } catch (error) {
+      await this.close().catch(() => {});
+      throw error;
+    }
+    await (await this.queue.getBackend().client).set(this.markerKey, this.marker);
     await this.sweep();
-    const jobs = new Set(this.store.pendingChunks().map((c) => c.jobId));
-    for (const id of jobs) await this.enqueue(this.store.job(id)!);
+    await this.requeuePending();
+  }
+
+  /** Every unfinished chunk of every unfinished job onto the queue again (idempotent: chunk ids are fixed). */
+  private async requeuePending(): Promise<number> {
+    const pending = this.store.pendingChunks();
+    for (const id of new Set(pending.map((c) => c.jobId))) await this.enqueue(this.store.job(id)!);
+    return pending.length;
+  }
+
+  /**
+   * Redis without persistence forgets everything when it restarts: the chunks waiting and in flight, and
+   * the slices kept of them. The database still knows which chunks are unfinished, so they go back on the
+   * queue (a chunk a worker finishes meanwhile is saved once: saveChunk ignores a chunk already done).
+   */
+  private async recoverLostQueue(): Promise<void> {
+    const client = await this.queue.getBackend().client;
+    if ((await client.get(this.markerKey)) !== null) return;
+    await client.set(this.markerKey, this.marker);
+    const chunks = await this.requeuePending();
+    this.log(`Redis lost its data (restarted without persistence?): ${chunks} unfinished chunks queued again from the database`);
   }
 
   async enqueue(job: JobRecord): Promise<void> {
@@ -100,7 +137,12 @@ export class RedisJobQueue implements JobQueue {
   }
 
   private sweep(): Promise<void> {
-    return (this.sweeping ??= this.persistCompleted().catch((error: unknown) => this.log("persisting finished chunks failed", error)).finally(() => (this.sweeping = undefined)));
+    return (this.sweeping ??= (async () => {
+      await this.recoverLostQueue();
+      await this.persistCompleted();
+    })()
+      .catch((error: unknown) => this.log("persisting finished chunks failed", error))
+      .finally(() => (this.sweeping = undefined)));
   }
 
   private async persistCompleted(): Promise<void> {
@@ -177,8 +219,23 @@ export async function runWorker(set: StrategySet, options: WorkerOptions): Promi
     { connection, concurrency: options.concurrency ?? 1, lockDuration, stalledInterval: lockDuration, maxStalledCount: 10 },
   );
   worker.on("failed", (job, error) => options.log?.(`chunk ${job?.id} failed`, error));
-  worker.on("error", (error) => options.log?.("worker error", error));
-  await reachable(worker.waitUntilReady());
+  // While Redis is away the client retries with backoff; the worker says so once a minute, not on every try.
+  let lastSaid = 0;
+  let quiet = 0;
+  worker.on("error", (error) => {
+    const now = Date.now();
+    if (now - lastSaid < 60_000) return void quiet++;
+    options.log?.(quiet > 0 ? `worker error (${quiet} more since the last one; retrying with backoff)` : "worker error (retrying with backoff)", error);
+    lastSaid = now;
+    quiet = 0;
+  });
+  try {
+    await reachable(worker.waitUntilReady());
+  } catch (error) {
+    await worker.close(true).catch(() => {});
+    connection.disconnect();
+    throw error;
+  }
   return {
     worker,
     close: async () => {

@@ -207,6 +207,8 @@ export class JobStore {
         cost += p.costUsd;
       }
       this.db.prepare("UPDATE job_chunks SET state = 'done' WHERE job_id = ? AND chunk = ?").run(jobId, chunk);
+      // A queue that reports no chunk as taken (a missed event) still shows the job running once rows land.
+      this.db.prepare("UPDATE jobs SET state = 'running', started_at = COALESCE(started_at, ?) WHERE id = ? AND state = 'queued'").run(new Date().toISOString(), jobId);
       this.db.prepare("UPDATE jobs SET done = done + ?, failed = failed + ?, cost_usd = cost_usd + ? WHERE id = ?").run(added, failed, cost, jobId);
       const left = this.db.prepare("SELECT COUNT(*) AS n FROM job_chunks WHERE job_id = ? AND state != 'done'").get(jobId) as { n: number };
       if (left.n === 0) this.db.prepare("UPDATE jobs SET state = 'done', finished_at = ? WHERE id = ?").run(new Date().toISOString(), jobId);

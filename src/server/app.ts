@@ -27,7 +27,7 @@ import { createMetrics, type ServerMetrics } from "./metrics.js";
 import { LabelStore } from "./label-store.js";
 import { auditSettings, StrategyMonitor } from "./monitor.js";
 import { describeQuantity } from "./watch.js";
-import { classifyRequestSchema, classifyResponseSchema, errorSchema, feedbackRequestSchema, feedbackResponseSchema, strategiesResponseSchema } from "./schemas.js";
+import { auditResetResponseSchema, classifyRequestSchema, classifyResponseSchema, errorSchema, feedbackRequestSchema, feedbackResponseSchema, healthSchema, readySchema, strategiesResponseSchema } from "./schemas.js";
 
 export interface ServeOptions {
   strategies: StrategyFile;
@@ -195,8 +195,39 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     return refuse(reply, 500, "internal error");
   });
 
+  // Every route's methods, for a 405 (with Allow) where a path exists but not with the method asked; and,
+  // when keys are required, a 401 in each operation's documented responses.
+  const routes: Array<{ pattern: RegExp; method: string }> = [];
+  app.addHook("onRoute", (route) => {
+    const url = route.url ?? route.path;
+    const pattern = new RegExp(`^${url.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/:[^/]+/g, "[^/]+").replace(/\*/g, ".*")}/?$`);
+    for (const method of [route.method].flat()) routes.push({ pattern, method: String(method) });
+    if (!route.schema || route.schema.hide || url === "/openapi.json" || url.startsWith("/docs")) return;
+    // Every documented operation answers errors in the one shape; with keys, a 401 too.
+    const open = ["/healthz", "/readyz"].includes(url);
+    route.schema.response = { ...(open ? {} : { "4xx": errorSchema }), "5xx": errorSchema, ...(route.schema.response as Record<string, unknown> | undefined), ...(apiKeys.length > 0 && !open ? { 401: errorSchema } : {}) };
+  });
+  const allowedMethods = (path: string) => [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))].filter((m) => m !== "HEAD");
+  // A method no route of the path has is 405 before anything reads its body (a QUERY without a type would be 400).
+  app.addHook("onRequest", async (request, reply) => {
+    if (request.routeOptions.url !== undefined) return;
+    const path = request.url.replace(/\?.*/s, "");
+    const allowed = allowedMethods(path);
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      reply.header("allow", allowed.join(", "));
+      return refuse(reply, 405, `${request.method} is not allowed on ${clip(path)} (${allowed.join(", ")})`);
+    }
+  });
   // Every error has the one body shape, an unknown route included.
-  app.setNotFoundHandler((request, reply) => refuse(reply, 404, `no route ${request.method} ${request.url.replace(/\?.*/s, "")}`));
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.replace(/\?.*/s, "");
+    const allowed = allowedMethods(path);
+    if (allowed.length > 0) {
+      reply.header("allow", allowed.join(", "));
+      return refuse(reply, 405, `${request.method} is not allowed on ${clip(path)} (${allowed.join(", ")})`);
+    }
+    return refuse(reply, 404, `no route ${request.method} ${clip(path)}`);
+  });
 
   const checkKey = keyChecker(apiKeys);
   app.addHook("onRequest", async (request, reply) => {
@@ -239,12 +270,12 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
   };
 
-  app.get("/healthz", { schema: { hide: true } }, async () => ({ status: "ok" }));
-  app.get("/readyz", { schema: { hide: true } }, async (_, reply) => {
+  app.get("/healthz", { schema: { summary: "Liveness: the process answers (no key needed)", security: [], response: { 200: healthSchema } } }, async () => ({ status: "ok" }));
+  app.get("/readyz", { schema: { summary: "Readiness: 200 once every model is loaded (with the degraded cascades), 503 while loading or after a failed load (no key needed)", security: [], response: { 200: readySchema, 503: readySchema } } }, async (_, reply) => {
     if (set) return { status: "ready", strategies: [...set.strategies.keys()], degraded: [...monitors.values()].filter((m) => m.degraded).map((m) => m.name) };
     return reply.code(503).send({ status: loadError ? "failed" : "loading", error: loadError ? String((loadError as Error).message ?? loadError) : undefined });
   });
-  app.get("/metrics", { schema: { hide: true } }, async (_, reply) => {
+  app.get("/metrics", { schema: { summary: "Prometheus metrics (text exposition format)", response: { 200: { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } } } } }, async (_, reply) => {
     reply.header("content-type", metrics.registry.contentType);
     return metrics.registry.metrics();
   });
@@ -387,7 +418,7 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
 
   app.post<{ Params: { name: string } }>(
     "/v1/strategies/:name/audit/reset",
-    { schema: { summary: "Clears a cascade's audit evidence and its degraded state (an operator's decision)", response: { "4xx": errorSchema } } },
+    { schema: { summary: "Clears a cascade's audit evidence and its degraded state (an operator's decision)", params: { type: "object", required: ["name"], properties: { name: { type: "string" } } }, response: { 200: auditResetResponseSchema, "4xx": errorSchema } } },
     async (request, reply) => {
       const monitor = monitors.get(request.params.name);
       if (!monitor?.audit) return refuse(reply, 404, `no audited strategy "${request.params.name}"`);

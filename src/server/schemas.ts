@@ -181,3 +181,21 @@ export const strategiesResponseSchema = {
     },
   },
 } as const;
+
+/** GET /healthz. */
+export const healthSchema = { type: "object", required: ["status"], properties: { status: { type: "string", enum: ["ok"] } } } as const;
+
+/** GET /readyz: ready with the strategies (and the degraded ones), or loading / failed with the reason. */
+export const readySchema = {
+  type: "object",
+  required: ["status"],
+  properties: {
+    status: { type: "string", enum: ["ready", "loading", "failed"] },
+    strategies: { type: "array", items: { type: "string" } },
+    degraded: { type: "array", items: { type: "string" } },
+    error: { type: "string" },
+  },
+} as const;
+
+/** POST /v1/strategies/{name}/audit/reset: the audit after the reset. */
+export const auditResetResponseSchema = { type: "object", required: ["strategy", "audit"], properties: { strategy: { type: "string" }, audit: auditSchema } } as const;
