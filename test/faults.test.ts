@@ -110,6 +110,12 @@ test("a successful answer that holds the configured key is stored and shown reda
     assert.deepEqual(rows.map((r) => r.values.prediction), ["positive", "positive", "positive"]);
     const stored = [db, `${db}-wal`].filter(existsSync).map((file) => readFileSync(file).toString("latin1"));
     for (const text of [result.stdout, result.stderr, written, ...stored]) assert.ok(!text.includes(SECRET), "the key leaked from an answer");
+    // A budget on an endpoint no price is known for cannot stop it: said at once; a given --price makes it count.
+    const unpriced = await runCliAsync(["classify", "--strategy", "llm", "--model", `compat:${chatty.url}#mystery-model`, "-i", input(), "-o", out, "--db", db, "--max-cost", "1"]);
+    assert.match(unpriced.stderr, /warning: llm \(compat:.*#mystery-model\) has no known price, so its calls count \$0 and the budget of \$1 cannot stop them/);
+    const priced = await runCliAsync(["classify", "--strategy", "llm", "--model", `compat:${chatty.url}#mystery-model`, "-i", input(), "-o", out, "--db", join(tempDir(), "echo-priced.db"), "--max-cost", "1", "--price", "0.15,0.6", "-f", "json"]);
+    assert.doesNotMatch(priced.stderr, /no known price/);
+    assert.ok(JSON.parse(priced.stdout).spent_usd > 0, priced.stdout);
   } finally {
     await chatty.close();
   }

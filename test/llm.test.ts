@@ -120,6 +120,15 @@ test("prices: per-token cost, cached input, fine-tuned ids, unknown models", () 
   assert.equal(costOf({ inputTokens: 1_000_000, cachedInputTokens: 0, outputTokens: 0 }, tuned), 0.3);
   assert.equal(lookupPrice(DEFAULT_PRICES, "openai", "mystery-model").price, undefined);
   assert.equal(lookupPrice(DEFAULT_PRICES, "local", "/m.gguf").price?.input, 0);
+  // An OpenAI-compatible endpoint: priced by the table's name when it matches, else 0 and said to be unpriced.
+  assert.equal(lookupPrice(DEFAULT_PRICES, "compat", "gpt-4o-mini-2024-07-18").basis, "gpt-4o-mini-2024-07-18");
+  const unknown = lookupPrice(DEFAULT_PRICES, "compat", "meta-llama/Llama-3.3-70B");
+  assert.equal(unknown.unpriced, true);
+  assert.equal(costOf({ inputTokens: 1_000_000, cachedInputTokens: 0, outputTokens: 0 }, unknown), 0);
+  // The strategy's own price wins.
+  const own = lookupPrice(DEFAULT_PRICES, "compat", "meta-llama/Llama-3.3-70B", { input: 0.9, output: 0.9 });
+  assert.equal(own.unpriced, undefined);
+  assert.equal(costOf({ inputTokens: 1_000_000, cachedInputTokens: 0, outputTokens: 1_000_000 }, own), 1.8);
 });
 
 test("token counts use OpenAI's o200k_base tokenizer with the chat overhead", () => {

@@ -39,10 +39,10 @@ function readmeLoop(): string[][] {
 
 const env = () => ({ OPENAI_API_KEY: "sk-test-loop", OPENAI_BASE_URL: teacher.url, TANDEM_PORT: "0" });
 
-/** `npx tandem ARGS` as the built CLI, in the loop's folder. */
+/** `./tandem ARGS` (the clone's launcher) as the built CLI, in the loop's folder. */
 function tandemArgs(words: string[]): string[] {
-  assert.deepEqual(words.slice(0, 2), ["npx", "tandem"]);
-  return words.slice(2);
+  assert.equal(words[0], "./tandem");
+  return words.slice(1);
 }
 
 async function serve(words: string[]): ReturnType<typeof spawnServe> {

@@ -13,9 +13,9 @@ import { involvesLlm, shorthandConfig } from "../strategies/members.js";
 import { outputColumns } from "../strategies/output.js";
 import type { Prediction, Strategy } from "../strategies/strategy.js";
 import { withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
-import { FAILED_ROWS_EXIT, failedShareExceeded, formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, tallyOf, withLlmOptions, type LlmCliOptions } from "./llm.js";
+import { FAILED_ROWS_EXIT, failedShareExceeded, formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, tallyOf, unpricedBudgetWarnings, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { parseFormat, parseNumber, printJson } from "./options.js";
-import { progressBar } from "./progress.js";
+import { progressBar, PROGRESS_MODES, type ProgressMode } from "./progress.js";
 import { interruptible } from "./signals.js";
 
 interface ClassifyOptions extends EncoderCliOptions, Omit<LlmCliOptions, "model"> {
@@ -37,6 +37,7 @@ interface ClassifyOptions extends EncoderCliOptions, Omit<LlmCliOptions, "model"
   prefix?: string;
   maxFailedShare: number;
   format: "text" | "json";
+  progress: ProgressMode;
 }
 
 /** The strategies the flags (or --config) describe, as a named set, and the one to run. */
@@ -107,6 +108,7 @@ export function registerClassify(program: Command): void {
     .option("--neutral-threshold <t>", "lexicon: |compound| below t is neutral", parseNumber("--neutral-threshold", 0, 1), 0.05)
     .option("--prefix <text>", "prefix for the added columns (default: none, or STRATEGY_ when the input already has a column of that name)")
     .option("-f, --format <format>", "text or json: the run's summary on stdout (rows, statuses, cost, tokens, truncated texts, the output file)", parseFormat(["text", "json"] as const), "text")
+    .option("--progress <mode>", "auto (a bar on a terminal, else a line every 10 s), bar, plain or none (also TANDEM_PROGRESS)", parseFormat(PROGRESS_MODES), "auto")
     .option("--max-failed-share <f>", "accept up to this share of failed rows (status error) before exiting with code 4", parseNumber("--max-failed-share", 0, 1), 0);
   withLlmOptions(withEncoderOptions(command))
     .addHelpText("after", `
@@ -170,11 +172,15 @@ Examples:
       try {
         const strategy = set.strategies.get(use)!;
         const llms = llmsOf(strategy);
+        for (const warning of unpricedBudgetWarnings(llms, options.maxCost)) process.stderr.write(warning + "\n");
+        // The rows in the file, for the progress's total, percentage and ETA (the LLM's estimate counts them on its pass).
+        let total = 0;
         if (llms.length > 0) {
           // A first pass prices the whole file (and finds bad rows) before anything is paid.
           const totals = llms.map(() => ({ calls: 0, cached: 0, inputTokens: 0, outputTokens: 0, costUsd: 0, basis: "" }));
           for await (const part of parts()) {
             checkGold(part, strategy.labels);
+            total += part.examples.length;
             const hints = hintsOf?.(part);
             for (const [i, llm] of llms.entries()) {
               const estimate = await llm.estimate(part.examples.map((e) => e.text), { hints });
@@ -190,7 +196,8 @@ Examples:
           llms.forEach((llm, i) => process.stderr.write(`${llm.name}: ${formatEstimate(totals[i]!)}${strategy.type === "cascade" ? " (every row; the cascade sends only the uncertain ones)" : ""}\n`));
           if (options.estimate) return;
         }
-        await classifyFile(parts, strategy, options, { hintsOf, withLlm, checkGold });
+        if (llms.length === 0 && options.progress !== "none") for await (const part of parts()) total += part.examples.length;
+        await classifyFile(parts, strategy, options, { hintsOf, withLlm, checkGold, total });
       } finally {
         await set.close();
       }
@@ -220,8 +227,8 @@ function unknownLabels(part: Dataset, labels: readonly string[], options: Classi
   return [...unknown];
 }
 
-async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Strategy, options: ClassifyOptions, how: { hintsOf?: (part: Dataset) => ReturnType<typeof hintsFromColumns>; withLlm: boolean; checkGold: (part: Dataset, labels: readonly string[]) => void }): Promise<void> {
-  const progress = progressBar(0, strategy.name);
+async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Strategy, options: ClassifyOptions, how: { hintsOf?: (part: Dataset) => ReturnType<typeof hintsFromColumns>; withLlm: boolean; checkGold: (part: Dataset, labels: readonly string[]) => void; total: number }): Promise<void> {
+  const progress = progressBar(how.total, strategy.name, options.progress);
   // First Ctrl-C: stop dispatching, let calls in flight land in the cache, write what we have.
   const interruption = interruptible();
   let writer: TableWriter | undefined;

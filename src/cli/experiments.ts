@@ -18,7 +18,7 @@ import { STARTER_MODEL } from "../encoders/hub.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { createStrategy } from "../strategies/factory.js";
 import { FAILED_ROWS_EXIT, failedShareExceeded, tallyOf, topReasons } from "./llm.js";
-import { parseFormat, parseInteger, parseNumber, printJson, snakeCaseKeys } from "./options.js";
+import { invocation, parseFormat, parseInteger, parseNumber, printJson, snakeCaseKeys } from "./options.js";
 import { progressBar, type ProgressReporter } from "./progress.js";
 import { interruptible } from "./signals.js";
 
@@ -197,12 +197,13 @@ export function registerExperiments(program: Command): void {
       process.stdout.write(`\n${formatComparisonText(comparison)}`);
       writeReports(run, comparison, { html: join(options.out, "report.html"), md: join(options.out, "report.md") });
       process.stdout.write("\n" + (await localLlmGlimpse(options.db ?? join(options.out, "tandem.db"))));
+      const tandem = invocation();
       process.stdout.write(
         `\ndone in ${((performance.now() - started) / 1000).toFixed(1)} s. Next:\n` +
-          `  npx tandem view --db ${options.db ?? join(options.out, "tandem.db")}    browse this run, its errors, and a cascade with a slider\n` +
-          "  npx tandem serve                                 the starter over HTTP (POST /v1/classify), offline\n" +
-          "  npx tandem distill --teacher-labels logs.csv --labels negative,neutral,positive -o student   a small model and a certified cascade from LLM answers\n" +
-          "Add an LLM: export OPENAI_API_KEY=... (or start a local server) and run `npx tandem run examples/paper-grid.yaml` after filling in the model ids.\n",
+          `  ${tandem} view --db ${options.db ?? join(options.out, "tandem.db")}    browse this run, its errors, and a cascade with a slider\n` +
+          `  ${tandem} serve                                 the starter over HTTP (POST /v1/classify), offline\n` +
+          `  ${tandem} distill --teacher-labels logs.csv --llm-strategy openai:gpt-4o-mini --labels negative,neutral,positive -o student   a small model and a certified cascade from LLM answers\n` +
+          `Add an LLM: export OPENAI_API_KEY=... (or start a local server) and run \`${tandem} run examples/paper-grid.yaml\` after filling in the model ids.\n`,
       );
     });
 }

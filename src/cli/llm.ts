@@ -10,9 +10,9 @@ import { formatUsd } from "../llm/pricing.js";
 import { PROGRAM_NAMES, PROGRAMS, type ProgramName } from "../llm/prompts/programs.js";
 import { sortLabels } from "../metrics/labels.js";
 import type { LlmConfig } from "../strategies/config.js";
-import { promptBuilder, type LlmEstimate } from "../strategies/llm.js";
-import type { Prediction } from "../strategies/strategy.js";
-import { parseFormat, parseInteger, parseNumber } from "./options.js";
+import { promptBuilder, type LlmEstimate, type LlmStrategy } from "../strategies/llm.js";
+import type { Prediction, Strategy } from "../strategies/strategy.js";
+import { parseFormat, parseInteger, parseNumber, parseNumberList } from "./options.js";
 
 export interface LlmCliOptions {
   model?: string;
@@ -43,6 +43,7 @@ export interface LlmCliOptions {
   timeout: number;
   retries: number;
   maxCost?: number;
+  price?: number[];
   pricing?: string;
   db?: string;
   estimate?: boolean;
@@ -79,6 +80,7 @@ export function withLlmOptions(command: Command): Command {
     .option("--retries <n>", "retries of a failed request (429, 5xx, timeouts, malformed answers)", parseInteger("--retries", 0), 6)
     .option("--max-cost <dollars>", "stop cleanly before spending more than this (finished rows are kept)", parseNumber("--max-cost", 0))
     .option("--pricing <file>", "prices to use instead of / on top of the built-in table (JSON or YAML)")
+    .option("--price <in,out>", "this model's price in dollars per million input and output tokens (an OpenAI-compatible endpoint the table does not know)", parseNumberList("--price"))
     .option("--db <file>", "state database holding the response cache (default .tandem/tandem.db, or TANDEM_DB)")
     .option("--estimate", "print the token and cost estimate and stop")
     .option("--batch", "OpenAI Batch API: half price, answers within 24 h; resumable (run the same command again to keep waiting)")
@@ -125,9 +127,24 @@ export function llmConfigFromCli(options: LlmCliOptions, model: string, scheme?:
     timeout: options.timeout,
     retries: options.retries,
     maxCost: options.maxCost,
+    price: priceFromCli(options.price),
     batch: options.batch,
     pollSeconds: options.pollSeconds,
   };
+}
+
+function priceFromCli(price: number[] | undefined): { input: number; output: number } | undefined {
+  if (price === undefined) return undefined;
+  if (price.length !== 2 || price.some((p) => !(p >= 0))) throw new UserError("--price takes two non-negative numbers: input,output dollars per million tokens (e.g. 0.15,0.6)");
+  return { input: price[0]!, output: price[1]! };
+}
+
+/** Warnings for LLMs a budget cannot stop: no price is known for them, so their calls count 0. */
+export function unpricedBudgetWarnings(strategies: Iterable<Strategy>, budget: number | undefined): string[] {
+  if (budget === undefined) return [];
+  return [...strategies]
+    .filter((s): s is LlmStrategy => s.type === "llm" && "prices" in s && Boolean((s as LlmStrategy).prices.unpriced))
+    .map((s) => `warning: ${s.name} (${s.info.spec}) has no known price, so its calls count $0 and the budget of $${budget} cannot stop them: give its price with --price IN,OUT or --pricing FILE`);
 }
 
 /**

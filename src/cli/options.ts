@@ -1,4 +1,6 @@
 /** Parsers and shared option helpers for the commands. */
+import { existsSync } from "node:fs";
+import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import { InvalidArgumentError } from "commander";
 import { resolveScheme, type LabelScheme } from "../data/labels.js";
 
@@ -51,3 +53,14 @@ export function printJson(value: unknown): void {
 
 // The CLI's JSON keeps its documented snake_case keys (one converter, beside camelizeKeys).
 export { snakeCaseKeys } from "../strategies/config.js";
+
+/** How the user started tandem, for commands it suggests: `./tandem` (the clone's launcher), `npx tandem`, or `tandem`. */
+export function invocation(): string {
+  if (process.env.npm_command === "exec") return "npx tandem";
+  const entry = process.argv[1] ?? "";
+  if (basename(entry) === "tandem" && existsSync(join(dirname(entry), "package.json"))) {
+    const path = relative(process.cwd(), entry);
+    return path.startsWith("..") || isAbsolute(path) ? entry : `./${path}`;
+  }
+  return "tandem";
+}

@@ -26,7 +26,8 @@ import { EncoderModel } from "../encoders/model.js";
 import { compareQuantized, quantizeModel } from "../encoders/quantize-model.js";
 import type { Vectors } from "../encoders/vectors.js";
 import { recordRun } from "../experiments/runner.js";
-import { providerProblem } from "../llm/providers/registry.js";
+import { loadPriceTable, lookupPrice } from "../llm/pricing.js";
+import { describeModel, providerProblem } from "../llm/providers/registry.js";
 import { evaluate, macroF1 } from "../metrics/evaluate.js";
 import { compareClassifiers } from "../stats/compare.js";
 import { auditComment, cascadeSuspects, certifiedCascadeConfig, certifyCascade, DEFAULT_AUDIT, type AuditConfig, type CertifyResult, type Suspect } from "../strategies/certify.js";
@@ -396,6 +397,10 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   let stopped: DistillResult["stopped"];
   let failed = 0;
   const teacherConfig = options.teacher ? teacherConfigFor(options.teacher, labels) : undefined;
+  if (teacherConfig && options.budgetUsd !== undefined) {
+    const info = describeModel(teacherConfig.model);
+    if (lookupPrice(loadPriceTable(options.pricing), info.provider, info.model, teacherConfig.price).unpriced) emit({ kind: "note", message: `warning: no price is known for ${teacherConfig.model}: its answers count $0 and --budget cannot stop them (give its price in the teacher's strategy file, price: {input, output}, or with --pricing FILE)` });
+  }
   const ask = async (texts: string[], round: number, maxCost: number | undefined, stop?: AbortSignal): Promise<Prediction[]> => {
     const teacher = await createStrategy({ ...teacherConfig!, maxCost }, { store: db, pricing: options.pricing, scheme: scheme.labels.join(",") });
     try {

@@ -76,18 +76,23 @@ export interface PriceLookup {
   batchDiscount: number;
   /** The table entry used, for reports ("gpt-4o-mini (fine-tuned)"). */
   basis: string;
+  /** No price is known: costs count 0 and a budget cannot stop the calls. */
+  unpriced?: boolean;
 }
 
-/** Prices for a model id: exact, by dated-snapshot prefix, fine-tuned via ft:BASE:..., or unknown. */
-export function lookupPrice(table: PriceTable, provider: string, model: string): PriceLookup {
-  if (provider === "local" || provider === "compat") {
-    const entry = table[model];
-    if (!entry) return { price: { input: 0, cachedInput: 0, output: 0 }, batchDiscount: 1, basis: `${provider} (free)` };
-  }
+/**
+ * Prices for a model id: the config's own `price` first, then the table — exact, by dated-snapshot
+ * prefix, fine-tuned via ft:BASE:... — else unknown. A local model costs nothing; an OpenAI-compatible
+ * endpoint (compat:) the table does not name is priced 0 and says so (`unpriced`): a budget cannot stop it.
+ */
+export function lookupPrice(table: PriceTable, provider: string, model: string, own?: { input: number; output: number; cachedInput?: number }): PriceLookup {
+  if (own) return { price: { input: own.input, cachedInput: own.cachedInput ?? own.input, output: own.output }, batchDiscount: 1, basis: "the strategy's own price" };
+  if (provider === "local" && !table[model]) return { price: { input: 0, cachedInput: 0, output: 0 }, batchDiscount: 1, basis: "local (free)" };
   const fineTuned = model.startsWith("ft:");
   const base = fineTuned ? (model.split(":")[1] ?? "") : model;
   const key = table[base] ? base : Object.keys(table).filter((name) => base.startsWith(name)).sort((a, b) => b.length - a.length)[0];
-  if (!key) return { batchDiscount: 1, basis: "unknown (add it with --pricing)" };
+  if (!key && provider === "compat") return { price: { input: 0, cachedInput: 0, output: 0 }, batchDiscount: 1, basis: "compat: no price known (priced 0: give it with price: or --pricing)", unpriced: true };
+  if (!key) return { batchDiscount: 1, basis: "unknown (add it with --pricing)", unpriced: true };
   const entry = table[key] as ModelPrice;
   if (fineTuned) {
     if (!entry.fineTuned) return { batchDiscount: 1, basis: `${key}: no fine-tuned price (add it with --pricing)` };

@@ -92,6 +92,8 @@ export const LlmConfigSchema = z.strictObject({
   retries: count(0).optional(),
   /** Stop dispatching before spending more than this many dollars. */
   maxCost: z.number().min(0).optional(),
+  /** Dollars per million tokens, when the price table does not know the model (an OpenAI-compatible endpoint). */
+  price: z.strictObject({ input: z.number().min(0), output: z.number().min(0), cachedInput: z.number().min(0).optional() }).optional(),
   /** Dollars spent to train the model (reports add it to the cost). */
   trainingCost: z.number().min(0).optional(),
   /** OpenAI Batch API: half price, answers within 24 h. */

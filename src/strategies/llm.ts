@@ -143,7 +143,7 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
   if (completion && config.batch) throw new UserError("the Batch API takes chat requests only; drop batch for the prompt/completion format");
   const builder = promptBuilder(config, context.scheme);
   const { labels, scheme } = builder;
-  const prices = lookupPrice(loadPriceTable(context.pricing), info.provider, info.model);
+  const prices = lookupPrice(loadPriceTable(context.pricing), info.provider, info.model, config.price);
   const cache = new ResponseCache(context.store);
   // Fine-tuned models answer as they were trained (a bare label), so "auto" leaves structured output off for them.
   const fineTuned = info.model.startsWith("ft:");
