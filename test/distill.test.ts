@@ -114,7 +114,11 @@ test("distill: three rounds, the student's agreement rises, the certified cascad
 });
 
 test("distill killed with SIGKILL in round 2 resumes: no answer it received is paid twice", async () => {
-  const slow = await startTeacher(0.1, { latencyMs: 15 });
+  // The teacher answers 400 texts (round 1's 300 and 100 of round 2's), then holds every answer until the kill:
+  // the kill lands inside round 2 whatever the machine's speed.
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const slow = await startTeacher(0.1, { hold: { after: 400, until: held } });
   try {
     const out = join(tempDir(), "distill-killed");
     const db = join(tempDir(), "distill-killed.db");
@@ -122,19 +126,19 @@ test("distill killed with SIGKILL in round 2 resumes: no answer it received is p
     const child = spawn(process.execPath, [join(ROOT, "dist/cli/main.js"), ...command], { cwd: ROOT });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`round 2 never started: ${stderr}`)), 90_000);
-      child.stderr.on("data", () => {
-        if (/round 2\/2: asking/.test(stderr)) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-    });
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    const exited = new Promise((resolve) => child.on("exit", resolve));
+    const billed = () => [...slow.billed.values()].reduce((a, b) => a + b, 0);
+    for (let i = 0; billed() < 400; i++) {
+      if (i > 6000) throw new Error(`the teacher never answered 400 texts: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.match(stderr, /round 2\/2: asking/);
     child.kill("SIGKILL");
-    await new Promise((resolve) => child.on("exit", resolve));
-    const paidBefore = [...slow.billed.values()].reduce((a, b) => a + b, 0);
+    await exited;
+    // The calls held at the kill are answered (billed) now, but never received: the resume pays for them again.
+    release();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const paidBefore = billed();
     assert.ok(paidBefore > 300 && paidBefore < 600, `killed inside round 2 (${paidBefore} answers paid)`);
     const resumed = await runCliAsync([...command, "-f", "json"]);
     assert.equal(resumed.status, 0, resumed.stderr);

@@ -12,12 +12,14 @@ import { TableWriter } from "../src/data/writers.js";
 import { startServer, type RunningServer } from "../src/server/app.js";
 import { jobsPlugin } from "../src/server/jobs.js";
 import { parseStrategyFile } from "../src/strategies/factory.js";
-import { startMockServer, type MockServer } from "./fixtures/openai-server.js";
+import { startMockServer, type Faults, type MockServer } from "./fixtures/openai-server.js";
 import { ROOT, runCli, runCliAsync, SHARED, tempDir, tempFile } from "./helpers.js";
 
 let llm: MockServer;
+// Read by the server at every call: a test may hold answers for a while (see the cancel test).
+const llmFaults: Faults = { latencyMs: 2 };
 before(async () => {
-  llm = await startMockServer({ latencyMs: 2 });
+  llm = await startMockServer(llmFaults);
 });
 after(async () => {
   await llm.close();
@@ -113,13 +115,17 @@ test("jobs in the server: submit (CSV body, multipart, JSONL), status, results i
     assert.equal(missing.status, 2);
     assert.match(missing.stderr, /HTTP 404: no such job/);
 
-    // Cancel: a slow LLM job stops; its results stay partial.
+    // Cancel: a job stops; its results stay partial. The LLM holds its answers after the first 100 of this
+    // job until the cancel is in, so the job cannot finish first whatever the machine's speed.
+    let release = () => {};
+    llmFaults.hold = { after: [...llm.billed.values()].reduce((a, b) => a + b, 0) + 100, until: new Promise<void>((resolve) => (release = resolve)) };
     const slow = (await (await fetch(`${server.url}/v1/jobs?strategy=gpt&chunk_size=50`, { method: "POST", headers: { "content-type": "text/csv" }, body: readFileSync(input) })).json()) as { id: string };
     await waitFor(server.url, slow.id, (j) => j.done >= 50);
     const cancelled = (await (await fetch(`${server.url}/v1/jobs/${slow.id}`, { method: "DELETE" })).json()) as { state: string };
+    release();
+    delete llmFaults.hold;
     assert.equal(cancelled.state, "cancelled");
     assert.equal((await fetch(`${server.url}/v1/jobs/${slow.id}/results`)).status, 409);
-    await new Promise((resolve) => setTimeout(resolve, 300));
     const after = (await (await fetch(`${server.url}/v1/jobs/${slow.id}`)).json()) as { done: number; state: string };
     assert.equal(after.state, "cancelled");
     assert.ok(after.done < 1200);

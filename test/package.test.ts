@@ -4,7 +4,7 @@
 // checkout, so no network is needed.
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { startMockServer } from "./fixtures/openai-server.js";
@@ -60,7 +60,7 @@ test("npm pack → install in a fresh project → strict type-check and run of `
   execFileSync("tar", ["-xzf", join(dir, tarball), "-C", modules]);
   renameSync(join(modules, "package"), join(modules, "tandem"));
   const shipped = execFileSync("tar", ["-tzf", join(dir, tarball)], { encoding: "utf8" });
-  for (const file of ["package/dist/index.js", "package/dist/index.d.ts", "package/models/starter/onnx/model.onnx", "package/engines/torch/tandem_torch/train.py", "package/dist/cli/main.js", "package/dist/web/app.js", "package/web/app.css", "package/dist/server.js"]) assert.ok(shipped.includes(file), `${file} is in the package`);
+  for (const file of ["package/LICENSE", "package/docs/serve.md", "package/dist/index.js", "package/dist/index.d.ts", "package/models/starter/onnx/model.onnx", "package/engines/torch/tandem_torch/train.py", "package/dist/cli/main.js", "package/dist/web/app.js", "package/web/app.css", "package/dist/server.js"]) assert.ok(shipped.includes(file), `${file} is in the package`);
   for (const name of readdirSync(join(ROOT, "node_modules"))) {
     if (name === "tandem" || name.startsWith(".")) continue;
     symlinkSync(join(ROOT, "node_modules", name), join(modules, name));
@@ -108,5 +108,21 @@ test("npm pack → install in a fresh project → strict type-check and run of `
     assert.equal(out.webApp, 200, "the web app is served from the installed package");
   } finally {
     await server.close();
+  }
+});
+
+test("optional parts: a missing package is one line naming what to install; other failures pass through", async () => {
+  const { loadOptional } = await import("../src/core/optional.js");
+  const missing = Object.assign(new Error("Cannot find package 'bullmq' imported from /somewhere/redis.js"), { code: "ERR_MODULE_NOT_FOUND" });
+  await assert.rejects(loadOptional("redis", async () => Promise.reject(missing)), /^UserError: jobs on Redis \(--redis, tandem worker\) needs packages that are not installed: npm install bullmq ioredis \(optional dependencies of tandem\)$/);
+  const other = Object.assign(new Error("Cannot find package 'left-pad'"), { code: "ERR_MODULE_NOT_FOUND" });
+  await assert.rejects(loadOptional("redis", async () => Promise.reject(other)), /left-pad/);
+  assert.equal(await loadOptional("server", async () => 42), 42);
+  // The package declares them optional peers (a library install leaves them out) and the clone has them.
+  const manifest = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { dependencies: Record<string, string>; devDependencies: Record<string, string>; peerDependenciesMeta: Record<string, { optional: boolean }> };
+  const { OPTIONAL_PARTS } = await import("../src/core/optional.js");
+  for (const name of Object.values(OPTIONAL_PARTS).flat()) {
+    assert.equal(manifest.peerDependenciesMeta[name]?.optional, true, name);
+    assert.ok(manifest.devDependencies[name] && !manifest.dependencies[name], name);
   }
 });

@@ -205,8 +205,13 @@ test("tandem serve: SIGTERM stops accepting, answers every request in flight, ex
   const file = tempFile("serve-shutdown.yaml", config(slowLlm.url));
   const { url, child, stderr: output } = await spawnServe(["--config", file, "--port", "0", "--db", join(tempDir(), "shutdown.db"), "--log-level", "silent"]);
   const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  const before = slowLlm.requests;
   const inFlight = Array.from({ length: 6 }, (_, i) => post(`${url}/v1/classify`, { texts: [`in flight ${i}`], strategy: "gpt" }));
-  await new Promise((resolve) => setTimeout(resolve, 150));
+  // SIGTERM once all six reached the LLM (the server holds them, their answers 400 ms away): in flight for sure.
+  for (let i = 0; slowLlm.requests - before < 6; i++) {
+    if (i > 3000) throw new Error("the requests never reached the LLM");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
   child.kill("SIGTERM");
   const answered = await Promise.all(inFlight.map(async (p) => {
     const r = await p;

@@ -9,6 +9,7 @@ import { loadStrategyFile } from "../strategies/factory.js";
 import { formatUsd } from "../llm/pricing.js";
 import { parseFormat, parseInteger, parseNumber, printJson } from "./options.js";
 import { progressBar } from "./progress.js";
+import { loadOptional } from "../core/optional.js";
 
 interface ClientOptions {
   server: string;
@@ -168,7 +169,7 @@ export function registerJobs(program: Command): void {
       if (!options.redis) throw new UserError("tandem worker needs --redis URL (or REDIS_URL)");
       const file = loadStrategyFile(options.config);
       const { createStrategies } = await import("../strategies/factory.js");
-      const { runWorker } = await import("../jobs/redis.js");
+      const { runWorker } = await loadOptional("redis", () => import("../jobs/redis.js"));
       const set = await createStrategies(file.strategies, { store: options.db, pricing: options.pricing });
       const worker = await runWorker(set, {
         redis: options.redis,

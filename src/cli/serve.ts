@@ -9,6 +9,7 @@ import { rowsToCertify } from "../strategies/certify.js";
 import { loadApiKeys } from "../server/auth.js";
 import { loadStrategyFile, parseStrategyFile, type StrategyFile } from "../strategies/factory.js";
 import { parseFormat, parseInteger, parseNumber, printJson } from "./options.js";
+import { loadOptional } from "../core/optional.js";
 
 /** What `tandem serve` serves with no --config: the bundled starter and the lexicon, so a first run works offline. */
 export const DEFAULT_SERVE_CONFIG = `strategies:
@@ -107,12 +108,12 @@ answers the requests in flight, then exits.`)
       // A bad state database is one line now, not a failed load after the port is taken.
       openStore(options.db);
       // Loaded here, not at start-up: other commands need no HTTP framework.
-      const { startServer } = await import("../server/app.js");
+      const { startServer } = await loadOptional("server", () => import("../server/app.js"));
       const { otlpTracesEndpoint, startTracing } = await import("../server/tracing.js");
       const endpoint = otlpTracesEndpoint(options.otlpEndpoint);
       const tracing = endpoint ? await startTracing(endpoint) : undefined;
-      const { jobsPlugin } = await import("../server/jobs.js");
-      const { viewPlugin } = await import("../server/view.js");
+      const { jobsPlugin } = await loadOptional("server", () => import("../server/jobs.js"));
+      const { viewPlugin } = await loadOptional("server", () => import("../server/view.js"));
       const server = await startServer({
         strategies,
         host: options.host,
@@ -210,8 +211,8 @@ export function registerView(program: Command): void {
   ).action(async (options: { db?: string; host: string; port: number; apiKeysFile?: string }) => {
       if (options.db !== undefined && !existsSync(options.db)) throw new UserError("no such file: tandem view reads the runs of an existing state database (tandem demo and tandem run make one)", { file: options.db });
       openStore(options.db);
-      const { startServer } = await import("../server/app.js");
-      const { viewPlugin } = await import("../server/view.js");
+      const { startServer } = await loadOptional("server", () => import("../server/app.js"));
+      const { viewPlugin } = await loadOptional("server", () => import("../server/view.js"));
       const server = await startServer({ strategies: { strategies: [], default: "" }, host: options.host, port: options.port, apiKeys: loadApiKeys(options.apiKeysFile), store: options.db, logger: false, plugins: [viewPlugin({ store: options.db })] });
       process.stderr.write(`tandem view: open ${server.url}/ (Ctrl-C to stop)\n`);
       const { RunStore } = await import("../experiments/store.js");

@@ -14,7 +14,7 @@ import { loadDataset } from "../data/dataset.js";
 import type { TableFormat } from "../data/readers.js";
 import { tableLines } from "../data/writers.js";
 import { LocalJobQueue, type JobQueue } from "../jobs/queue.js";
-import { RedisJobQueue } from "../jobs/redis.js";
+import { loadOptional } from "../core/optional.js";
 import { JobStore, type JobRecord } from "../jobs/store.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { involvesLlm } from "../strategies/members.js";
@@ -86,12 +86,14 @@ export function jobsPlugin(options: JobsOptions, configs: readonly StrategyConfi
   return async (app: FastifyInstance, context: ServerContext): Promise<void> => {
     const store = new JobStore(options.store ?? storeFile);
     const log = (message: string, error?: unknown) => app.log.error({ err: error }, message);
-    const queue: JobQueue & { start(): unknown } = options.redis ? new RedisJobQueue(store, { redis: options.redis, log }) : new LocalJobQueue(store, context.strategies, log);
+    // Redis clients load only when jobs go to Redis (optional dependencies).
+    const redis = options.redis ? new (await loadOptional("redis", () => import("../jobs/redis.js"))).RedisJobQueue(store, { redis: options.redis, log }) : undefined;
+    const queue: JobQueue & { start(): unknown } = redis ?? new LocalJobQueue(store, context.strategies, log);
     const byName = new Map(configs.map((c) => [c.name!, c]));
     const bodyLimit = options.bodyLimit ?? 512 * 1024 * 1024;
     await app.register(multipart, { limits: { fileSize: bodyLimit, files: 1 } });
     app.addContentTypeParser(Object.keys(FORMATS), { parseAs: "buffer", bodyLimit }, (_request, body, done) => done(null, body));
-    if (options.redis) await (queue as RedisJobQueue).start();
+    if (redis) await redis.start();
     // The in-process queue starts once the models are loaded (and resumes unfinished chunks then).
     const started = (async () => {
       if (!options.redis) {

@@ -7,6 +7,7 @@
  * tandem.cost_usd.
  */
 import { context, trace } from "@opentelemetry/api";
+import { loadOptional } from "../core/optional.js";
 
 /** The traces endpoint configured by flag or environment, if any (…/v1/traces). */
 export function otlpTracesEndpoint(flag?: string): string | undefined {
@@ -23,12 +24,12 @@ export interface Tracing {
 
 /** Registers the SDK's tracer provider globally, exporting to `endpoint` in batches (loaded only when used). */
 export async function startTracing(endpoint: string, serviceName = "tandem"): Promise<Tracing> {
-  const [{ TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { AsyncLocalStorageContextManager }, { resourceFromAttributes }] = await Promise.all([
+  const [{ TracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, { AsyncLocalStorageContextManager }, { resourceFromAttributes }] = await loadOptional("tracing", () => Promise.all([
     import("@opentelemetry/sdk-trace"),
     import("@opentelemetry/exporter-trace-otlp-http"),
     import("@opentelemetry/context-async-hooks"),
     import("@opentelemetry/resources"),
-  ]);
+  ]));
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ "service.name": serviceName }),

@@ -18,6 +18,7 @@ import { UserError } from "../../core/errors.js";
 import { loadDotEnv, requireSecret } from "../../core/env.js";
 import type { ChatModel, ModelInfo } from "../types.js";
 import type { FineTuner } from "../../finetune/tuner.js";
+import { loadOptional } from "../../core/optional.js";
 
 export const PROVIDER_NAMES = ["openai", "anthropic", "local", "compat", "mistral", "together"] as const;
 export type ProviderName = (typeof PROVIDER_NAMES)[number];
@@ -118,10 +119,10 @@ const PROVIDERS: Record<ProviderName, ProviderEntry> = {
   // Mistral's chat API has no token log-probabilities but takes JSON-schema response formats; Together
   // returns log-probabilities. The Mistral SDK adds /v1 to its server URL itself.
   mistral: chatVendor("mistral", "MISTRAL_API_KEY", "MISTRAL_BASE_URL", "https://api.mistral.ai/v1", { logprobs: false, structured: true }, async (apiKey, baseURL) =>
-    (await import("../../finetune/vendors/mistral.js")).mistralFineTuner({ apiKey, serverURL: baseURL.replace(/\/v1\/?$/, "") }),
+    (await loadOptional("mistral", () => import("../../finetune/vendors/mistral.js"))).mistralFineTuner({ apiKey, serverURL: baseURL.replace(/\/v1\/?$/, "") }),
   ),
   together: chatVendor("together", "TOGETHER_API_KEY", "TOGETHER_BASE_URL", "https://api.together.xyz/v1", { logprobs: true, structured: false }, async (apiKey, baseURL) =>
-    (await import("../../finetune/vendors/together.js")).togetherFineTuner({ apiKey, baseURL }),
+    (await loadOptional("together", () => import("../../finetune/vendors/together.js"))).togetherFineTuner({ apiKey, baseURL }),
   ),
   anthropic: {
     supportsLogprobs: false,
