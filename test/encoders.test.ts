@@ -292,9 +292,14 @@ test("CLI: classify --strategy encoder → evaluate; embed → vectors file; ben
   assert.ok(rows.every((r: { samplesPerSecond: number; ratioToBare: number }) => r.samplesPerSecond > 0 && r.ratioToBare > 0));
 
   const stars = tempFile("stars.csv", "text,label\ngreat,5\nbad,1\n");
-  const mismatch = runCli(["classify", "--strategy", "encoder", "--model", classifierDir, "-i", stars, "-o", join(tempDir(), "x.csv")]);
+  // A guessed gold column that does not hold the model's labels is set aside with a note; named, it is an error.
+  const guessed = runCli(["classify", "--strategy", "encoder", "--model", classifierDir, "-i", stars, "-o", join(tempDir(), "x.csv")]);
+  assert.equal(guessed.status, 0, guessed.stderr);
+  assert.match(guessed.stderr, /note: column "label" looked like gold labels, but its values \(5, 1\) are not the model's labels \(negative, neutral, positive\): it is not used as gold/);
+  const mismatch = runCli(["classify", "--strategy", "encoder", "--model", classifierDir, "-i", stars, "--label-col", "label", "-o", join(tempDir(), "x.csv")]);
   assert.equal(mismatch.status, 2);
   assert.match(mismatch.stderr, /stars\.csv, column "label": the gold labels \(5, 1\) are not among the model's labels \(negative, neutral, positive\)/);
+  assert.equal(runCli(["classify", "--strategy", "encoder", "--model", classifierDir, "-i", stars, "--no-label-col", "-o", join(tempDir(), "x.csv")]).status, 0);
   const embeddingAsClassifier = runCli(["classify", "--strategy", "encoder", "--model", embeddingDir, "-i", input, "-o", join(tempDir(), "y.csv")]);
   assert.match(embeddingAsClassifier.stderr, /embedding model/);
 });

@@ -119,3 +119,23 @@ test("the README's loop runs as written: distill → serve (audited) → export-
     await stop(servedAgain.child);
   }
 });
+
+test("tandem demo --loop: the whole loop offline with the stand-in teacher, said to be one; each step's figures; the commands for a real LLM", async () => {
+  const out = join(tempDir(), "demo-loop");
+  const result = await runCliAsync(["demo", "--loop", "--out", out, "-f", "json"], { cwd: tempDir() });
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stderr, /distill: 1336 texts, asking a stand-in teacher, not an LLM/);
+  const summary = JSON.parse(result.stdout) as Json;
+  assert.match(summary.teacher, /not an LLM/);
+  assert.equal(summary.first.certified, true);
+  assert.ok(summary.first.teacher_share < 1);
+  assert.equal(summary.served.texts, 668);
+  assert.equal(summary.served.audit.quantity, "agreement of the cascade's answers with the LLM alone");
+  assert.ok(summary.served.audit.sample_rows > 200, JSON.stringify(summary.served.audit));
+  assert.ok(summary.collected.sample > 200 && summary.collected.rows >= summary.collected.sample);
+  assert.ok(summary.second.calibration_labels > 0 && summary.second.calibration_labels <= summary.collected.sample, "the second distill calibrates on the uniform sample only");
+  const text = await runCliAsync(["demo", "--loop", "--out", out], { cwd: tempDir() });
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /The loop, offline, with a stand-in teacher, not an LLM/);
+  assert.match(text.stdout, /With your LLM, the same loop is:\n .*distill --teacher openai:gpt-4o-mini/);
+});

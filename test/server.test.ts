@@ -225,3 +225,27 @@ test("tandem serve: SIGTERM stops accepting, answers every request in flight, ex
   assert.match(stderr, /SIGTERM: finishing the requests in flight[\s\S]*stopped/);
   await assert.rejects(fetch(`${url}/healthz`), "no longer listening");
 });
+
+test("serve: the request shape of text-embeddings-inference (POST /predict, GET /info) answers with the default strategy, as /v1/classify does", async () => {
+  const server = await startServer({ strategies: parseStrategyFile("strategies:\n  - name: encoder\n    type: encoder\n    model: starter\n  - name: lexicon\n    type: lexicon\ndefault: encoder\n", "tei.yaml"), port: 0, store: join(tempDir(), "tei.db"), logger: false });
+  await server.ready;
+  try {
+    const texts = ["An utterly delightful film.", "Boring and far too long."];
+    const classified = await json(post(`${server.url}/v1/classify`, { texts }));
+    const one = await json(post(`${server.url}/predict`, { inputs: texts[0] }));
+    assert.deepEqual(one.map((s: Json) => s.label), Object.entries(classified.results[0].probabilities as Record<string, number>).sort((a, b) => b[1] - a[1]).map(([label]) => label), "highest score first");
+    assert.ok(Math.abs(one[0].score - Math.max(...(Object.values(classified.results[0].probabilities) as number[]))) < 1e-6);
+    const many = await json(post(`${server.url}/predict`, { inputs: texts, raw_scores: true }));
+    assert.equal(many.length, 2);
+    assert.equal(many[1][0].label, classified.results[1].label);
+    assert.ok(Math.abs(many[1][0].score - Math.log(classified.results[1].probabilities[classified.results[1].label])) < 1e-6, "raw scores are log-probabilities");
+    const info = await json(fetch(`${server.url}/info`));
+    assert.equal(info.model_id, "encoder");
+    assert.deepEqual(info.model_type.classifier.id2label, { 0: "negative", 1: "neutral", 2: "positive" });
+    const bad = await post(`${server.url}/predict`, { inputs: [] });
+    assert.equal(bad.status, 400);
+    assert.equal(typeof ((await bad.json()) as Json).error, "string", "the one error shape");
+  } finally {
+    await server.close();
+  }
+});

@@ -100,15 +100,16 @@ async function runPage(id: string): Promise<void> {
   const rows = run.comparison.table;
   const columns: Array<{ key: string; title: string; value: (r: ComparisonRow) => number | string; text: (r: ComparisonRow) => string }> = [
     { key: "strategy", title: "strategy", value: (r) => r.strategy, text: (r) => r.strategy },
-    { key: "type", title: "type", value: (r) => r.type, text: (r) => r.type },
+    // The figures a comparison is read by come first, so a narrow window still shows them.
     { key: "macro_f1", title: "macro F1 (%)", value: (r) => r.macroF1, text: (r) => (r.replicates ? `${pct(r.macroF1)} ± ${pct(r.replicates.macroF1Sd)}` : pct(r.macroF1)) },
-    { key: "accuracy", title: "accuracy (%)", value: (r) => r.accuracy, text: (r) => pct(r.accuracy) },
-    ...run.slices.map((s) => ({ key: `slice:${s}`, title: `${s} F1 (%)`, value: (r: ComparisonRow) => r.slices[s] ?? 0, text: (r: ComparisonRow) => (r.slices[s] === undefined ? "–" : pct(r.slices[s]!)) })),
     { key: "cost", title: "inference cost", value: (r) => r.inferenceCostUsd, text: (r) => usd(r.inferenceCostUsd) },
-    { key: "training_cost", title: "training cost", value: (r) => r.trainingCostUsd, text: (r) => usd(r.trainingCostUsd) },
     { key: "llm_share", title: "LLM share (%)", value: (r) => r.llmShare ?? -1, text: (r) => (r.llmShare === undefined ? "–" : pct(r.llmShare, 1)) },
     { key: "items_per_s", title: "items/s", value: (r) => r.itemsPerSecond, text: (r) => r.itemsPerSecond.toFixed(1) },
     { key: "vs_baseline", title: `Δ F1 vs ${run.comparison.baseline ?? "baseline"} (p Holm)`, value: (r) => r.vsBaseline?.difference ?? 0, text: (r) => (r.vsBaseline ? `${r.vsBaseline.difference >= 0 ? "+" : ""}${pct(r.vsBaseline.difference)} (${r.vsBaseline.pHolm.toPrecision(2)})${r.vsBaseline.significant ? " *" : ""}` : "–") },
+    { key: "accuracy", title: "accuracy (%)", value: (r) => r.accuracy, text: (r) => pct(r.accuracy) },
+    ...run.slices.map((s) => ({ key: `slice:${s}`, title: `${s} F1 (%)`, value: (r: ComparisonRow) => r.slices[s] ?? 0, text: (r: ComparisonRow) => (r.slices[s] === undefined ? "–" : pct(r.slices[s]!)) })),
+    { key: "training_cost", title: "training cost", value: (r) => r.trainingCostUsd, text: (r) => usd(r.trainingCostUsd) },
+    { key: "type", title: "type", value: (r) => r.type, text: (r) => r.type },
     { key: "failed", title: "failed rows", value: (r) => r.failed, text: (r) => String(r.failed) },
   ];
   let sortKey = "";
@@ -273,8 +274,13 @@ async function cascadePage(id: string, query: URLSearchParams): Promise<void> {
     main.append(h("p", {}, "No strategy of this run has probabilities to route on: run an encoder in it."));
     return;
   }
-  const encoderSelect = select("encoder", "encoder (answers when confident)", encoders, query.get("encoder") ?? encoders[0]!, "—");
-  const llmSelect = select("llm", "LLM (answers the rest)", others, query.get("llm") ?? others.find((n) => n !== encoders[0]) ?? others[0]!, "—");
+  // Opens on the pair a user would try first: the best encoder (by macro F1) before the best LLM, or else the best other strategy.
+  const f1 = new Map(run.comparison.table.map((r) => [r.strategy, r.macroF1]));
+  const best = (names: string[]) => [...names].sort((a, b) => (f1.get(b) ?? 0) - (f1.get(a) ?? 0))[0];
+  const typeOf = new Map(run.strategies.map((s) => [s.name, s.type]));
+  const firstEncoder = best(encoders.filter((n) => typeOf.get(n) === "encoder")) ?? best(encoders)!;
+  const encoderSelect = select("encoder", "encoder (answers when confident)", encoders, query.get("encoder") ?? firstEncoder, "—");
+  const llmSelect = select("llm", "LLM (answers the rest)", others, query.get("llm") ?? best(others.filter((n) => n !== firstEncoder)) ?? others[0]!, "—");
   const slider = h("input", { id: "tau", type: "range", min: 0, max: 1, step: 0.01, value: query.get("tau") ?? "0.9" }) as HTMLInputElement;
   const tauText = h("output", { for: "tau", id: "tau-value" });
   const figures = h("dl", { class: "figures", "data-testid": "cascade-figures" });

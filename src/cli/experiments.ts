@@ -185,7 +185,9 @@ export function registerExperiments(program: Command): void {
     .option("--db <file>", "state database (default: OUT/tandem.db)")
     .option("--iterations <n>", "bootstrap resamples", parseInteger("--iterations", 100), 10_000)
     .option("-f, --format <format>", "text or json (the comparison: the shape of tandem runs compare)", parseFormat(["text", "json"] as const), "text")
-    .action(async (options: { out: string; db?: string; iterations: number; format: "text" | "json" }) => {
+    .option("--loop", "instead: the distill → serve → audit → export → distill loop, offline, with a stand-in teacher (not an LLM) on 2,000 bundled texts, into OUT/loop")
+    .action(async (options: { out: string; db?: string; iterations: number; format: "text" | "json"; loop?: boolean }) => {
+      if (options.loop) return loopDemoCommand(join(options.out, "loop"), options.format);
       const started = performance.now();
       const config = demoConfig();
       process.stderr.write(`tandem demo: ${config.strategies.map((s) => s.name).join(", ")} on ${config.dataset.file}\n`);
@@ -206,6 +208,35 @@ export function registerExperiments(program: Command): void {
           `Add an LLM: export OPENAI_API_KEY=... (or start a local server) and run \`${tandem} run examples/paper-grid.yaml\` after filling in the model ids.\n`,
       );
     });
+}
+
+/** `tandem demo --loop`: the loop's steps as they happen, then what each produced and the real commands. */
+async function loopDemoCommand(out: string, format: "text" | "json"): Promise<void> {
+  const { loopDemo } = await import("../experiments/loop-demo.js");
+  const tandem = invocation();
+  const result = await loopDemo({ out, onStep: (step, detail) => process.stderr.write(`tandem demo --loop: ${step}: ${detail}\n`) });
+  if (format === "json") return void printJson(snakeCaseKeys({ ...result, first: summaryOf(result.first), second: summaryOf(result.second) }));
+  const pct = (x: number | null) => (x === null ? "—" : `${(x * 100).toFixed(1)}%`);
+  const cert = (r: typeof result.first) => `${r.certification.certificate.certified ? "certified" : "not certified"} τ = ${r.certification.certificate.tau} (agreement ≥ 90% at 95% confidence, ${r.certification.certificate.calibrationRows} calibration rows); the teacher answers ${pct(r.teacherShare)} of the texts`;
+  const a = result.served.audit;
+  process.stdout.write(
+    `\nThe loop, offline, with ${result.teacher}.\n\n` +
+      `1. distill      ${result.first.student.trainingLabels} training + ${result.first.student.calibrationLabels} calibration labels → ${cert(result.first)}\n` +
+      `2. serve        ${result.served.texts} texts, the teacher answered ${pct(result.served.llmShare)}; the audit watched the ${a.quantity}: ${pct(a.agreement)} [${pct(a.lowerBound)}, ${pct(a.upperBound)}] over ${a.audited} outcomes, ${a.degraded ? "DEGRADED" : "no drift alarm"}\n` +
+      `3. export       ${result.collected.rows} labels (${result.collected.sample} in the uniform audit sample) → ${result.collected.file}\n` +
+      `4. distill again ${result.second.student.trainingLabels} training + ${result.second.student.calibrationLabels} calibration labels → ${cert(result.second)}\n\n` +
+      `done in ${result.seconds.toFixed(1)} s; everything is in ${result.out} (the cascade files name the stand-in's address, gone now).\n` +
+      `With your LLM, the same loop is:\n` +
+      `  ${tandem} distill --teacher openai:gpt-4o-mini -i texts.csv --labels negative,neutral,positive -o student --budget 5\n` +
+      `  ${tandem} serve --config student/cascade.yaml --db serve.db\n` +
+      `  ${tandem} serve export-labels --db serve.db -o collected.csv\n` +
+      `  ${tandem} distill --teacher-labels collected.csv --labels negative,neutral,positive -o student-2\n`,
+  );
+}
+
+function summaryOf(r: import("../distill/distill.js").DistillResult) {
+  const c = r.certification.certificate;
+  return { out: r.out, config: r.config, certified: c.certified, tau: c.tau, lowerBound: c.lowerBound, calibrationRows: c.calibrationRows, teacherShare: r.teacherShare, trainingLabels: r.student.trainingLabels, calibrationLabels: r.student.calibrationLabels };
 }
 
 /** What the demo can run here: the lexicon always, the bundled starter encoder when present. */

@@ -90,8 +90,17 @@ export function chartSpecs(run: ExperimentRun, c: RunComparison): Record<string,
     $schema: schema, title: "Macro F1 per slice", data: { values: sliceRows }, width: { step: 14 },
     mark: "bar", encoding: { x: { field: "strategy", type: "nominal", title: null }, xOffset: { field: "slice" }, y: { field: "f1", type: "quantitative", title: "macro F1 (%)" }, color: { field: "slice", type: "nominal" }, tooltip: [{ field: "strategy" }, { field: "slice" }, { field: "f1", format: ".2f" }] },
   };
-  const frontier = c.table.map((row) => ({ strategy: row.strategy, cost: row.inferenceCostUsd + row.trainingCostUsd, f1: row.macroF1 * 100, pareto: row.pareto ? "Pareto-optimal" : "dominated" }));
-  specs["cost-frontier"] = {
+  const frontier = c.table.map((row) => ({ strategy: row.strategy, cost: row.inferenceCostUsd + row.trainingCostUsd, f1: row.macroF1 * 100, pareto: row.pareto ? "Pareto-optimal" : "dominated", speed: row.itemsPerSecond }));
+  // Every strategy at the same cost (all free, say) would collapse the chart to one x: F1 against speed then.
+  if (new Set(frontier.map((f) => f.cost)).size < 2) {
+    specs["speed-frontier"] = {
+      $schema: schema, title: "Macro F1 against speed (every strategy costs the same)", data: { values: frontier.filter((f) => Number.isFinite(f.speed) && f.speed > 0) }, width: 420, height: 280,
+      layer: [
+        { mark: { type: "point", filled: true, size: 90 }, encoding: { x: { field: "speed", type: "quantitative", title: "items/s (log)", scale: { type: "log" } }, y: { field: "f1", type: "quantitative", title: "macro F1 (%)", scale: { zero: false } }, tooltip: [{ field: "strategy" }, { field: "speed", format: ".1f" }, { field: "f1", format: ".2f" }] } },
+        { mark: { type: "text", dx: 6, align: "left" }, encoding: { x: { field: "speed", type: "quantitative", scale: { type: "log" } }, y: { field: "f1", type: "quantitative" }, text: { field: "strategy" } } },
+      ],
+    };
+  } else specs["cost-frontier"] = {
     $schema: schema, title: "Macro F1 against cost", data: { values: frontier }, width: 420, height: 280,
     layer: [
       { transform: [{ filter: "datum.pareto === 'Pareto-optimal'" }], mark: { type: "line", strokeDash: [4, 3], color: "#888" }, encoding: { x: { field: "cost", type: "quantitative" }, y: { field: "f1", type: "quantitative" }, order: { field: "cost" } } },
@@ -128,11 +137,15 @@ export function chartSpecs(run: ExperimentRun, c: RunComparison): Record<string,
     $schema: schema, title: "McNemar exact p-values between strategies", data: { values: significance }, width: { step: 60 }, height: { step: 28 },
     layer: [
       { mark: "rect", encoding: { x: { field: "b", type: "nominal", title: null }, y: { field: "a", type: "nominal", title: null }, color: { field: "p", type: "quantitative", scale: { scheme: "reds", reverse: true, domain: [0, 0.2], clamp: true }, title: "p" } } },
-      { mark: { type: "text", fontSize: 10 }, encoding: { x: { field: "b", type: "nominal" }, y: { field: "a", type: "nominal" }, text: { field: "label" } } },
+      // White on the dark (significant) cells, black on the light ones: readable on both.
+      { mark: { type: "text", fontSize: 10 }, encoding: { x: { field: "b", type: "nominal" }, y: { field: "a", type: "nominal" }, text: { field: "label" }, color: { condition: { test: "datum.p < 0.05", value: "white" }, value: "black" } } },
     ],
   };
   return specs;
 }
+
+/** The page icon, inline (no request, so no 404 in a server's log or a browser's console). */
+export const FAVICON = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect width='16' height='16' rx='3' fill='%230b57a4'/%3E%3Ctext x='8' y='12' font-size='11' text-anchor='middle' fill='white' font-family='sans-serif'%3Et%3C/text%3E%3C/svg%3E";
 
 export const escapeHtml = (text: string) => text.replace(/[&<>"]/g, (ch) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[ch] as string);
 
@@ -185,7 +198,7 @@ export function renderSearchHtml(search: HeadSearchRecord): string {
     .map((t) => `<tr${t.trial === search.bestTrial ? ' class="best"' : ""}><td>${t.trial}${t.trial === 1 ? ` (${given})` : ""}</td><td>${t.params.lr.toExponential(2)}</td><td>${t.params.layers}</td><td>${t.params.hiddenDim}</td><td>${t.params.dropout.toFixed(2)}</td><td>${escapeHtml(t.params.activation)}</td><td>${t.scores.length}</td><td>${escapeHtml(t.status)}</td><td>${(t.best * 100).toFixed(2)}</td><td>${t.seconds.toFixed(1)}</td></tr>`)
     .join("\n");
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tandem ${full ? "fine-tuning" : "head"} search — ${escapeHtml(search.id)}</title>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="${FAVICON}"><title>tandem ${full ? "fine-tuning" : "head"} search — ${escapeHtml(search.id)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse;font-size:14px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}tr.best{font-weight:600;background:#eef6ee}section{margin:2rem 0}.note{color:#555;font-size:13px}</style>
 ${chartLibraries()}
 </head><body>
@@ -209,7 +222,7 @@ export function renderHtml(run: ExperimentRun, c: RunComparison): string {
     .join("\n");
   const charts = Object.keys(specs).map((id) => `<section><div id="${id}" class="chart"></div></section>`).join("\n");
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>tandem report — ${escapeHtml(run.id)}</title>
+<html lang="en"><head><meta charset="utf-8"><link rel="icon" href="${FAVICON}"><title>tandem report — ${escapeHtml(run.id)}</title>
 <style>body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px}table{border-collapse:collapse;font-size:14px}td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}section{margin:2rem 0}.note{color:#555;font-size:13px}</style>
 ${libraries}
 </head><body>

@@ -26,6 +26,7 @@ import { batchingStrategy, type BatchingStrategy } from "./batcher.js";
 import { createMetrics, type ServerMetrics } from "./metrics.js";
 import { LabelStore } from "./label-store.js";
 import { auditSettings, StrategyMonitor } from "./monitor.js";
+import { teiPlugin } from "./tei.js";
 import { describeQuantity } from "./watch.js";
 import { auditResetResponseSchema, classifyRequestSchema, classifyResponseSchema, errorSchema, feedbackRequestSchema, feedbackResponseSchema, healthSchema, readySchema, strategiesResponseSchema } from "./schemas.js";
 
@@ -426,6 +427,8 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
     },
   );
 
+  // Clients written for Hugging Face's text-embeddings-inference work unchanged (POST /predict, GET /info).
+  await app.register(teiPlugin(context));
   for (const plugin of options.plugins ?? []) await plugin(app, context);
 
   try {

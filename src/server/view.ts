@@ -13,7 +13,7 @@ import { UserError } from "../core/errors.js";
 import { openStore } from "../core/store.js";
 import { tableLines } from "../data/writers.js";
 import { compareRun } from "../experiments/compare.js";
-import { packageFile } from "../experiments/report.js";
+import { FAVICON, packageFile } from "../experiments/report.js";
 import type { ExperimentRun } from "../experiments/runner.js";
 import { RunStore } from "../experiments/store.js";
 import type { ServerContext } from "./app.js";
@@ -53,7 +53,7 @@ function page(assets: Asset[]): string {
   const scripts = assets.filter((a) => a.type.startsWith("text/javascript"));
   const app = scripts.find((a) => a.url.startsWith("/assets/app."))!;
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="${FAVICON}">
 <title>tandem</title>
 <link rel="stylesheet" href="${assets.find((a) => a.type.startsWith("text/css"))!.url}">
 ${scripts.filter((a) => a !== app).map((a) => `<script src="${a.url}"></script>`).join("\n")}
