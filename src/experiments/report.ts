@@ -113,13 +113,21 @@ export function chartSpecs(run: ExperimentRun, c: RunComparison): Record<string,
     const labels = Object.keys(o.evaluation.overall).filter((k) => typeof o.evaluation.overall[k] === "object" && !k.endsWith(" avg") && !["confusion_matrix", "roc_auc_per_class", "fbeta", "binary", "ordinal"].includes(k));
     return matrix.flatMap((row, g) => row.map((count, p) => ({ strategy: o.name, gold: labels[g], predicted: labels[p], count })));
   });
+  // One chart per strategy, wrapped three to a row: a faceted grid would draw empty framed panels where a row is short.
+  const strategies = [...new Set(cells.map((cell) => cell.strategy))];
   specs["confusion"] = {
-    $schema: schema, title: "Confusion matrices (rows: gold, columns: predicted)", data: { values: cells },
-    facet: { field: "strategy", type: "nominal", title: null }, columns: 3,
-    spec: { width: 150, height: 150, layer: [
-      { mark: "rect", encoding: { x: { field: "predicted", type: "nominal" }, y: { field: "gold", type: "nominal" }, color: { field: "count", type: "quantitative", scale: { scheme: "blues" }, legend: null } } },
-      { mark: { type: "text", fontSize: 11 }, encoding: { x: { field: "predicted", type: "nominal" }, y: { field: "gold", type: "nominal" }, text: { field: "count" }, color: { condition: { test: "datum.count > 0", value: "black" }, value: "#999" } } },
-    ] },
+    $schema: schema, title: "Confusion matrices (rows: gold, columns: predicted)", data: { values: cells }, columns: 3,
+    concat: strategies.map((strategy) => {
+      const own = cells.filter((cell) => cell.strategy === strategy);
+      const half = Math.max(...own.map((cell) => cell.count)) / 2;
+      return {
+        title: strategy, width: 150, height: 150, transform: [{ filter: { field: "strategy", equal: strategy } }],
+        layer: [
+          { mark: "rect", encoding: { x: { field: "predicted", type: "nominal" }, y: { field: "gold", type: "nominal" }, color: { field: "count", type: "quantitative", scale: { scheme: "blues" }, legend: null } } },
+          { mark: { type: "text", fontSize: 11 }, encoding: { x: { field: "predicted", type: "nominal" }, y: { field: "gold", type: "nominal" }, text: { field: "count" }, color: { condition: { test: `datum.count > ${half}`, value: "white" }, value: "black" } } },
+        ],
+      };
+    }),
   };
   const curves = run.outcomes.filter((o) => o.curve).flatMap((o) => o.curve!.flatMap((p) => [
     { cascade: o.name, tau: p.tau, share: p.llmShare * 100, value: p.macroF1 * 100, metric: "macro F1" },
