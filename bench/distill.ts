@@ -1,4 +1,4 @@
-// Benchmark: `tandem distill` with the starter backbone and a head student over 10,000 texts (the merged
+// Benchmark: `tandem distill --student head` (its fast mode) with the starter backbone over 10,000 texts (the merged
 // validation split and the first 4,579 test texts) with 2,000 teacher labels (4 rounds of 500), the
 // teacher a recorded one: the local OpenAI-compatible server replaying answers recorded for every text
 // (gold with 10% flipped) with no latency, so the wall time is tandem's own. Target: under 3 minutes.
@@ -28,7 +28,7 @@ const teacher = await startTeacher(0, {}, recorded);
 
 async function run(name: string, target: string): Promise<{ seconds: number; rssMb: number; summary: Record<string, unknown> }> {
   const out = join(work, name);
-  const args = [join(ROOT, "dist/cli/main.js"), "distill", "--teacher", `compat:${teacher.url}#gpt-4o-mini`, "-i", input, "--labels", "negative,neutral,positive", "-o", out, "--db", join(work, "state.db"), "--cache-dir", join(work, "encodings"), "--rounds", "4", "--per-round", "500", "--target-agreement", target, "-f", "json"];
+  const args = [join(ROOT, "dist/cli/main.js"), "distill", "--teacher", `compat:${teacher.url}#gpt-4o-mini`, "-i", input, "--labels", "negative,neutral,positive", "-o", out, "--db", join(work, "state.db"), "--cache-dir", join(work, "encodings"), "--rounds", "4", "--per-round", "500", "--target-agreement", target, "--student", "head", "-f", "json"];
   const started = performance.now();
   // Not spawnSync: the teacher answers from this process's event loop.
   const child = spawn("/usr/bin/time", ["-v", process.execPath, ...args], { cwd: ROOT });

@@ -208,7 +208,7 @@ test("audit of the kept answers (certificate on: encoder): no alarm while the LL
 
   // … which distill reads: only the uniform audit sample may calibrate.
   const out = join(tempDir(), `audit-distill-${process.pid}`);
-  const distilled = await runCliAsync(["distill", "--teacher-labels", exported, "--labels", LABELS.join(","), "-o", out, "--db", db, "--cache-dir", join(tempDir(), "audit-encodings"), "--target-agreement", "0.8", "-f", "json"]);
+  const distilled = await runCliAsync(["distill", "--teacher-labels", exported, "--labels", LABELS.join(","), "-o", out, "--db", db, "--cache-dir", join(tempDir(), "audit-encodings"), "--target-agreement", "0.8", "--student", "head", "-f", "json"]);
   assert.equal(distilled.status, 0, distilled.stderr);
   const summary = JSON.parse(distilled.stdout) as Json;
   assert.equal(summary.student.training_labels + summary.student.calibration_labels, new Set(rows.map((r) => cellText(r.values.text))).size);

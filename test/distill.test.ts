@@ -4,12 +4,15 @@
 // twice, the budget stop, teacher labels from a file, and the written cascade served by tandem serve.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { parse as parseYaml } from "yaml";
 import { cellText, readTable } from "../src/data/readers.js";
 import { csvField } from "../src/data/writers.js";
+import { classifyWithEncoder } from "../src/encoders/inference.js";
+import { EncoderModel } from "../src/encoders/model.js";
+import { hasTorch } from "../src/training/engine.js";
 import type { MockServer } from "./fixtures/openai-server.js";
 import { goldByText, noisyAnswer, startTeacher } from "./fixtures/teacher.js";
 import { ROOT, runCli, runCliAsync, SHARED, tempDir, tempFile } from "./helpers.js";
@@ -29,7 +32,7 @@ before(async () => {
 after(() => teacher.close());
 
 const teacherSpec = () => `compat:${teacher.url}#gpt-4o-mini`;
-const args = (out: string, db: string, extra: string[] = []) => ["distill", "--teacher", teacherSpec(), "-i", input, "--labels", LABELS, "-o", out, "--db", db, "--cache-dir", cache, "--rounds", "3", "--per-round", "400", "--target-agreement", "0.9", ...extra];
+const args = (out: string, db: string, extra: string[] = []) => ["distill", "--teacher", teacherSpec(), "-i", input, "--labels", LABELS, "-o", out, "--db", db, "--cache-dir", cache, "--rounds", "3", "--per-round", "400", "--target-agreement", "0.9", "--student", "head", ...extra];
 
 interface Summary {
   rounds: Array<{ round: number; trainingLabels?: number; training_labels: number; calibration_labels: number; final_agreement: number; paid_usd: number; answered: number }>;
@@ -122,7 +125,7 @@ test("distill killed with SIGKILL in round 2 resumes: no answer it received is p
   try {
     const out = join(tempDir(), "distill-killed");
     const db = join(tempDir(), "distill-killed.db");
-    const command = ["distill", "--teacher", `compat:${slow.url}#gpt-4o-mini`, "-i", input, "--labels", LABELS, "-o", out, "--db", db, "--cache-dir", cache, "--rounds", "2", "--per-round", "300", "--target-agreement", "0.9"];
+    const command = ["distill", "--teacher", `compat:${slow.url}#gpt-4o-mini`, "-i", input, "--labels", LABELS, "-o", out, "--db", db, "--cache-dir", cache, "--rounds", "2", "--per-round", "300", "--target-agreement", "0.9", "--student", "head"];
     const child = spawn(process.execPath, [join(ROOT, "dist/cli/main.js"), ...command], { cwd: ROOT });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
@@ -175,7 +178,7 @@ test("distill --budget stops before passing it; teacher labels from a file need 
   assert.equal(unknown.status, 2);
   assert.match(unknown.stderr, /^tandem: error: .*distill-logs\.csv: .*names no teacher \(no teacher column\): give --llm-strategy provider:model/);
   assert.equal(unknown.stderr.trim().split("\n").length, 1);
-  const fromLogs = await runCliAsync(["distill", "--teacher-labels", logs, "--llm-strategy", teacherSpec(), "--labels", LABELS, "-o", join(tempDir(), "distill-logs"), "--db", db, "--cache-dir", cache, "--target-agreement", "0.8", "-f", "json"]);
+  const fromLogs = await runCliAsync(["distill", "--teacher-labels", logs, "--llm-strategy", teacherSpec(), "--labels", LABELS, "-o", join(tempDir(), "distill-logs"), "--db", db, "--cache-dir", cache, "--target-agreement", "0.8", "--student", "head", "-f", "json"]);
   assert.equal(fromLogs.status, 0, fromLogs.stderr);
   const logSummary = JSON.parse(fromLogs.stdout) as Summary;
   assert.deepEqual(logSummary.rounds.map((r) => r.round), [0]);
@@ -193,4 +196,45 @@ test("distill --budget stops before passing it; teacher labels from a file need 
   const none = runCli(["distill", "-i", input, "--labels", LABELS, "-o", join(tempDir(), "distill-none")]);
   assert.equal(none.status, 2);
   assert.match(none.stderr, /give --teacher \(an LLM strategy\) and\/or --teacher-labels FILE/);
+});
+
+test("distill's default student is the backbone fine-tuned (PyTorch engine), from the starter's own int8 graph; killed mid-fine-tune, it resumes from the last epoch's checkpoint", async (t) => {
+  if (!hasTorch()) {
+    assert.ok(!process.env.CI, "CI installs python3-torch (see .ci/run)");
+    t.skip("no Python with torch here");
+    return;
+  }
+  // Real LLM answers (GPT-4o-mini's, development only): 480 of them, about two thirds for training.
+  const answers = (await readTable(join(SHARED, "data/llm-answers/gpt-4o-mini-zero-shot.csv"))).records.slice(0, 480);
+  const labels = tempFile("full-student-labels.csv", "text,label\n" + answers.map((r) => `${csvField(cellText(r.values.text))},${cellText(r.values.llm_label)}`).join("\n") + "\n");
+  const out = join(tempDir(), "full-student");
+  const db = join(tempDir(), "full-student.db");
+  const command = ["distill", "--teacher-labels", labels, "--llm-strategy", "openai:gpt-4o-mini", "--labels", LABELS, "-o", out, "--db", db, "--cache-dir", cache, "--epochs", "2", "-f", "json"];
+
+  // The first run is killed once the first epoch's checkpoint is written.
+  const child = spawn(process.execPath, [join(ROOT, "dist/cli/main.js"), ...command], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const checkpoint = join(out, ".fine-tune", "checkpoint.pt");
+  const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+  while (!existsSync(checkpoint)) {
+    if (child.exitCode !== null) assert.fail(`distill ended before a checkpoint: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill("SIGKILL");
+  await exited;
+  assert.match(stderr, /fine-tuning starter on \d+ labels \(\d+ to choose the epoch\), 2 epochs, PyTorch engine/);
+
+  const resumed = await runCliAsync(command);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.match(resumed.stderr, /resuming the fine-tune from its last checkpoint/);
+  const summary = JSON.parse(resumed.stdout) as { student: { kind: string; quantization: string; training_labels: number }; certified: { tau: number } };
+  assert.equal(summary.student.kind, "full");
+  assert.ok(summary.student.training_labels >= 300, String(summary.student.training_labels));
+  assert.match(summary.student.quantization, /^int8 \(label agreement with float/);
+  assert.ok(!existsSync(join(out, ".fine-tune")), "the fine-tune's work folder is gone once the student is written");
+  const model = await EncoderModel.load(join(out, "model"));
+  const result = await classifyWithEncoder(model, ["An absolute delight from start to finish.", "The worst meal I have ever had."], { batchSize: 2, maxLength: 64 });
+  await model.release();
+  assert.deepEqual(result.predictions, ["positive", "negative"]);
 });

@@ -28,9 +28,10 @@ interface DistillCliOptions {
   rounds: number;
   perRound: number;
   calibrationShare: number;
-  student: "head" | "full";
+  student?: "head" | "full";
+  grid: "quantiles" | "steps";
   head: "softmax" | "mlp";
-  backbone: string;
+  backbone?: string;
   targetAgreement: number;
   confidence: number;
   seed: number;
@@ -45,6 +46,7 @@ interface DistillCliOptions {
   evalTeacherCol?: string;
   evalTeacherColumn?: string;
   epochs?: number;
+  lr?: number;
   format: "text" | "json";
 }
 
@@ -163,9 +165,10 @@ export function registerDistill(program: Command): void {
     .option("--rounds <n>", "rounds of questions to the live teacher", parseInteger("--rounds", 0), 3)
     .option("--per-round <k>", "texts the teacher labels per round", parseInteger("--per-round", 1), 500)
     .option("--calibration-share <s>", "share of each round (and of logged labels) that goes to the calibration sample, a uniform random sample drawn first and never trained on", parseNumber("--calibration-share", 0, 1), 0.3)
-    .option("--student <kind>", "head: a classifier head on the backbone's cached embeddings, trained in TypeScript (seconds); full: the backbone fine-tuned on the PyTorch engine", parseFormat(["head", "full"] as const), "head")
+    .option("--student <kind>", "full: the backbone fine-tuned on the PyTorch engine (minutes; the default where the engine is installed and there are 300 training labels or more); head: a classifier head on the backbone's cached embeddings, trained in TypeScript (seconds)", parseFormat(["head", "full"] as const))
     .option("--head <kind>", "the head of --student head (and of every round's student): softmax regression on the embeddings, or a one-layer MLP", parseFormat(["softmax", "mlp"] as const), "softmax")
-    .option("--backbone <model>", "starter (bundled), a model folder or a hub id", "starter")
+    .option("--backbone <model>", "a model folder or a hub id (default: starter, the bundled sentiment model, for negative,neutral,positive; sentence-transformers/all-MiniLM-L6-v2 otherwise)")
+    .option("--grid <kind>", "the certificate's τ grid: quantiles of the student's scores on texts outside calibration, or steps of 0.01", parseFormat(["quantiles", "steps"] as const), "quantiles")
     .option("--target-agreement <a>", "certify the cascade's agreement with the teacher ≥ a", parseNumber("--target-agreement", 0, 1), 0.95)
     .option("--confidence <c>", "confidence of the certificate", parseNumber("--confidence", 0, 1), 0.95)
     .option("--audit-share <s>", "the written cascade's audit: this share of its answers, drawn uniformly, is checked against the teacher when served — the watch of the certificate and the next distill's calibration rows (0: no audit)", parseNumber("--audit-share", 0, 1), DEFAULT_AUDIT.share)
@@ -173,6 +176,7 @@ export function registerDistill(program: Command): void {
     .option("--max-length <n>", "longest text in tokens", parseInteger("--max-length", 2), 256)
     .option("--limit <n>", "the first n rows of the input only", parseInteger("--limit", 1))
     .option("--epochs <n>", "--student full: fine-tuning epochs", parseInteger("--epochs", 1))
+    .option("--lr <rate>", "--student full: the encoder's learning rate", parseNumber("--lr", 0))
     .option("--eval <file>", "a file with gold labels: the report adds accuracy and macro F1 of teacher, student and cascade, with McNemar and bootstrap tests")
     .option("--label-col <column>", "the gold label column of --eval")
     .addOption(new Option("--gold-column <column>").hideHelp())
@@ -253,6 +257,16 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
             log(`round ${r.round}${r.round === 0 ? " (logged labels)" : ""}: ${r.answered} answers${r.unparseable ? `, ${r.unparseable} unparseable` : ""}${r.failed ? `, ${r.failed} failed` : ""}; paid $${r.paidUsd.toFixed(4)} (+ $${r.cachedUsd.toFixed(4)} from the cache), $${spent.toFixed(4)} this run; ${r.trainingLabels} training / ${r.calibrationLabels} calibration labels; student agreement ${pct(r.agreement)}${eta}`);
             break;
           }
+          case "phase":
+            bar?.stop();
+            bar = undefined;
+            log(`distill: ${event.phase}: ${event.detail}`);
+            break;
+          case "train":
+            // The engine reports every few steps: a bar over all epochs' steps, with the ETA.
+            bar ??= progressBar(event.total, "fine-tune");
+            bar.update(event.done, { epoch: String(event.epoch), ...(event.loss !== undefined && Number.isFinite(event.loss) ? { loss: event.loss.toFixed(3) } : {}) });
+            break;
           case "note":
             log(event.message);
             break;
@@ -272,6 +286,7 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
           perRound: options.perRound,
           calibrationShare: options.calibrationShare,
           student: options.student,
+          grid: options.grid,
           head: options.head,
           backbone: options.backbone,
           targetAgreement: options.targetAgreement,
@@ -281,7 +296,7 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
           store: options.db,
           encodingsDir: options.cacheDir,
           pricing: options.pricing,
-          engine: options.epochs ? { epochs: options.epochs } : undefined,
+          engine: options.epochs || options.lr ? { ...(options.epochs ? { epochs: options.epochs } : {}), ...(options.lr ? { lr: options.lr } : {}) } : undefined,
           evaluation,
           inputFile: options.input ?? options.teacherLabels,
           onEvent,

@@ -24,7 +24,7 @@ export function studentCard(result: DistillResult, context: ReportContext & { ta
     : "";
   return `# Student model distilled by tandem
 
-A ${result.student.kind === "head" ? `classifier head on the embeddings of ${result.student.backbone}` : `${result.student.backbone} fine-tuned`} that learned from the answers of an LLM (${context.teacher}), not from human labels. Labels: ${context.labels.join(", ")}. Weights: ${result.student.quantization}.
+A ${result.student.kind === "head" ? `classifier head on the embeddings of ${result.student.backbone}` : `${result.student.backbone} fine-tuned end to end on the PyTorch engine`} that learned from the answers of an LLM (${context.teacher}), not from human labels. Labels: ${context.labels.join(", ")}. Weights: ${result.student.quantization}.
 
 ## Data
 
@@ -42,7 +42,11 @@ ${rounds}
 
 ${cert.summary}.
 
-Learn then Test with fixed-sequence exact binomial tests (Clopper–Pearson), target agreement with the teacher ${pct(context.target)} at ${pct(context.confidence, 0)} confidence, on ${cert.calibrationRows} calibration labels (sha256 ${cert.calibrationHash.slice(7, 19)}…). At τ = ${cert.tau} the teacher answers ${pct(result.teacherShare, 1)} of the input texts.
+Learn then Test with fixed-sequence exact binomial tests (Clopper–Pearson), target agreement with the teacher ${pct(context.target)} at ${pct(context.confidence, 0)} confidence, on ${cert.calibrationRows} calibration labels (sha256 ${cert.calibrationHash.slice(7, 19)}…), over a grid of ${result.student.gridSize} τ values (${result.student.grid === "quantiles" ? "quantiles of the student's scores on texts outside calibration" : "steps of 0.01"}).
+
+- **The teacher's share at the certificate**: ${pct(result.teacherShare, 1)} of the input texts (τ = ${cert.tau}); the student answers the other ${pct(1 - result.teacherShare, 1)}.
+- The student alone agrees with the teacher on ${pct(result.student.studentAgreement, 1)} of the calibration labels.
+- Per 1,000 texts at the teacher's price: ${usd(result.costs.teacherPer1000)} with the teacher alone, ${usd(result.costs.cascadePer1000)} through the cascade, **${usd(result.costs.savedPer1000)} saved**.
 ${evaluation}
 ## Use
 

@@ -63,7 +63,8 @@ export async function loopDemo(options: { out: string; onStep?: (step: LoopDemoS
   const encodingsDir = join(out, "encodings");
   try {
     say("distill", `${input.length} texts, asking ${description}`);
-    const first = await distill({ texts: input.map((e) => e.text), labels: LABELS, out: join(out, "student"), teacher: teacherConfig, rounds: 2, perRound: 300, targetAgreement: 0.9, store: db, encodingsDir, audit: { share: 0.5, maxCostPerDay: 2, rpm: 600 }, inputFile: LOOP_SAMPLE, name: "loop-demo-distill" });
+    // Head students keep the demo to a minute; distill's default fine-tunes the encoder where PyTorch is installed.
+    const first = await distill({ texts: input.map((e) => e.text), labels: LABELS, out: join(out, "student"), teacher: teacherConfig, rounds: 2, perRound: 300, targetAgreement: 0.9, student: "head", store: db, encodingsDir, audit: { share: 0.5, maxCostPerDay: 2, rpm: 600 }, inputFile: LOOP_SAMPLE, name: "loop-demo-distill" });
 
     say("serve", `${first.config}: ${traffic.length} texts of traffic, one request of 20 at a time`);
     const serveDb = join(out, "serve.db");
@@ -107,6 +108,7 @@ export async function loopDemo(options: { out: string; onStep?: (step: LoopDemoS
       teacherLabels: exported.rows.map((r, i) => ({ text: String(r.text), label: String(r.label), costUsd: Number(r.cost_usd), sample: r.sample === 1, file: collectedFile, line: i + 2 })),
       cascadeLlm: teacherConfig,
       targetAgreement: 0.9,
+      student: "head",
       store: db,
       encodingsDir,
       inputFile: collectedFile,
