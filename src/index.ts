@@ -117,3 +117,11 @@ export { listRunSummaries, runDetail, filterRows, viewRows, runTexts, renderedPr
 // State and errors
 export { openStore, closeStores, type Store } from "./core/store.js";
 export { UserError, type Location } from "./core/errors.js";
+// The gateway's pure parts and its task lifecycle (the server itself: startGateway from "tandem/server").
+export { readRequest, readAnswer, readStreamedAnswer, studentResponse, studentStream, wireError, type Wire, type WireRequest, type PromptMessage, type UpstreamAnswer, type StudentAnswer } from "./gateway/wire.js";
+export { matchTask, findTask, labelOfAnswer, writeLabel, proposeTasks, type RecordedPrompt, type TaskProposal } from "./gateway/templates.js";
+export { GatewayTaskSchema, GatewayFileSchema, loadGatewayFile, parseGatewayFile, type GatewayTask, type GatewayFile } from "./gateway/config.js";
+export { SseReader, parseSse, type SseEvent } from "./gateway/sse.js";
+export { TaskRuntime, changeStage, type TaskView, type StudentPrediction } from "./gateway/runtime.js";
+export { GatewayStore, type Stage, type TaskState, type TaskCounters, type StudentRecord } from "./gateway/store.js";
+export { parseUpstreams, type Upstream } from "./gateway/upstream.js";

@@ -9,3 +9,4 @@ export { viewPlugin, type ViewOptions } from "./server/view.js";
 export { StrategyMonitor, auditSettings, type AuditSettings, type AuditSnapshot, type LiveAccuracy, type SeriesPoint } from "./server/monitor.js";
 export { LabelStore, exportLabels, textHash, EXPORT_COLUMNS, type CollectedAnswer, type StoredLabel, type ExportedLabels } from "./server/label-store.js";
 export { startTracing, otlpTracesEndpoint, type Tracing } from "./server/tracing.js";
+export { startGateway, type Gateway, type GatewayOptions } from "./gateway/app.js";

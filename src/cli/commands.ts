@@ -23,6 +23,7 @@ export const REGISTRARS: ReadonlyArray<{ commands: readonly string[]; load: () =
   { commands: ["data"], load: async () => (await import("./data.js")).registerData },
   { commands: ["serve"], load: async () => (await import("./serve.js")).registerServe },
   { commands: ["view"], load: async () => (await import("./serve.js")).registerView },
+  { commands: ["gateway"], load: async () => (await import("./gateway.js")).registerGateway },
   { commands: ["jobs", "worker"], load: async () => (await import("./jobs.js")).registerJobs },
 ];
 

@@ -26,6 +26,8 @@ export interface CollectedAnswer {
   sample: boolean;
   /** The LLM that gave llmLabel, as a strategy config (recorded once per distinct config; see `teacherOf`). */
   teacher?: Record<string, unknown>;
+  /** How long the LLM took to answer (the gateway records it). */
+  latencyMs?: number;
   at?: string;
 }
 
@@ -99,6 +101,7 @@ export class LabelStore {
       `ALTER TABLE served_labels ADD COLUMN teacher TEXT;
        CREATE TABLE served_teachers (hash TEXT PRIMARY KEY, config TEXT NOT NULL);`,
     );
+    migrate(db, "served_labels_v3_latency", "ALTER TABLE served_labels ADD COLUMN latency_ms REAL;");
   }
 
   private readonly teachers = new Map<string, string>();
@@ -119,11 +122,11 @@ export class LabelStore {
   collect(answer: CollectedAnswer): void {
     this.db
       .prepare(
-        `INSERT INTO served_labels (id, strategy, kind, at, text, text_hash, llm_label, encoder_label, encoder_confidence, answered_by, answer, cost_usd, sample, teacher)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO served_labels (id, strategy, kind, at, text, text_hash, llm_label, encoder_label, encoder_confidence, answered_by, answer, cost_usd, sample, teacher, latency_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET kind = excluded.kind, llm_label = excluded.llm_label, encoder_label = excluded.encoder_label, encoder_confidence = excluded.encoder_confidence, cost_usd = excluded.cost_usd, sample = excluded.sample, teacher = excluded.teacher`,
       )
-      .run(answer.id, answer.strategy, answer.kind, answer.at ?? new Date().toISOString(), answer.storeText ? answer.text : null, textHash(answer.text), answer.llmLabel, answer.encoderLabel, answer.encoderConfidence, answer.answeredBy, answer.kind === "llm" ? answer.llmLabel : answer.encoderLabel, answer.costUsd, answer.sample ? 1 : 0, answer.teacher ? this.teacherId(answer.teacher) : null);
+      .run(answer.id, answer.strategy, answer.kind, answer.at ?? new Date().toISOString(), answer.storeText ? answer.text : null, textHash(answer.text), answer.llmLabel, answer.encoderLabel, answer.encoderConfidence, answer.answeredBy, answer.kind === "llm" ? answer.llmLabel : answer.encoderLabel, answer.costUsd, answer.sample ? 1 : 0, answer.teacher ? this.teacherId(answer.teacher) : null, answer.latencyMs ?? null);
   }
 
   /** A gold label for an answer (one per id: a second feedback replaces the first). Returns the label it replaced, if any. */
@@ -164,6 +167,11 @@ export class LabelStore {
 
   lastReset(strategy: string): string | undefined {
     return (this.db.prepare("SELECT MAX(at) AS at FROM audit_resets WHERE strategy = ?").get(strategy) as { at: string | null }).at ?? undefined;
+  }
+
+  /** Rows with an LLM label (audit, llm) of a strategy collected at or after `since`. */
+  countSince(strategy: string, since: string): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM served_labels WHERE strategy = ? AND kind IN ('audit', 'llm') AND llm_label IS NOT NULL AND at >= ?").get(strategy, since) as { n: number }).n;
   }
 
   /** Dollars of audit calls of a strategy since `since` (the start of the UTC day, for its daily budget). */
