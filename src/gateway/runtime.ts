@@ -308,10 +308,24 @@ export class TaskRuntime {
       if (this.closed) return;
       // An alarm or a reset while it ran: this student learned from the old generation's labels.
       if (this.deps.store.task(this.task.name).generation !== generation) return;
+      const served = this.state.stage === "serve" ? this.state.student : null;
+      // While serving, a new student takes over only with a certificate keeping at least as much.
+      if (served?.certified && !(record.certified && record.localShare >= served.localShare)) {
+        this.state = this.deps.store.update(this.task.name, (s) => ({ ...s, distill: { state: "idle", error: null, at: record.at, labels: rows.length } }));
+        this.deps.log("info", `task ${this.task.name}: a student distilled from ${rows.length} labels ${record.certified ? `keeps ${(record.localShare * 100).toFixed(1)}%` : "is not certified"}; the served one (${(served.localShare * 100).toFixed(1)}%) stays`, { task: this.task.name, tau: record.tau, certified: record.certified, localShare: record.localShare });
+        return;
+      }
       this.state = this.deps.store.update(this.task.name, (s) => ({ ...s, student: record, distill: { state: "idle", error: null, at: record.at, labels: rows.length } }));
-      this.deps.log("info", `task ${this.task.name}: student distilled from ${rows.length} labels: ${record.certified ? `certified at τ ${record.tau}, projected local share ${(record.localShare * 100).toFixed(1)}%` : "not certified (more labels needed): it shadows, the upstream answers everything"}`, { task: this.task.name, tau: record.tau, certified: record.certified, localShare: record.localShare });
+      this.deps.log("info", `task ${this.task.name}: student distilled from ${rows.length} labels: ${record.certified ? `certified at τ ${record.tau.toFixed(3)}, projected local share ${(record.localShare * 100).toFixed(1)}%` : "not certified (more labels needed): it shadows, the upstream answers everything"}`, { task: this.task.name, tau: record.tau, certified: record.certified, localShare: record.localShare });
       if (this.state.stage === "record") await this.setStage("shadow", `student distilled from ${rows.length} labels`);
-      else await this.loadStudent(record);
+      else {
+        await this.loadStudent(record);
+        // A new certificate: its audit starts afresh.
+        if (served) {
+          this.deps.labels.reset(this.strategyName, `a new student (${rows.length} labels) serves`);
+          this.watch = newWatchState();
+        }
+      }
       if (this.task.autoPromote && record.certified && record.localShare >= this.task.minShare && this.state.stage === "shadow") {
         await this.setStage("serve", `auto_promote: certified local share ${(record.localShare * 100).toFixed(1)}% ≥ min_share ${(this.task.minShare * 100).toFixed(0)}%`);
       }
