@@ -14,7 +14,9 @@ import { TableWriter } from "../src/data/writers.js";
 import { readSafetensors, writeSafetensors } from "../src/encoders/safetensors.js";
 import { parseAnswer } from "../src/llm/parse.js";
 import { RunStore } from "../src/experiments/store.js";
+import { createStrategy } from "../src/strategies/factory.js";
 import { promptBuilder } from "../src/strategies/llm.js";
+import type { CallReport } from "../src/strategies/strategy.js";
 import { startMockServer, type MockServer } from "./fixtures/openai-server.js";
 import { ROOT, runCli, runCliAsync, tempDir, tempFile } from "./helpers.js";
 
@@ -180,6 +182,19 @@ test("prompts: review text cannot forge fields (a fake 'Classification:' line st
   const cli = await runCliAsync(["classify", "--strategy", "llm", "--model", `compat:${slow.url}#gpt-4o-mini`, "-i", tempFile("long.csv", `sentence\n"${long}"\nshort\n`), "-o", out, "--db", join(tempDir(), "cut.db"), "--max-input-chars", "100"]);
   assert.equal(cli.status, 0, cli.stderr);
   assert.match(cli.stderr, /1 texts cut at 100 characters/);
+});
+
+test("per-call facts are the call's own: two concurrent calls on one LLM strategy report their own cut texts", async () => {
+  const strategy = await createStrategy({ type: "llm", name: "shared", model: `compat:${slow.url}#gpt-4o-mini`, maxInputChars: 100 }, { store: join(tempDir(), "per-call.db") });
+  const reports: Record<string, CallReport[]> = { long: [], short: [] };
+  const long = ["word ".repeat(500), "another ".repeat(300), "fine"];
+  await Promise.all([
+    strategy.classify(long, { onReport: (r) => reports.long!.push(r) }),
+    strategy.classify(["short one", "short two"], { onReport: (r) => reports.short!.push(r) }),
+  ]);
+  assert.deepEqual(reports.long!.map((r) => r.cut), [{ count: 2, maxChars: 100 }]);
+  assert.deepEqual(reports.short!.map((r) => r.cut), [{ count: 0, maxChars: 100 }]);
+  await strategy.close();
 });
 
 test("SIGINT on tandem run drains the calls in flight: the resumed run pays for no prompt twice", async () => {

@@ -7,11 +7,10 @@ import { matchLabel, resolveScheme } from "../data/labels.js";
 import { sortLabels } from "../metrics/labels.js";
 import { STRATEGY_TYPES, type StrategyConfig } from "../strategies/config.js";
 import { createStrategies, loadStrategyFile } from "../strategies/factory.js";
-import type { EncoderStrategy } from "../strategies/encoder.js";
 import type { LlmStrategy } from "../strategies/llm.js";
 import { involvesLlm, shorthandConfig } from "../strategies/members.js";
 import { outputColumns } from "../strategies/output.js";
-import type { Prediction, Strategy } from "../strategies/strategy.js";
+import type { CallReport, Prediction, Strategy } from "../strategies/strategy.js";
 import { withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
 import { FAILED_ROWS_EXIT, failedShareExceeded, formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, tallyOf, unpricedBudgetWarnings, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { parseFormat, parseNumber, printJson } from "./options.js";
@@ -233,8 +232,15 @@ async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Stra
   const interruption = interruptible();
   let writer: TableWriter | undefined;
   const tally = tallyOf([]);
-  const cut = new Map<LlmStrategy, number>();
+  // Per strategy, summed over the file's parts: texts cut at an LLM's input cap, LLM retries.
+  const cut = new Map<string, { count: number; maxChars: number }>();
+  let retries = 0;
   let truncated: { count: number; limit: number } | undefined;
+  const onReport = (report: CallReport) => {
+    if (report.cut) cut.set(report.strategy, { count: (cut.get(report.strategy)?.count ?? 0) + report.cut.count, maxChars: report.cut.maxChars });
+    if (report.truncated && report.truncated.count > 0) truncated = { count: (truncated?.count ?? 0) + report.truncated.count, limit: report.truncated.limit };
+    retries += report.retries ?? 0;
+  };
   try {
     let output: ReturnType<typeof outputColumns> | undefined;
     for await (const part of parts()) {
@@ -244,7 +250,7 @@ async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Stra
       const done = tally.rows;
       let predictions: Prediction[];
       try {
-        predictions = await strategy.classify(part.examples.map((e) => e.text), { hints: how.hintsOf?.(part), signal: interruption.hard, stop: interruption.stop, onProgress: (n) => progress.update(done + n) });
+        predictions = await strategy.classify(part.examples.map((e) => e.text), { hints: how.hintsOf?.(part), signal: interruption.hard, stop: interruption.stop, onProgress: (n) => progress.update(done + n), onReport });
       } catch (error) {
         if (interruption.hard.aborted) throw new UserError("interrupted: answers received so far are cached; run the same command again to continue", {}, 130);
         throw error;
@@ -253,10 +259,6 @@ async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Stra
       if (interruption.stop.aborted && !how.withLlm) throw new UserError("interrupted: nothing written; run the same command again", {}, 130);
       part.examples.forEach((example, i) => writer!.write({ ...example.row, ...output!.values(predictions[i]!) }));
       tallyOf(predictions, tally);
-      for (const llm of llmsOf(strategy)) cut.set(llm, (cut.get(llm) ?? 0) + llm.lastCut);
-      for (const encoder of strategy.type === "encoder" ? [strategy as EncoderStrategy] : strategy.members.filter((m): m is EncoderStrategy => m.type === "encoder")) {
-        if (encoder.lastTruncated > 0) truncated = { count: (truncated?.count ?? 0) + encoder.lastTruncated, limit: encoder.tokenLimit };
-      }
     }
     writer!.close();
   } catch (error) {
@@ -268,8 +270,7 @@ async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Stra
   }
   const stopped = interruption.stop.aborted;
   if (how.withLlm) {
-    const retries = llmsOf(strategy).reduce((sum, llm) => sum + (llm.lastRun?.totals.retries ?? 0), 0);
-    const cutLines = [...cut].filter(([, n]) => n > 0).map(([llm, n]) => `${n} texts cut at ${llm.maxInputChars} characters in ${llm.name}'s prompts (--max-input-chars)`);
+    const cutLines = [...cut].filter(([, c]) => c.count > 0).map(([name, c]) => `${c.count} texts cut at ${c.maxChars} characters in ${name}'s prompts (--max-input-chars)`);
     process.stderr.write(`${formatRunSummary(tally, { interrupted: stopped, retries })}${cutLines.length ? `\n${cutLines.join("\n")}` : ""}\n→ ${options.out}\n`);
   } else {
     process.stderr.write(`${tally.rows} rows → ${options.out} (probabilities in the order ${sortLabels(strategy.labels).join(", ")})${truncated ? `; ${truncated.count} texts truncated at ${truncated.limit} tokens` : ""}\n`);

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { errorMessage } from "../core/redact.js";
 import { Random } from "../core/random.js";
 import { RateLimiter } from "../llm/limiter.js";
+import { routesToLlm } from "../strategies/cascade.js";
 import { batchingStrategy, type BatchingStrategy } from "../server/batcher.js";
 import { LabelStore, exportLabels } from "../server/label-store.js";
 import { newWatchState, observeOutcome, watchFigures, type WatchFigures, type WatchState } from "../server/watch.js";
@@ -143,7 +144,7 @@ export class TaskRuntime {
   async answerLocally(text: string): Promise<{ kept: StudentPrediction | undefined; prediction: StudentPrediction | undefined }> {
     if (this.state.stage !== "serve" || !this.student?.record.certified) return { kept: undefined, prediction: undefined };
     const prediction = await this.predict(text);
-    const kept = prediction && prediction.confidence >= this.student.record.tau && this.student.record.tau < 1 ? prediction : undefined;
+    const kept = prediction && !routesToLlm(prediction.confidence, this.student.record.tau) ? prediction : undefined;
     return { kept, prediction };
   }
 
@@ -187,7 +188,7 @@ export class TaskRuntime {
   recordShadow(label: string, prediction: StudentPrediction): void {
     if (this.state.stage !== "shadow" || !this.student) return;
     this.shadowFigures.texts++;
-    if (prediction.confidence >= this.student.record.tau && this.student.record.tau < 1) {
+    if (!routesToLlm(prediction.confidence, this.student.record.tau)) {
       this.shadowFigures.kept++;
       if (prediction.label === label) this.shadowFigures.keptAgreed++;
     }

@@ -341,9 +341,9 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
         let predictions: Prediction[];
         const monitor = monitors.get(name);
         // A degraded cascade with on_degraded: llm lets its LLM answer everything until a reset.
-        const answering = monitor?.routeToLlm ? strategy.members[1]! : strategy;
+        const forceLlm = monitor?.routeToLlm === true;
         try {
-          predictions = await otelContext.with(trace.setSpan(otelContext.active(), span), () => Promise.race([answering.classify(body.texts, { signal: abort.signal }), timeout]));
+          predictions = await otelContext.with(trace.setSpan(otelContext.active(), span), () => Promise.race([strategy.classify(body.texts, { signal: abort.signal, forceLlm }), timeout]));
         } catch (error) {
           if (abort.signal.aborted) return refuse(reply, 504, `not answered within ${limits.requestTimeoutMs} ms`);
           throw error;

@@ -154,7 +154,8 @@ export function cascadeStrategy(encoder: Strategy, llm: Strategy, tau: number, n
     members: [encoder, llm],
     async classify(texts, options = {}) {
       const first = await memberPredictions(encoder, texts, options);
-      const rows = routedRows(first, tau);
+      const callTau = options.forceLlm ? 1 : tau;
+      const rows = routedRows(first, callTau);
       options.onProgress?.(texts.length - rows.length);
       const known = options.known?.get(llm);
       const sparse: Array<Prediction | undefined> = new Array(texts.length);
@@ -172,7 +173,7 @@ export function cascadeStrategy(encoder: Strategy, llm: Strategy, tau: number, n
         rows.forEach((i, j) => (sparse[i] = second[j]));
       }
       options.onProgress?.(texts.length);
-      return combineCascade(first, sparse, tau, { labels, encoderLabels: encoder.labels, llmLabels: llm.labels });
+      return combineCascade(first, sparse, callTau, { labels, encoderLabels: encoder.labels, llmLabels: llm.labels });
     },
     close: closeOnce(async () => {
       await encoder.close();

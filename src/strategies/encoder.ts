@@ -10,8 +10,6 @@ import { closeOnce, type Prediction, type Strategy } from "./strategy.js";
 
 export interface EncoderStrategy extends Strategy {
   readonly model: EncoderModel;
-  /** Texts cut at the token limit in the last call. */
-  lastTruncated: number;
   /** The effective token limit (the model's positions when smaller than maxLength). */
   readonly tokenLimit: number;
   /** Tokens per packed row, or undefined when batches are padded. */
@@ -29,12 +27,11 @@ export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOpti
     labels: model.labels,
     members: [],
     model,
-    lastTruncated: 0,
     tokenLimit: Math.min(options.maxLength ?? 512, model.maxPositions),
     packing: options.packing,
-    async classify(texts, { onProgress } = {}): Promise<Prediction[]> {
+    async classify(texts, { onProgress, onReport } = {}): Promise<Prediction[]> {
       const result = await inSpan(`encoder ${name}`, { "tandem.texts": texts.length }, () => classifyWithEncoder(model, texts, { ...options, onProgress: (done) => onProgress?.(done) }));
-      strategy.lastTruncated = result.truncated;
+      onReport?.({ strategy: name, truncated: { count: result.truncated, limit: strategy.tokenLimit } });
       const k = result.labels.length;
       const latencyMs = texts.length ? (result.seconds * 1000) / texts.length : 0;
       return result.predictions.map((label, row) => ({

@@ -18,7 +18,7 @@ import type { LabelledExample } from "../llm/prompts/examples.js";
 import { defaultWording, PROGRAMS, type TaskWording } from "../llm/prompts/programs.js";
 import { loadTemplate, templateUses } from "../llm/prompts/template.js";
 import { createChatModel, describeModel, openAiClientFor } from "../llm/providers/registry.js";
-import { buildRequest, runLlm, type LlmRun, type LlmRunOptions } from "../llm/runner.js";
+import { buildRequest, runLlm, type LlmRunOptions } from "../llm/runner.js";
 import { countRequestTokens } from "../llm/tokens.js";
 import type { ChatMessage, ChatModel, ModelInfo } from "../llm/types.js";
 import type { LlmConfig } from "./config.js";
@@ -56,10 +56,6 @@ export interface LlmStrategy extends Strategy {
   estimate(texts: readonly string[], options?: ClassifyOptions): Promise<LlmEstimate>;
   /** The messages the program sends for these texts (no call is made). */
   prompts(texts: readonly string[], options?: ClassifyOptions): Promise<(index: number) => ChatMessage[]>;
-  /** Totals of the last classify call (retries, budget stop). */
-  lastRun?: LlmRun;
-  /** Texts of the last classify call cut at the input cap. */
-  lastCut: number;
   readonly maxInputChars: number;
 }
 
@@ -187,7 +183,6 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
     prices,
     scheme,
     wording: builder.wording,
-    lastCut: 0,
     maxInputChars: config.maxInputChars ?? MAX_INPUT_CHARS,
     prompts,
     async estimate(texts, options = {}) {
@@ -210,7 +205,7 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
     },
     async classify(texts, options = {}) {
       const messages = await prompts(texts, options);
-      strategy.lastCut = countCut(texts, strategy.maxInputChars);
+      const cut = countCut(texts, strategy.maxInputChars);
       const chat = await (model ??= createChatModel(config.model));
       const runOptions: LlmRunOptions = {
         ...runShape(texts.length, messages, options.samplingSeed),
@@ -243,7 +238,7 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
         if (filled.failed > 0) context.onBatchProgress?.(`${filled.failed} batch requests failed; they are sent one by one now`);
       }
       const run = await runLlm(runOptions);
-      strategy.lastRun = run;
+      options.onReport?.({ strategy: name, cut: { count: cut, maxChars: strategy.maxInputChars }, retries: run.totals.retries });
       return run.results.map((r) => ({
         label: r.label,
         probabilities: r.probabilities,

@@ -38,6 +38,21 @@ export interface ClassifyOptions {
   signal?: AbortSignal;
   /** Stops dispatching new calls: calls in flight finish and are cached, the rest are "skipped". */
   stop?: AbortSignal;
+  /** A cascade sends every text to its LLM for this call (τ = 1: a degraded audit's override); others ignore it. */
+  forceLlm?: boolean;
+  /** Facts of this call, reported by each strategy that ran (members included), not kept on the instance. */
+  onReport?: (report: CallReport) => void;
+}
+
+/** What one classify call of one strategy met, beside its predictions. */
+export interface CallReport {
+  strategy: string;
+  /** Texts cut at the encoder's token limit. */
+  truncated?: { count: number; limit: number };
+  /** Texts cut at an LLM's input cap (characters). */
+  cut?: { count: number; maxChars: number };
+  /** LLM calls retried (rate limits, server errors). */
+  retries?: number;
 }
 
 export interface Strategy {
@@ -57,7 +72,7 @@ export interface Strategy {
 export async function memberPredictions(member: Strategy, texts: readonly string[], options: ClassifyOptions = {}): Promise<readonly Prediction[]> {
   const known = options.known?.get(member);
   if (known) return known;
-  return member.classify(texts, { known: options.known, samplingSeed: options.samplingSeed, signal: options.signal, stop: options.stop });
+  return member.classify(texts, { known: options.known, samplingSeed: options.samplingSeed, signal: options.signal, stop: options.stop, onReport: options.onReport });
 }
 
 /** `known` restricted to some rows (for members run on a subset of the texts). */
