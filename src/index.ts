@@ -116,7 +116,7 @@ export { listRunSummaries, runDetail, filterRows, viewRows, runTexts, renderedPr
 
 // State and errors
 export { openStore, closeStores, type Store } from "./core/store.js";
-export { UserError, type Location } from "./core/errors.js";
+export { EXIT_CODES, UserError, type ErrorKind, type Location, type Outcome } from "./core/errors.js";
 // The gateway's pure parts and its task lifecycle (the server itself: startGateway from "tandem/server").
 export { readRequest, readAnswer, readStreamedAnswer, studentResponse, studentStream, wireError, type Wire, type WireRequest, type PromptMessage, type UpstreamAnswer, type StudentAnswer } from "./gateway/wire.js";
 export { matchTask, findTask, labelOfAnswer, writeLabel, proposeTasks, type RecordedPrompt, type TaskProposal } from "./gateway/templates.js";

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
+import { EXIT_CODES, UserError } from "../src/core/errors.js";
 import { ROOT } from "./helpers.js";
 
 test("docs/cli.md is current: every command and option of the CLI, as `npm run build` writes it", async () => {
@@ -29,4 +30,12 @@ test("the README is the front door: at most 300 lines, and every docs/ page it l
   const links = [...readme.matchAll(/\]\((docs\/[^)#]+)\)/g)].map((m) => m[1]!);
   assert.ok(links.length >= 15, `${links.length} docs links`);
   for (const link of links) assert.doesNotThrow(() => readFileSync(join(ROOT, link)), `${link} is linked from the README`);
+});
+
+test("docs/guarantees.md's exit-code table is the CLI's one table", () => {
+  const page = readFileSync(join(ROOT, "docs/guarantees.md"), "utf8");
+  const documented = [...page.matchAll(/^\| (\d+) \|/gm)].map((m) => Number(m[1]));
+  assert.deepEqual(documented, Object.values(EXIT_CODES));
+  assert.equal(new UserError("x", {}, "interrupted").exitCode, 130);
+  assert.equal(new UserError("x").exitCode, 2);
 });

@@ -1,6 +1,6 @@
 /** `tandem classify`: run a strategy over a file and write one prediction per row. */
 import type { Command } from "commander";
-import { UserError } from "../core/errors.js";
+import { EXIT_CODES, UserError } from "../core/errors.js";
 import { streamDataset, type Dataset } from "../data/dataset.js";
 import { TableWriter } from "../data/writers.js";
 import { matchLabel, resolveScheme } from "../data/labels.js";
@@ -12,7 +12,7 @@ import { involvesLlm, shorthandConfig } from "../strategies/members.js";
 import { outputColumns } from "../strategies/output.js";
 import type { CallReport, Prediction, Strategy } from "../strategies/strategy.js";
 import { withEncoderOptions, type EncoderCliOptions } from "./encoder-options.js";
-import { FAILED_ROWS_EXIT, failedShareExceeded, formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, tallyOf, unpricedBudgetWarnings, withLlmOptions, type LlmCliOptions } from "./llm.js";
+import { failedShareExceeded, formatEstimate, formatRunSummary, hintsFromColumns, llmConfigFromCli, tallyOf, unpricedBudgetWarnings, withLlmOptions, type LlmCliOptions } from "./llm.js";
 import { parseFormat, parseNumber, printJson } from "./options.js";
 import { progressBar, PROGRESS_MODES, type ProgressMode } from "./progress.js";
 import { interruptible } from "./signals.js";
@@ -252,11 +252,11 @@ async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Stra
       try {
         predictions = await strategy.classify(part.examples.map((e) => e.text), { hints: how.hintsOf?.(part), signal: interruption.hard, stop: interruption.stop, onProgress: (n) => progress.update(done + n), onReport });
       } catch (error) {
-        if (interruption.hard.aborted) throw new UserError("interrupted: answers received so far are cached; run the same command again to continue", {}, 130);
+        if (interruption.hard.aborted) throw new UserError("interrupted: answers received so far are cached; run the same command again to continue", {}, "interrupted");
         throw error;
       }
       // Strategies without an LLM ignore the stop: an interrupted file of theirs is not written at all.
-      if (interruption.stop.aborted && !how.withLlm) throw new UserError("interrupted: nothing written; run the same command again", {}, 130);
+      if (interruption.stop.aborted && !how.withLlm) throw new UserError("interrupted: nothing written; run the same command again", {}, "interrupted");
       part.examples.forEach((example, i) => writer!.write({ ...example.row, ...output!.values(predictions[i]!) }));
       tallyOf(predictions, tally);
     }
@@ -283,10 +283,10 @@ async function classifyFile(parts: () => AsyncGenerator<Dataset>, strategy: Stra
       reasons: Object.fromEntries(tally.reasons), truncated: truncated?.count ?? 0, probabilities_order: sortLabels(strategy.labels),
     });
   }
-  if (stopped) process.exitCode = 130;
-  else if (tally.budgetStop) process.exitCode = 3;
+  if (stopped) process.exitCode = EXIT_CODES.interrupted;
+  else if (tally.budgetStop) process.exitCode = EXIT_CODES["budget-stop"];
   else if (failedShareExceeded(failed, tally.rows, options.maxFailedShare)) {
-    process.stderr.write(`${failed} of ${tally.rows} rows failed (more than --max-failed-share ${options.maxFailedShare}): exit code ${FAILED_ROWS_EXIT}\n`);
-    process.exitCode = FAILED_ROWS_EXIT;
+    process.stderr.write(`${failed} of ${tally.rows} rows failed (more than --max-failed-share ${options.maxFailedShare}): exit code ${EXIT_CODES["rows-failed"]}\n`);
+    process.exitCode = EXIT_CODES["rows-failed"];
   }
 }

@@ -316,8 +316,8 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
           out += `\nmodel → ${result.model}\ncascade → ${result.config} (tandem serve --config ${result.config})\nreport → ${result.report}\nrun ${result.runId} (tandem view)\n`;
           process.stdout.write(out);
         }
-        if (result.stopped === "interrupted") throw new UserError("interrupted: the output holds the labels so far; run the same command again to continue (answers received are cached)", {}, 130);
-        if (result.failed > 0) throw new UserError(`${result.failed} teacher calls failed (see above); the output is written from the answers received: run the same command again to retry them`, {}, 4);
+        if (result.stopped === "interrupted") throw new UserError("interrupted: the output holds the labels so far; run the same command again to continue (answers received are cached)", {}, "interrupted");
+        if (result.failed > 0) throw new UserError(`${result.failed} teacher calls failed (see above); the output is written from the answers received: run the same command again to retry them`, {}, "rows-failed");
         if (result.stopped === "budget") log(`stopped at the budget of $${options.budget}: ${result.costs.labelsUsd.toFixed(4)} of teacher answers used`);
       } finally {
         bar?.stop();

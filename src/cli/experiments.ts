@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
-import { UserError } from "../core/errors.js";
+import { EXIT_CODES, UserError } from "../core/errors.js";
 import { writeFileAtomic } from "../core/files.js";
 import { openStore } from "../core/store.js";
 import { TableWriter } from "../data/writers.js";
@@ -17,7 +17,7 @@ import { loadDataset } from "../data/dataset.js";
 import { STARTER_MODEL } from "../encoders/hub.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { createStrategy } from "../strategies/factory.js";
-import { FAILED_ROWS_EXIT, failedShareExceeded, tallyOf, topReasons } from "./llm.js";
+import { failedShareExceeded, tallyOf, topReasons } from "./llm.js";
 import { invocation, parseFormat, parseInteger, parseNumber, printJson, snakeCaseKeys } from "./options.js";
 import { progressBar, type ProgressReporter } from "./progress.js";
 import { interruptible } from "./signals.js";
@@ -86,8 +86,8 @@ function reportFailures(run: ExperimentRun, acceptedShare: number): void {
     if (failedShareExceeded(failed, outcome.predictions.length, acceptedShare)) exceeded = true;
   }
   if (exceeded) {
-    process.stderr.write(`strategies with failed rows beyond --max-failed-share ${acceptedShare}: exit code ${FAILED_ROWS_EXIT} (run again to retry only the failed calls)\n`);
-    process.exitCode = FAILED_ROWS_EXIT;
+    process.stderr.write(`strategies with failed rows beyond --max-failed-share ${acceptedShare}: exit code ${EXIT_CODES["rows-failed"]} (run again to retry only the failed calls)\n`);
+    process.exitCode = EXIT_CODES["rows-failed"];
   }
 }
 

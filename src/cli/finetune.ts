@@ -342,7 +342,7 @@ async function follow(ids: string[], options: { pollSeconds: number; eval?: stri
   } finally {
     process.removeListener("SIGINT", onSignal);
   }
-  if (interrupted) throw new UserError(`stopped following; the jobs go on. Run \`tandem finetune follow ${ids.join(" ")}\` to continue`, {}, 130);
+  if (interrupted) throw new UserError(`stopped following; the jobs go on. Run \`tandem finetune follow ${ids.join(" ")}\` to continue`, {}, "interrupted");
   if (options.eval) {
     for (const id of ids) {
       const row = jobRow(db, id);

@@ -1,7 +1,7 @@
 /** `tandem jobs submit|status|results|cancel|list` (a client of `tandem serve`) and `tandem worker` (a BullMQ worker). */
 import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
-import { UserError } from "../core/errors.js";
+import { EXIT_CODES, UserError } from "../core/errors.js";
 import { loadDotEnv } from "../core/env.js";
 import { errorMessage } from "../core/redact.js";
 import { detectFormat } from "../data/readers.js";
@@ -111,12 +111,12 @@ export function registerJobs(program: Command): void {
       bar.stop();
       if (options.format === "json") printJson(job);
       else process.stderr.write(describe(job) + "\n");
-      if (job.state !== "done") throw new UserError(`job ${job.id} ended ${job.state}${job.error ? `: ${job.error}` : ""}`, {}, 1);
+      if (job.state !== "done") throw new UserError(`job ${job.id} ended ${job.state}${job.error ? `: ${job.error}` : ""}`, {}, "failed");
       if (options.out) {
         await downloadResults(options, job.id, options.out);
         process.stderr.write(`${job.rows} rows → ${options.out}\n`);
       }
-      if (job.failed > 0) process.exitCode = 4;
+      if (job.failed > 0) process.exitCode = EXIT_CODES["rows-failed"];
     });
 
   server(jobs.command("status"))

@@ -233,7 +233,6 @@ export function topReasons(reasons: ReadonlyMap<string, number>, limit = 3): str
 }
 
 /** Exit code 4 when failed rows (status error) exceed the accepted share. */
-export const FAILED_ROWS_EXIT = 4;
 
 export function failedShareExceeded(failed: number, rows: number, acceptedShare: number): boolean {
   return failed > 0 && failed / Math.max(1, rows) > acceptedShare;

@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Help } from "commander";
-import { isUserError } from "../core/errors.js";
+import { EXIT_CODES, isUserError } from "../core/errors.js";
 import { redact } from "../core/redact.js";
 import { MANIFEST_FILE, REGISTRARS, type CommandSummary } from "./commands.js";
 
@@ -72,7 +72,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) {
       // Help and version "errors" are normal exits; usage mistakes exit 2 like other user errors.
-      return error.exitCode === 0 ? 0 : 2;
+      return error.exitCode === 0 ? EXIT_CODES.done : EXIT_CODES["bad-input"];
     }
     if (isUserError(error)) {
       process.stderr.write(`tandem: error: ${redact(error.describe())}\n`);
@@ -81,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
     const expected = describeExpected(error);
     if (expected) {
       process.stderr.write(`tandem: error: ${redact(expected)}\n`);
-      return 2;
+      return EXIT_CODES["bad-input"];
     }
     throw error;
   }
@@ -126,7 +126,7 @@ export function runFromCommandLine(): void {
     },
     (error: unknown) => {
       process.stderr.write(`tandem: internal error (please report): ${redact(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
-      process.exitCode = 1;
+      process.exitCode = EXIT_CODES.failed;
     },
   );
 }

@@ -171,7 +171,7 @@ export async function runExperiment(config: ExperimentConfig, hooks: RunnerHooks
           });
           if (hooks.stop?.aborted) {
             // Interrupted: what was answered is in the cache; the run (still "running") resumes from here.
-            throw new UserError(`interrupted during ${name}: answers received so far are cached; run the same file again to continue (finished strategies are kept)`, {}, 130);
+            throw new UserError(`interrupted during ${name}: answers received so far are cached; run the same file again to continue (finished strategies are kept)`, {}, "interrupted");
           }
           const result = measure(strategyConfig, strategy, predictions, (performance.now() - started) / 1000, done);
           outcome = { ...result, evaluation: evaluateOutcome(predictions, strategy.labels, { gold, labels, slices }) };

@@ -93,7 +93,7 @@ export async function fillCacheWithBatch(run: LlmRunOptions, options: BatchRunOp
     if (FINAL.has(batch.status)) break;
     await new Promise((resolve, reject) => {
       const timer = setTimeout(resolve, (options.pollSeconds ?? 30) * 1000);
-      options.signal?.addEventListener("abort", () => (clearTimeout(timer), reject(new UserError(`stopped waiting for batch ${batch.id}; run the same command again to resume it`, {}, 130))), { once: true });
+      options.signal?.addEventListener("abort", () => (clearTimeout(timer), reject(new UserError(`stopped waiting for batch ${batch.id}; run the same command again to resume it`, {}, "interrupted"))), { once: true });
     });
     batch = await options.client.batches.retrieve(batch.id);
   }
