@@ -97,7 +97,7 @@ export { searchHeadModel } from "./training/head-model.js";
 
 // LLMs
 export { createChatModel, parseModelSpec, describeModel, providerProblem, openAiClientFor, fineTunerFor, PROVIDER_NAMES, type ModelSpec } from "./llm/providers/registry.js";
-export type { FineTuner, TunerJob, TunerEvent, TunerStatus, TunerHyperparameters, CreateRequest } from "./finetune/tuner.js";
+export type { FineTuner, TunerJob, TunerEvent, TunerStatus, TunerHyperparameters, CreateRequest } from "./llm/tuning/tuner.js";
 export { startJob, refreshJob, cancelJob, listJobs, uploadTrainingFiles, type JobRow } from "./finetune/jobs.js";
 export { runLlm, type LlmRun, type LlmRunOptions, type LlmItemResult } from "./llm/runner.js";
 export { ResponseCache } from "./llm/cache.js";

@@ -11,7 +11,7 @@ import { packedFeeds, packGraph, PackingUnsupported, planPackedRows } from "../s
 import { writeSafetensors } from "../src/encoders/safetensors.js";
 import { startServer } from "../src/server/app.js";
 import { parseStrategyFile } from "../src/strategies/factory.js";
-import { GraphBuilder } from "../src/training/onnx-graph.js";
+import { GraphBuilder } from "../src/encoders/onnx-graph.js";
 import { randomBertWeights, referenceForward, writeModelDir, type BertShape } from "./fixtures/bert-graph.js";
 import { runCli, SHARED, tempDir, tempFile } from "./helpers.js";
 

@@ -13,7 +13,7 @@ import { interpolateTensors } from "../src/training/soup.js";
 import { quantizeModel } from "../src/encoders/quantize-model.js";
 import { EncoderModel } from "../src/encoders/model.js";
 import { runEncoder } from "../src/encoders/inference.js";
-import { GraphBuilder } from "../src/training/onnx-graph.js";
+import { GraphBuilder } from "../src/encoders/onnx-graph.js";
 import { Random } from "../src/core/random.js";
 import { UserError } from "../src/core/errors.js";
 import { randomBertWeights, referenceForward, writeModelDir, type BertWeights } from "./fixtures/bert-graph.js";

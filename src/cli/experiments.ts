@@ -212,7 +212,7 @@ export function registerExperiments(program: Command): void {
 
 /** `tandem demo --loop`: the loop's steps as they happen, then what each produced and the real commands. */
 async function loopDemoCommand(out: string, format: "text" | "json"): Promise<void> {
-  const { loopDemo } = await import("../experiments/loop-demo.js");
+  const { loopDemo } = await import("../demo/loop.js");
   const tandem = invocation();
   const result = await loopDemo({ out, onStep: (step, detail) => process.stderr.write(`tandem demo --loop: ${step}: ${detail}\n`) });
   if (format === "json") return void printJson(snakeCaseKeys({ ...result, first: summaryOf(result.first), second: summaryOf(result.second) }));

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { LineCounter, parseDocument, type Node } from "yaml";
 import type { z } from "zod";
-import { camelizeKeys, describeIssue, originalPath } from "../strategies/config.js";
+import { camelizeKeys, describeIssue, originalPath, type UnionDescriber } from "./config-keys.js";
 import { UserError } from "./errors.js";
 
 export interface ConfigProblem {
@@ -14,7 +14,8 @@ export interface ConfigProblem {
   message: string;
 }
 
-export function parseConfigText<S extends z.ZodType>(text: string, file: string, schema: S, check?: (value: z.output<S>) => ConfigProblem[]): z.output<S> {
+/** `describeUnion`: the file's own words for a value that matches none of a union's forms (strategies name their types). */
+export function parseConfigText<S extends z.ZodType>(text: string, file: string, schema: S, check?: (value: z.output<S>) => ConfigProblem[], describeUnion?: UnionDescriber): z.output<S> {
   const lineCounter = new LineCounter();
   const document = parseDocument(text, { lineCounter });
   if (document.errors.length > 0) {
@@ -43,7 +44,7 @@ export function parseConfigText<S extends z.ZodType>(text: string, file: string,
     // Unknown keys: point at the first one.
     const unknownKey = issue.code === "unrecognized_keys" ? issue.keys[0] : undefined;
     const rawKey = unknownKey === undefined ? undefined : originalKey(raw, issue.path, unknownKey);
-    return fail(issue.path, (field, value) => (rawKey !== undefined ? `unknown field "${rawKey}"` : describeIssue(issue, field, value)), rawKey);
+    return fail(issue.path, (field, value) => (rawKey !== undefined ? `unknown field "${rawKey}"` : describeIssue(issue, field, value, describeUnion)), rawKey);
   }
   for (const problem of check?.(parsed.data) ?? []) fail(problem.path, () => problem.message);
   return parsed.data;

@@ -8,7 +8,7 @@
  */
 import * as ort from "onnxruntime-node";
 import onnxProto from "onnx-proto";
-import { GraphBuilder } from "../training/onnx-graph.js";
+import { GraphBuilder } from "./onnx-graph.js";
 import { planBatches, runEncoder } from "./inference.js";
 import type { EncoderModel } from "./model.js";
 import { quantizeOnnx } from "./quantize.js";

@@ -5,7 +5,7 @@
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { parseConfigText, readConfigFile, type ConfigProblem } from "../core/config-file.js";
-import { resolveStrategyPaths, StrategyConfigSchema } from "../strategies/config.js";
+import { describeStrategyUnion, resolveStrategyPaths, StrategyConfigSchema } from "../strategies/config.js";
 import { checkStrategySet } from "../strategies/members.js";
 
 export const ExperimentSchema = z.strictObject({
@@ -40,7 +40,7 @@ function checkExperiment(config: z.output<typeof ExperimentSchema>): ConfigProbl
 }
 
 export function parseExperiment(text: string, file: string): ExperimentConfig {
-  const config = parseConfigText(text, file, ExperimentSchema, checkExperiment);
+  const config = parseConfigText(text, file, ExperimentSchema, checkExperiment, describeStrategyUnion);
   const base = dirname(resolve(file));
   return { ...config, file, dataset: { ...config.dataset, file: resolve(base, config.dataset.file) }, strategies: config.strategies.map((s) => resolveStrategyPaths(s, base)) };
 }

@@ -7,7 +7,7 @@
 import { existsSync } from "node:fs";
 import { UserError } from "../core/errors.js";
 import { migrate, type Store } from "../core/store.js";
-import { providerMessage, type FineTuner, type TunerHyperparameters } from "./tuner.js";
+import { providerMessage, type FineTuner, type TunerHyperparameters } from "../llm/tuning/tuner.js";
 
 export interface JobRow {
   id: string;

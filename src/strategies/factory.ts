@@ -8,7 +8,7 @@ import { parseConfigText, readConfigFile, type ConfigProblem } from "../core/con
 import { UserError } from "../core/errors.js";
 import { openStore, type Store } from "../core/store.js";
 import { cascadeStrategy } from "./cascade.js";
-import { StrategyConfigSchema, describeIssue, resolveStrategyPaths, type EncoderConfig, type MemberRef, type StrategyConfig, type StrategyConfigInput } from "./config.js";
+import { StrategyConfigSchema, describeIssue, describeStrategyUnion, resolveStrategyPaths, type EncoderConfig, type MemberRef, type StrategyConfig, type StrategyConfigInput } from "./config.js";
 import { loadEncoderStrategy } from "./encoder.js";
 import { ensembleStrategy } from "./ensemble.js";
 import { lexiconStrategy } from "./lexicon.js";
@@ -138,7 +138,7 @@ export function parseStrategyFile(text: string, file: string): StrategyFile {
   const base = dirname(resolve(file));
   const single = !/^\s*strategies\s*:/m.test(text);
   if (single) {
-    const config = parseConfigText(text, file, StrategyConfigSchema, (value) => checkStrategy(value));
+    const config = parseConfigText(text, file, StrategyConfigSchema, (value) => checkStrategy(value), describeStrategyUnion);
     const named = { ...resolveStrategyPaths(config, base), name: config.name ?? config.type };
     return { strategies: [named], default: named.name };
   }
@@ -146,7 +146,7 @@ export function parseStrategyFile(text: string, file: string): StrategyFile {
     const problems: ConfigProblem[] = checkStrategySet(value.strategies).map((issue) => ({ path: ["strategies", ...issue.path], message: issue.message }));
     if (value.default !== undefined && !value.strategies.some((s) => s.name === value.default)) problems.push({ path: ["default"], message: `default "${value.default}" is not one of the strategies` });
     return problems;
-  });
+  }, describeStrategyUnion);
   return { strategies: set.strategies.map((s) => resolveStrategyPaths(s, base)), default: set.default ?? set.strategies.at(-1)!.name! };
 }
 

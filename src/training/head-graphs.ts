@@ -5,7 +5,7 @@
  * serves every step while the optimizer (optimizer.ts) updates them in JavaScript.
  */
 import type { HeadConfig } from "../encoders/head.js";
-import { GraphBuilder } from "./onnx-graph.js";
+import { GraphBuilder } from "../encoders/onnx-graph.js";
 
 export interface ParameterSpec {
   name: string;

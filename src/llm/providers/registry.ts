@@ -8,7 +8,7 @@
  *   mistral:open-mistral-nemo, mistral:ft:open-mistral-nemo:...      (MISTRAL_API_KEY, MISTRAL_BASE_URL)
  *   together:meta-llama/Meta-Llama-3.1-8B-Instruct-Reference         (TOGETHER_API_KEY, TOGETHER_BASE_URL)
  * Mistral and Together answer chat through their OpenAI-compatible endpoints; their fine-tuning goes
- * through each vendor's own SDK (src/finetune/vendors).
+ * through each vendor's own SDK (src/llm/tuning).
  * Parsing needs no key, so estimates and price look-ups work without one. SDKs load only when a client
  * is built, so commands that never call a provider do not pay for loading them.
  */
@@ -17,7 +17,7 @@ import type OpenAI from "openai";
 import { UserError } from "../../core/errors.js";
 import { loadDotEnv, requireSecret } from "../../core/env.js";
 import type { ChatModel, ModelInfo } from "../types.js";
-import type { FineTuner } from "../../finetune/tuner.js";
+import type { FineTuner } from "../tuning/tuner.js";
 import { loadOptional } from "../../core/optional.js";
 
 export const PROVIDER_NAMES = ["openai", "anthropic", "local", "compat", "mistral", "together"] as const;
@@ -87,7 +87,7 @@ const PROVIDERS: Record<ProviderName, ProviderEntry> = {
       return new OpenAI({ apiKey: requireSecret("OPENAI_API_KEY", "the OpenAI API"), baseURL: process.env.OPENAI_BASE_URL, maxRetries: 2 });
     },
     async fineTuner(spec) {
-      const { openAiFineTuner } = await import("../../finetune/vendors/openai.js");
+      const { openAiFineTuner } = await import("../tuning/openai.js");
       return openAiFineTuner(await this.openAiClient!(spec), "openai");
     },
   },
@@ -112,17 +112,17 @@ const PROVIDERS: Record<ProviderName, ProviderEntry> = {
       return new OpenAI({ apiKey: process.env.OPENAI_COMPAT_API_KEY || "not-needed", baseURL: spec.baseURL, maxRetries: 2 });
     },
     async fineTuner(spec) {
-      const { openAiFineTuner } = await import("../../finetune/vendors/openai.js");
+      const { openAiFineTuner } = await import("../tuning/openai.js");
       return openAiFineTuner(await this.openAiClient!(spec), "compat");
     },
   },
   // Mistral's chat API has no token log-probabilities but takes JSON-schema response formats; Together
   // returns log-probabilities. The Mistral SDK adds /v1 to its server URL itself.
   mistral: chatVendor("mistral", "MISTRAL_API_KEY", "MISTRAL_BASE_URL", "https://api.mistral.ai/v1", { logprobs: false, structured: true }, async (apiKey, baseURL) =>
-    (await loadOptional("mistral", () => import("../../finetune/vendors/mistral.js"))).mistralFineTuner({ apiKey, serverURL: baseURL.replace(/\/v1\/?$/, "") }),
+    (await loadOptional("mistral", () => import("../tuning/mistral.js"))).mistralFineTuner({ apiKey, serverURL: baseURL.replace(/\/v1\/?$/, "") }),
   ),
   together: chatVendor("together", "TOGETHER_API_KEY", "TOGETHER_BASE_URL", "https://api.together.xyz/v1", { logprobs: true, structured: false }, async (apiKey, baseURL) =>
-    (await loadOptional("together", () => import("../../finetune/vendors/together.js"))).togetherFineTuner({ apiKey, baseURL }),
+    (await loadOptional("together", () => import("../tuning/together.js"))).togetherFineTuner({ apiKey, baseURL }),
   ),
   anthropic: {
     supportsLogprobs: false,

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type Together from "together-ai";
-import type { CreateRequest, FineTuner, TunerEvent, TunerJob, TunerStatus } from "../tuner.js";
+import type { CreateRequest, FineTuner, TunerEvent, TunerJob, TunerStatus } from "./tuner.js";
 
 /** Together's documented default learning rate; OpenAI-style multipliers scale it. */
 const DEFAULT_LEARNING_RATE = 1e-5;

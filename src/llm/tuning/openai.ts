@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type OpenAI from "openai";
 import { redact } from "../../core/redact.js";
-import type { CreateRequest, FineTuner, TunerEvent, TunerJob, TunerStatus } from "../tuner.js";
+import type { CreateRequest, FineTuner, TunerEvent, TunerJob, TunerStatus } from "./tuner.js";
 
 function toJob(job: OpenAI.FineTuning.FineTuningJob): TunerJob {
   return {

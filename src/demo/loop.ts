@@ -1,6 +1,6 @@
 /**
  * `tandem demo --loop`: the distill → serve → audit → export → distill loop, offline, on the bundled
- * sample, with a stand-in teacher (src/llm/stand-in.ts: the sample's gold labels with a seeded 15% of
+ * sample, with a stand-in teacher (src/distill/stand-in.ts: the sample's gold labels with a seeded 15% of
  * them changed, standing in for an LLM's mistakes) behind the OpenAI-compatible protocol. Every step is
  * the library call the CLI's command makes; nothing here is a shortcut the real loop does not take.
  */
@@ -13,7 +13,7 @@ import { openStore } from "../core/store.js";
 import { loadDataset } from "../data/dataset.js";
 import { writeTable } from "../data/writers.js";
 import { distill, type DistillResult } from "../distill/distill.js";
-import { startStandInTeacher } from "../llm/stand-in.js";
+import { startStandInTeacher } from "../distill/stand-in.js";
 import type { LlmConfig } from "../strategies/config.js";
 import { loadStrategyFile } from "../strategies/factory.js";
 

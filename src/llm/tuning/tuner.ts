@@ -3,7 +3,7 @@
  * cost and scoring are written once. One file per vendor under ./vendors implements it through the
  * vendor's official SDK; the provider registry says which vendor a model string names.
  */
-import { errorMessage, redact } from "../core/redact.js";
+import { errorMessage, redact } from "../../core/redact.js";
 
 /** One vocabulary for every vendor (OpenAI's). */
 export type TunerStatus = "validating_files" | "queued" | "running" | "succeeded" | "failed" | "cancelled";

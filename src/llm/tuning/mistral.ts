@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import type { Mistral } from "@mistralai/mistralai";
-import type { CreateRequest, FineTuner, TunerEvent, TunerJob, TunerStatus } from "../tuner.js";
+import type { CreateRequest, FineTuner, TunerEvent, TunerJob, TunerStatus } from "./tuner.js";
 
 /** Mistral's documented default learning rate; OpenAI-style multipliers scale it. */
 const DEFAULT_LEARNING_RATE = 1e-4;
