@@ -19,7 +19,10 @@ import { ResponseCache } from "../src/llm/cache.js";
 import { openStore } from "../src/core/store.js";
 import { parseDotEnv } from "../src/core/env.js";
 import { countChatTokens } from "../src/llm/tokens.js";
+import { createStrategy } from "../src/strategies/factory.js";
+import type { LlmStrategy } from "../src/strategies/llm.js";
 import { startMockServer, type MockServer } from "./fixtures/openai-server.js";
+import { startWireUpstream } from "./fixtures/wire-upstream.js";
 import { ROOT, runCli, runCliAsync, SHARED, tempDir, tempFile } from "./helpers.js";
 
 const LABELS = ["negative", "neutral", "positive"];
@@ -321,5 +324,31 @@ test("Batch API mode: upload, create, poll, download and merge at half price; a 
     assert.match(again.stderr, /estimate: 0 calls \(20 already cached\)/);
   } finally {
     await server.close();
+  }
+});
+
+test("provider capabilities come from the registry alone: logprobs on for Mistral is a warning, never sent, and the estimate's cache key is the call's", async () => {
+  const upstream = await startWireUpstream(() => "positive");
+  const saved = { url: process.env.MISTRAL_BASE_URL, key: process.env.MISTRAL_API_KEY };
+  process.env.MISTRAL_BASE_URL = `${upstream.url}/v1`;
+  process.env.MISTRAL_API_KEY = "mistral-key-0123456789";
+  try {
+    const strategy = (await createStrategy({ type: "llm", name: "nemo", model: "mistral:open-mistral-nemo", logprobs: "on" }, { store: join(tempDir(), "capabilities.db") })) as LlmStrategy;
+    assert.deepEqual(strategy.warnings, ["warning: nemo: mistral returns no token log-probabilities; logprobs: on is ignored"]);
+    const texts = ["Great food.", "Cold soup.", "It was fine."];
+    assert.equal((await strategy.estimate(texts)).calls, 3);
+    const predictions = await strategy.classify(texts);
+    assert.deepEqual(predictions.map((p) => p.label), ["positive", "positive", "positive"]);
+    assert.equal(upstream.requests.length, 3);
+    for (const request of upstream.requests) assert.equal((JSON.parse(request.body.toString("utf8")) as { logprobs?: unknown }).logprobs, undefined);
+    const again = await strategy.estimate(texts);
+    assert.deepEqual([again.calls, again.cached], [0, 3]);
+    await strategy.close();
+  } finally {
+    for (const [name, value] of [["MISTRAL_BASE_URL", saved.url], ["MISTRAL_API_KEY", saved.key]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+    await upstream.close();
   }
 });

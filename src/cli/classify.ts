@@ -171,7 +171,7 @@ Examples:
       try {
         const strategy = set.strategies.get(use)!;
         const llms = llmsOf(strategy);
-        for (const warning of unpricedBudgetWarnings(llms, options.maxCost)) process.stderr.write(warning + "\n");
+        for (const warning of [...llms.flatMap((llm) => llm.warnings), ...unpricedBudgetWarnings(llms, options.maxCost)]) process.stderr.write(warning + "\n");
         // The rows in the file, for the progress's total, percentage and ETA (the LLM's estimate counts them on its pass).
         let total = 0;
         if (llms.length > 0) {

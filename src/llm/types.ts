@@ -62,6 +62,9 @@ export interface ChatModel extends ModelInfo {
   close?(): Promise<void>;
 }
 
+/** A provider's chat client before the registry adds what the provider supports (declared there once). */
+export type ChatTransport = Omit<ChatModel, "supportsLogprobs" | "supportsStructured">;
+
 /**
  * A failed call, classified for the retry loop: `retryable` for rate limits, server errors, timeouts,
  * network failures and malformed responses; `retryAfterMs` when the provider said how long to wait.

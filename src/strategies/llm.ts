@@ -57,6 +57,8 @@ export interface LlmStrategy extends Strategy {
   /** The messages the program sends for these texts (no call is made). */
   prompts(texts: readonly string[], options?: ClassifyOptions): Promise<(index: number) => ChatMessage[]>;
   readonly maxInputChars: number;
+  /** Settings of the config this model's provider does not take (dropped). */
+  readonly warnings: readonly string[];
 }
 
 /** What shapes an LLM's prompts (the llm config without the model and the call settings). */
@@ -144,9 +146,13 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
   // Fine-tuned models answer as they were trained (a bare label), so "auto" leaves structured output off for them.
   const fineTuned = info.model.startsWith("ft:");
   const structuredMode = config.structured ?? "auto";
-  const structured = structuredMode === "on" || (structuredMode === "auto" && info.provider !== "compat" && info.supportsStructured && !fineTuned);
   const logprobsMode = config.logprobs ?? "auto";
-  const logprobs = logprobsMode === "on" || (logprobsMode === "auto" && info.supportsLogprobs);
+  // A setting the provider does not take is dropped with a warning (the registry says what each takes).
+  const warnings: string[] = [];
+  if (structuredMode === "on" && !info.supportsStructured) warnings.push(`warning: ${name}: ${info.provider} takes no JSON-schema answers; structured: on is ignored`);
+  if (logprobsMode === "on" && !info.supportsLogprobs) warnings.push(`warning: ${name}: ${info.provider} returns no token log-probabilities; logprobs: on is ignored`);
+  const structured = info.supportsStructured && (structuredMode === "on" || (structuredMode === "auto" && info.provider !== "compat" && !fineTuned));
+  const logprobs = info.supportsLogprobs && logprobsMode !== "off";
   let model: Promise<ChatModel> | undefined;
 
   async function prompts(texts: readonly string[], options: ClassifyOptions = {}): Promise<(index: number) => ChatMessage[]> {
@@ -184,6 +190,7 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
     scheme,
     wording: builder.wording,
     maxInputChars: config.maxInputChars ?? MAX_INPUT_CHARS,
+    warnings,
     prompts,
     async estimate(texts, options = {}) {
       const messages = await prompts(texts, options);

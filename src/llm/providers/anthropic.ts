@@ -5,16 +5,14 @@
  */
 import Anthropic from "@anthropic-ai/sdk";
 import { labelJsonSchema } from "../parse.js";
-import { ProviderError, retryAfterFromHeaders, type ChatModel, type ChatRequest, type ChatResponse } from "../types.js";
+import { ProviderError, retryAfterFromHeaders, type ChatTransport, type ChatRequest, type ChatResponse } from "../types.js";
 
-export function anthropicChatModel(options: { spec: string; model: string; apiKey: string; baseURL?: string }): ChatModel {
+export function anthropicChatModel(options: { spec: string; model: string; apiKey: string; baseURL?: string }): ChatTransport {
   const client = new Anthropic({ apiKey: options.apiKey, baseURL: options.baseURL, maxRetries: 0 });
   return {
     provider: "anthropic",
     model: options.model,
     spec: options.spec,
-    supportsLogprobs: false,
-    supportsStructured: true,
     async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResponse> {
       const system = request.messages.filter((m) => m.role === "system").map((m) => m.content).join("\n\n");
       const messages = request.messages.filter((m) => m.role !== "system").map((m) => ({ role: m.role as "user" | "assistant", content: m.content }));

@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { UserError } from "../../core/errors.js";
 import { labelJsonSchema } from "../parse.js";
-import type { ChatModel, ChatRequest, ChatResponse } from "../types.js";
+import type { ChatTransport, ChatRequest, ChatResponse } from "../types.js";
 
 // The few parts of node-llama-cpp used here, typed locally so that compiling needs no optional package.
 interface LlamaModule {
@@ -39,7 +39,7 @@ export async function importLlama(): Promise<LlamaModule> {
   }
 }
 
-export async function localChatModel(options: { spec: string; path: string; gpu?: boolean; contextSize?: number }): Promise<ChatModel> {
+export async function localChatModel(options: { spec: string; path: string; gpu?: boolean; contextSize?: number }): Promise<ChatTransport> {
   if (!existsSync(options.path)) throw new UserError("GGUF model file not found", { file: options.path });
   const llamaCpp = await importLlama();
   const llama = await llamaCpp.getLlama({ gpu: options.gpu ? "auto" : false, build: "never" });
@@ -54,8 +54,6 @@ export async function localChatModel(options: { spec: string; path: string; gpu?
     provider: "local",
     model: options.path,
     spec: options.spec,
-    supportsLogprobs: false,
-    supportsStructured: true,
     async complete(request: ChatRequest): Promise<ChatResponse> {
       const run = async (): Promise<ChatResponse> => {
         const key = request.labels.join("\u0000");

@@ -5,7 +5,7 @@
  */
 import OpenAI from "openai";
 import { chatCompletionBody, chatResponseFrom, completionBody, completionResponseFrom } from "../openai-wire.js";
-import { ProviderError, retryAfterFromHeaders, type ChatModel, type ChatRequest, type ChatResponse } from "../types.js";
+import { ProviderError, retryAfterFromHeaders, type ChatTransport, type ChatRequest, type ChatResponse } from "../types.js";
 
 export interface OpenAiOptions {
   spec: string;
@@ -33,14 +33,12 @@ export function toProviderError(error: unknown): ProviderError {
   return new ProviderError(error instanceof Error ? error.message : String(error), true);
 }
 
-export function openAiChatModel(options: OpenAiOptions): ChatModel {
+export function openAiChatModel(options: OpenAiOptions): ChatTransport {
   const client = new OpenAI({ apiKey: options.apiKey, baseURL: options.baseURL, maxRetries: 0 });
   return {
     provider: options.provider,
     model: options.model,
     spec: options.spec,
-    supportsLogprobs: true,
-    supportsStructured: true,
     async complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResponse> {
       if (request.completion) {
         let legacy: OpenAI.Completion;

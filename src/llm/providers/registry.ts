@@ -16,7 +16,7 @@ import { existsSync } from "node:fs";
 import type OpenAI from "openai";
 import { UserError } from "../../core/errors.js";
 import { loadDotEnv, requireSecret } from "../../core/env.js";
-import type { ChatModel, ModelInfo } from "../types.js";
+import type { ChatModel, ChatTransport, ModelInfo } from "../types.js";
 import type { FineTuner } from "../tuning/tuner.js";
 import { loadOptional } from "../../core/optional.js";
 
@@ -40,7 +40,8 @@ interface ProviderEntry {
   requiredSecrets: string[];
   /** What else must hold before a call; a message when it does not. */
   check?(spec: ModelSpec): string | undefined;
-  createChatModel(spec: ModelSpec, text: string, options: { gpu?: boolean }): Promise<ChatModel>;
+  /** The chat client; what it supports is this entry's (declared here once, for estimates and calls alike). */
+  createChatModel(spec: ModelSpec, text: string, options: { gpu?: boolean }): Promise<ChatTransport>;
   /** An SDK client for the APIs beyond chat (files, batches, fine-tuning), where the provider has them. */
   openAiClient?(spec: ModelSpec): Promise<OpenAI>;
   /** The vendor's fine-tuning API, where it has a public one. */
@@ -177,7 +178,9 @@ export function providerProblem(text: string): string | undefined {
 export async function createChatModel(text: string, options: { gpu?: boolean } = {}): Promise<ChatModel> {
   const spec = parseModelSpec(text);
   loadDotEnv();
-  return PROVIDERS[spec.provider].createChatModel(spec, text, options);
+  const entry = PROVIDERS[spec.provider];
+  const transport = await entry.createChatModel(spec, text, options);
+  return Object.assign(transport, { supportsLogprobs: entry.supportsLogprobs, supportsStructured: entry.supportsStructured });
 }
 
 /** An OpenAI SDK client for an openai: or compat: model (files, batches, fine-tuning). */
