@@ -5,7 +5,8 @@
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { parseConfigText, readConfigFile, type ConfigProblem } from "../core/config-file.js";
-import { describeStrategyUnion, resolveStrategyPaths, StrategyConfigSchema } from "../strategies/config.js";
+import { describeStrategyUnion, StrategyConfigSchema } from "../strategies/config.js";
+import { resolveStrategyPaths } from "../strategies/registry.js";
 import { checkStrategySet } from "../strategies/members.js";
 
 export const ExperimentSchema = z.strictObject({

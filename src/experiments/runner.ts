@@ -12,8 +12,9 @@ import { loadDataset } from "../data/dataset.js";
 import { resolveScheme } from "../data/labels.js";
 import { providerProblem } from "../llm/providers/registry.js";
 import { evaluate, macroF1, sliceMacroF1, type Evaluation } from "../metrics/evaluate.js";
-import { cascadeCurve, routedRows, topProbability, type CascadePoint } from "../strategies/cascade.js";
-import { memberRefs, type StrategyConfig } from "../strategies/config.js";
+import { cascadeCurve, topProbability, type CascadePoint } from "../strategies/cascade.js";
+import type { StrategyConfig } from "../strategies/config.js";
+import { definitionOf, memberRefs, type StrategyDefinition } from "../strategies/registry.js";
 import { createStrategies } from "../strategies/factory.js";
 import { executionOrder } from "../strategies/members.js";
 import type { Prediction, Strategy } from "../strategies/strategy.js";
@@ -99,20 +100,8 @@ function measure(config: StrategyConfig, strategy: Strategy, predictions: readon
   const base = { name: strategy.name, type: config.type, predictions: [...predictions], seconds, costUsd, tokens, trainingCostUsd: 0 };
   const failed = predictions.filter((p) => p.status !== "ok").length;
   const note = failed > 0 ? countStatuses(predictions) : undefined;
-  switch (config.type) {
-    case "llm":
-      return { ...base, trainingCostUsd: config.trainingCost ?? 0, note };
-    case "cascade": {
-      const [encoder, llm] = members;
-      const share = predictions.length ? routedRows(encoder!.predictions, config.tau).length / predictions.length : 0;
-      // Members ran over every row here; a cascade waits on the routed share of the LLM's time only.
-      return { ...base, seconds: encoder!.seconds + llm!.seconds * share, trainingCostUsd: encoder!.trainingCostUsd + llm!.trainingCostUsd, llmShare: share, note };
-    }
-    case "ensemble":
-      return { ...base, seconds: members.reduce((s, m) => s + m.seconds, 0), trainingCostUsd: members.reduce((s, m) => s + m.trainingCostUsd, 0), note };
-    default:
-      return { ...base, note };
-  }
+  const own = (definitionOf(config.type) as StrategyDefinition<StrategyConfig["type"]>).account?.(config as never, members) ?? {};
+  return { ...base, ...own, note };
 }
 
 /** "3 unparseable, 2 error" — the rows without a label, by status. */

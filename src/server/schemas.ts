@@ -1,5 +1,7 @@
 /** JSON schemas of the HTTP API: request validation, response serialization and the OpenAPI document. */
 
+import { STRATEGY_TYPES } from "../strategies/config.js";
+
 export const errorSchema = {
   type: "object",
   properties: { error: { type: "string" }, field: { type: "string" } },
@@ -163,7 +165,7 @@ export const strategiesResponseSchema = {
         required: ["name", "type", "labels", "models", "members"],
         properties: {
           name: { type: "string" },
-          type: { type: "string", enum: ["lexicon", "encoder", "llm", "cascade", "ensemble"] },
+          type: { type: "string", enum: [...STRATEGY_TYPES] },
           labels: { type: "array", items: { type: "string" } },
           models: { type: "array", items: { type: "string" } },
           members: { type: "array", items: { type: "string" } },

@@ -6,7 +6,6 @@
  * another strategy of the same file, or, where there is no file, a shorthand (`lexicon`, a model
  * folder / hub id / `starter` for an encoder, `provider:model` for an llm).
  */
-import { resolve } from "node:path";
 import { Document, isMap, isScalar } from "yaml";
 import { z } from "zod";
 import { camelCase, camelizeKeys, describeIssue as describeConfigIssue, originalPath, snakeCaseKeys, type UnionDescriber } from "../core/config-keys.js";
@@ -193,28 +192,11 @@ export type EnsembleConfig = z.output<typeof EnsembleConfigSchema>;
 export type CascadeCertificateRecord = z.output<typeof CascadeCertificateSchema>;
 export type MemberRef = string | StrategyConfig;
 
-export const STRATEGY_TYPES = ["lexicon", "encoder", "llm", "cascade", "ensemble"] as const satisfies readonly StrategyType[];
+/** Every strategy type, read off the schema's union (one entry per strategy). */
+export const STRATEGY_TYPES: readonly StrategyType[] = StrategyConfigSchema.options.map((option) => option.shape.type.value);
 
 /** A named strategy, as in experiment files and server configurations. */
 export const NamedStrategyConfigSchema = StrategyConfigSchema.and(z.object({ name: z.string().min(1) }));
-
-/** The members a strategy is built on, with the field that names each (for error messages). */
-export function memberRefs(config: StrategyConfig): Array<{ field: Array<string | number>; ref: MemberRef }> {
-  switch (config.type) {
-    case "cascade":
-      return [{ field: ["encoder"], ref: config.encoder }, { field: ["llm"], ref: config.llm }];
-    case "ensemble":
-      return config.members.map((ref, i) => ({ field: ["members", i], ref }));
-    case "llm":
-      return config.hints === undefined ? [] : [{ field: ["hints"], ref: config.hints }];
-    default:
-      return [];
-  }
-}
-
-
-
-
 
 
 /** One readable line for a zod issue, a union of strategies described by their types. */
@@ -227,28 +209,6 @@ export const describeStrategyUnion: UnionDescriber = (issue, fieldName, value) =
   return `"${fieldName}" must be a strategy name or a strategy (type: ${STRATEGY_TYPES.join(", ")})`;
 };
 
-/** Local paths in a strategy (model folders, GGUF files, examples, templates) made relative to `base`; provider specs and hub ids stay. */
-export function resolveStrategyPaths(config: StrategyConfig, base: string): StrategyConfig {
-  const path = (value: string | undefined) => (value === undefined ? undefined : resolve(base, value));
-  const model = (value: string) => {
-    if (value.startsWith("local:")) return `local:${resolve(base, value.slice(6))}`;
-    if (value.startsWith(".") || value.startsWith("/")) return resolve(base, value);
-    return value;
-  };
-  const member = <T,>(ref: T): T => (typeof ref === "object" && ref !== null ? (resolveStrategyPaths(ref as unknown as StrategyConfig, base) as unknown as T) : ref);
-  switch (config.type) {
-    case "encoder":
-      return { ...config, model: model(config.model) };
-    case "llm":
-      return { ...config, model: model(config.model), examples: path(config.examples), template: path(config.template), embedder: config.embedder === undefined ? undefined : model(config.embedder), hints: member(config.hints) };
-    case "cascade":
-      return { ...config, encoder: member(config.encoder), llm: member(config.llm) };
-    case "ensemble":
-      return { ...config, members: config.members.map(member) };
-    default:
-      return config;
-  }
-}
 
 
 /** A comment written above one key of one strategy (e.g. its `audit:`). */

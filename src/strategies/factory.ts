@@ -7,13 +7,10 @@ import { z } from "zod";
 import { parseConfigText, readConfigFile, type ConfigProblem } from "../core/config-file.js";
 import { UserError } from "../core/errors.js";
 import { openStore, type Store } from "../core/store.js";
-import { cascadeStrategy } from "./cascade.js";
-import { StrategyConfigSchema, describeIssue, describeStrategyUnion, resolveStrategyPaths, type EncoderConfig, type MemberRef, type StrategyConfig, type StrategyConfigInput } from "./config.js";
-import { loadEncoderStrategy } from "./encoder.js";
-import { ensembleStrategy } from "./ensemble.js";
-import { lexiconStrategy } from "./lexicon.js";
-import { llmStrategy, type LlmContext } from "./llm.js";
+import { StrategyConfigSchema, describeIssue, describeStrategyUnion, type EncoderConfig, type MemberRef, type StrategyConfig, type StrategyConfigInput } from "./config.js";
+import type { LlmContext } from "./llm.js";
 import { checkStrategy, checkStrategySet, executionOrder, shorthandConfig } from "./members.js";
+import { definitionOf, resolveStrategyPaths, type BuildContext, type StrategyDefinition } from "./registry.js";
 import type { Strategy } from "./strategy.js";
 
 export interface StrategyContext {
@@ -70,27 +67,8 @@ async function buildStrategy(config: StrategyConfig, context: StrategyContext): 
     }
     return createStrategy(ref, context);
   };
-  switch (config.type) {
-    case "lexicon":
-      return lexiconStrategy(config, config.name ?? "lexicon");
-    case "encoder":
-      // The config's own settings win; ones it leaves out (or undefined) take the context's defaults.
-      return loadEncoderStrategy({ ...context.encoderDefaults, ...Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)), type: "encoder", model: config.model }, config.name ?? "encoder", context.onDownload);
-    case "llm": {
-      const hints = config.hints === undefined ? undefined : await member(config.hints);
-      return llmStrategy(config, config.name ?? config.model, { store: storeOf(context), pricing: context.pricing, scheme: context.scheme ?? "neg_neu_pos", hints, onRetry: context.onRetry, onBatchProgress: context.onBatchProgress });
-    }
-    case "cascade": {
-      const encoder = await member(config.encoder);
-      const llm = await member(config.llm);
-      return cascadeStrategy(encoder, llm, config.tau, config.name ?? `cascade(τ=${config.tau})`);
-    }
-    case "ensemble": {
-      const members: Strategy[] = [];
-      for (const ref of config.members) members.push(await member(ref));
-      return ensembleStrategy(members, config.method, config.name ?? "ensemble");
-    }
-  }
+  const build: BuildContext = { ...context, member, store: () => storeOf(context) };
+  return (definitionOf(config.type) as StrategyDefinition<StrategyConfig["type"]>).build(config as never, build);
 }
 
 /** A set of named strategies whose members refer to each other by name. */

@@ -5,7 +5,8 @@
  */
 import { PROVIDER_NAMES } from "../llm/providers/registry.js";
 import { PROGRAMS } from "../llm/prompts/programs.js";
-import { memberRefs, type MemberRef, type StrategyConfig } from "./config.js";
+import type { MemberRef, StrategyConfig } from "./config.js";
+import { givesProbabilities, memberRefs } from "./registry.js";
 
 /** `lexicon`, `provider:model` (an llm) or a model folder / hub id / `starter` (an encoder). */
 export function shorthandConfig(ref: string): StrategyConfig {
@@ -22,12 +23,7 @@ export function memberConfig(ref: MemberRef, named?: ReadonlyMap<string, Strateg
   return shorthandConfig(ref);
 }
 
-/** Whether a strategy of this config always gives class probabilities (what a cascade's τ is applied to). */
-export function givesProbabilities(config: StrategyConfig): boolean {
-  if (config.type === "encoder" || config.type === "cascade") return true;
-  if (config.type === "ensemble") return config.method === "average";
-  return false;
-}
+export { givesProbabilities };
 
 /** Whether an LLM answers somewhere in this strategy (what a cascade's expensive side must be). */
 export function involvesLlm(config: StrategyConfig, named?: ReadonlyMap<string, StrategyConfig>, seen = new Set<StrategyConfig>()): boolean {
