@@ -19,7 +19,7 @@ import { JobStore, type JobRecord } from "../jobs/store.js";
 import type { StrategyConfig } from "../strategies/config.js";
 import { involvesLlm } from "../strategies/members.js";
 import { outputColumns } from "../strategies/output.js";
-import type { ServerContext } from "./app.js";
+import type { ServerContext } from "./context.js";
 import { errorSchema } from "./schemas.js";
 import { clip, refuse } from "./http-errors.js";
 

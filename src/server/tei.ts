@@ -8,7 +8,7 @@
 import type { FastifyInstance } from "fastify";
 import { errorSchema } from "./schemas.js";
 import { refuse } from "./http-errors.js";
-import type { ServerContext } from "./app.js";
+import type { ServerContext } from "./context.js";
 
 const scoreList = { type: "array", items: { type: "object", required: ["label", "score"], properties: { label: { type: "string" }, score: { type: "number" } } } } as const;
 

@@ -16,7 +16,7 @@ import { compareRun } from "../experiments/compare.js";
 import { FAVICON, packageFile } from "../experiments/report.js";
 import type { ExperimentRun } from "../experiments/runner.js";
 import { RunStore } from "../experiments/store.js";
-import type { ServerContext } from "./app.js";
+import type { ServerContext } from "./context.js";
 import { cascadeConfig, cascadeView, compareRunPair, filterRows, listRunSummaries, loadRun, renderedPrompt, runDetail, runTexts, viewRows, type RowFilter, type RunDetail } from "../experiments/view.js";
 import { refuse } from "./http-errors.js";
 
