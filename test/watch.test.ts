@@ -9,7 +9,10 @@ import { test } from "node:test";
 import { openStore } from "../src/core/store.js";
 import { createMetrics } from "../src/server/metrics.js";
 import { LabelStore } from "../src/server/label-store.js";
+import { AuditBudget } from "../src/server/audit-budget.js";
+import { FeedbackTally } from "../src/server/feedback-tally.js";
 import { auditSettings, StrategyMonitor } from "../src/server/monitor.js";
+import { TrafficTally } from "../src/server/traffic.js";
 import { auditRole, cascadeAgreement, describeQuantity, feedbackCounts, newWatchState, observeOutcome, rowsToCertify, watchFigures, type WatchedQuantity } from "../src/server/watch.js";
 import { binomialTestGreater } from "../src/stats/binomial.js";
 import type { CascadeConfig } from "../src/strategies/config.js";
@@ -180,4 +183,45 @@ test("monitor: an accuracy certificate is watched from feedback; a second feedba
   assert.deepEqual([monitor.snapshot()!.audited, monitor.snapshot()!.agreed], [2, 2], "replaced, not counted twice");
   assert.deepEqual(monitor.liveAccuracy().map((a) => [a.n, a.correct]), [[2, 2]]);
   assert.equal(monitor.snapshot()!.outcomesFrom, "feedback");
+});
+
+test("traffic tally: the LLM's share overall and over the last hour, by minute", () => {
+  const tally = new TrafficTally();
+  const t0 = Date.UTC(2026, 0, 1, 12, 0);
+  for (let i = 0; i < 10; i++) tally.count(i < 8, t0 + i * 1000); // 8 of 10 by the LLM at 12:00
+  assert.equal(tally.llmShareLastHour(t0 + 30 * 60_000), 0.8);
+  for (let i = 0; i < 10; i++) tally.count(i < 2, t0 + 61 * 60_000 + i); // 2 of 10 at 13:01: 12:00 is over an hour ago
+  assert.deepEqual(tally.figures(t0 + 61 * 60_000), { texts: 20, llmShare: 0.5, llmShareLastHour: 0.2 });
+  assert.equal(tally.llmShareLastHour(t0 + 200 * 60_000), 0);
+});
+
+test("feedback tally: counts by member, a replaced label taken back", () => {
+  const tally = new FeedbackTally();
+  assert.equal(tally.count("starter", true), 1);
+  assert.equal(tally.count("starter", false), 0.5);
+  tally.count("starter", true);
+  tally.count("gpt-4o", true);
+  tally.takeBack("starter", true); // a second label for a correct answer replaces it…
+  tally.count("starter", false); // …with a wrong one
+  const [starter, llm] = tally.accuracy(0.95);
+  assert.deepEqual([starter!.answeredBy, starter!.n, starter!.correct, starter!.accuracy], ["starter", 3, 1, 1 / 3]);
+  assert.deepEqual([llm!.answeredBy, llm!.n, llm!.correct], ["gpt-4o", 1, 1]);
+  assert.ok(starter!.lowerBound < 1 / 3 && starter!.upperBound > 1 / 3);
+});
+
+test("audit budget: the day's dollars judged by the mean call and the calls queued, reset at midnight UTC; the rate a minute's worth", () => {
+  const day = new Date(Date.UTC(2026, 0, 1, 10));
+  const budget = new AuditBudget({ maxCostPerDay: 1 }, 0, day);
+  assert.equal(budget.gate(0, day), "open");
+  budget.spent(0.4);
+  budget.spent(0.4);
+  assert.deepEqual([budget.calls, budget.costToday], [2, 0.8]);
+  assert.equal(budget.gate(0, day), "over_budget"); // 0.8 + one more call at the mean 0.4 > 1
+  assert.equal(new AuditBudget({ maxCostPerDay: 1 }, 0.5, day).gate(1, day), "open"); // 0.5 + 2 × 0 (no mean yet)
+  assert.equal(budget.gate(0, new Date(Date.UTC(2026, 0, 2, 0, 0, 1))), "open");
+  const rate = new AuditBudget({ rpm: 2 });
+  rate.take();
+  assert.equal(rate.gate(0), "open");
+  rate.take();
+  assert.equal(rate.gate(0), "over_rate");
 });

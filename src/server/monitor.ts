@@ -16,12 +16,13 @@
  * `tandem distill`, marked when it is in the uniform sample.
  */
 import type { FastifyBaseLogger } from "fastify";
-import { RateLimiter } from "../llm/limiter.js";
-import type { CascadeConfig } from "../strategies/config.js";
 import type { Prediction, Strategy } from "../strategies/strategy.js";
-import { mixtureConfidenceSequence } from "../stats/sequential.js";
+import { AuditBudget } from "./audit-budget.js";
+import { auditSettings, type AuditSettings, type AuditSnapshot, type SeriesPoint } from "./audit-settings.js";
+import { FeedbackTally, type LiveAccuracy } from "./feedback-tally.js";
 import type { LabelStore } from "./label-store.js";
 import type { ServerMetrics } from "./metrics.js";
+import { TrafficTally } from "./traffic.js";
 import {
   auditRole,
   cascadeAgreement,
@@ -33,34 +34,8 @@ import {
   quantityKey,
   rowsToCertify,
   watchFigures,
-  type WatchedQuantity,
   type WatchState,
 } from "./watch.js";
-
-export interface AuditSettings {
-  share: number;
-  maxCostPerDay?: number;
-  rpm?: number;
-  /** What is watched: the certificate's quantity and target, or the audit's own target (with its scope). */
-  quantity: WatchedQuantity;
-  onDegraded: "none" | "llm";
-  storeTexts: boolean;
-}
-
-/** The audit settings of a cascade config: the quantity its certificate bounds, unless `audit.target` names one. */
-export function auditSettings(config: CascadeConfig): AuditSettings | undefined {
-  if (!config.audit) return undefined;
-  const certificate = config.certificate;
-  let quantity: WatchedQuantity;
-  if (config.audit.target !== undefined) {
-    quantity = { metric: "agreement", on: config.audit.on ?? certificate?.on ?? "cascade", target: config.audit.target, confidence: config.audit.confidence ?? certificate?.confidence ?? 0.95, from: "audit" };
-  } else if (certificate) {
-    quantity = { metric: certificate.metric, on: certificate.on, target: certificate.target, confidence: config.audit.confidence ?? certificate.confidence, from: "certificate" };
-  } else {
-    throw new Error(`cascade ${config.name}: audit needs a target (audit.target, or a certificate)`);
-  }
-  return { share: config.audit.share, maxCostPerDay: config.audit.maxCostPerDay, rpm: config.audit.rpm, quantity, onDegraded: config.onDegraded ?? "none", storeTexts: config.storeTexts ?? true };
-}
 
 interface AuditItem {
   id: string;
@@ -69,79 +44,12 @@ interface AuditItem {
   encoderConfidence: number;
 }
 
-export interface SeriesPoint {
-  at: string;
-  /** Texts answered since start. */
-  texts: number;
-  llmShare: number;
-  /** Outcomes of the watched quantity since the last reset. */
-  audited: number;
-  /** The watched quantity's estimate (null before any outcome). */
-  agreement: number | null;
-  lowerBound: number;
-  upperBound: number;
-  degraded: boolean;
-}
-
-export interface AuditSnapshot {
-  share: number;
-  /** The watched quantity, in words and as metric and scope (what the bounds bound and the target tests). */
-  quantity: string;
-  metric: WatchedQuantity["metric"];
-  on: WatchedQuantity["on"];
-  /** Where the target comes from: the certificate, or audit.target. */
-  targetFrom: WatchedQuantity["from"];
-  /** Where the outcomes come from: the audit sample (agreement) or feedback (accuracy). */
-  outcomesFrom: "audit" | "feedback";
-  target: number;
-  confidence: number;
-  onDegraded: "none" | "llm";
-  /** Outcomes of the watched quantity since the last reset, and how many were successes. */
-  audited: number;
-  agreed: number;
-  /** The watched quantity's estimate (agreement or accuracy; null before any outcome). */
-  agreement: number | null;
-  /** The anytime-valid confidence sequence of the watched quantity at the confidence level (two-sided). */
-  lowerBound: number;
-  upperBound: number;
-  /** The drift test's evidence against "quantity ≥ target" (the wealth; degraded at 1 / (1 − confidence)). */
-  evidence: number;
-  recentAgreement: number | null;
-  degraded: boolean;
-  degradedSince: string | null;
-  /** The outcome (counted since the reset) at which the alarm fired. */
-  degradedAtAudit: number | null;
-  /** Audit calls to the LLM made (kept answers drawn), and the uniform sample collected since the reset. */
-  llmCalls: number;
-  sample: {
-    /** Drawn answers with an LLM label (the rows `distill` may calibrate on). */
-    rows: number;
-    /** The cascade's agreement on them (routed rows agree by construction), null before any. */
-    cascadeAgreement: number | null;
-    /** Calibration rows a certificate at the target needs to certify the current τ at that agreement (null: not reachable at it). */
-    rowsToRecertify: number | null;
-  };
-  queued: number;
-  dropped: { budget: number; rate: number; queue: number; failed: number };
-  costTodayUsd: number;
-  since: string;
-}
-
-export interface LiveAccuracy {
-  answeredBy: string;
-  n: number;
-  correct: number;
-  accuracy: number;
-  lowerBound: number;
-  upperBound: number;
-}
+export type { LiveAccuracy };
+export { auditSettings, type AuditSettings, type AuditSnapshot, type SeriesPoint };
 
 const QUEUE_LIMIT = 10_000;
 const AUDIT_BATCH = 8;
 
-function utcDay(date = new Date()): string {
-  return date.toISOString().slice(0, 10);
-}
 
 /** Per-strategy live state: the audit of a cascade (when it has one), feedback, and the traffic series. */
 export class StrategyMonitor {
@@ -151,18 +59,12 @@ export class StrategyMonitor {
   private queue: AuditItem[] = [];
   private draining: Promise<void> | undefined;
   private readonly dropped = { budget: 0, rate: 0, queue: 0, failed: 0 };
-  private day = utcDay();
-  private spentToday = 0;
-  private meanAuditCost = 0;
-  private paidAudits = 0;
+  private readonly budget: AuditBudget;
   /** The uniform sample since the reset: rows, and how many the cascade answered as the LLM would. */
   private sampleRows = 0;
   private sampleAgreed = 0;
-  private readonly limiter: RateLimiter | undefined;
-  private readonly feedback = new Map<string, { n: number; correct: number }>();
-  private readonly minutes: Array<{ minute: number; requests: number; llm: number }> = [];
-  private totalTexts = 0;
-  private totalLlm = 0;
+  private readonly feedback = new FeedbackTally();
+  private readonly tally = new TrafficTally();
   readonly series: SeriesPoint[] = [];
   private closed = false;
 
@@ -177,12 +79,11 @@ export class StrategyMonitor {
     private readonly random: () => number = Math.random,
   ) {
     this.since = labels.lastReset(name) ?? new Date(0).toISOString();
-    // Audit calls per minute, a minute's worth at once: draws are dropped (not delayed) when none is left.
-    this.limiter = audit?.rpm ? new RateLimiter({ rpm: audit.rpm, burstSeconds: 60, startFull: true }) : undefined;
+    const today = new Date().toISOString().slice(0, 10);
+    this.budget = new AuditBudget({ maxCostPerDay: audit?.maxCostPerDay, rpm: audit?.rpm }, audit ? labels.auditCostSince(name, `${today}T00:00:00.000Z`) : 0);
     if (audit) {
       // A restart keeps the evidence: the outcomes since the last reset are replayed.
       this.replay();
-      this.spentToday = labels.auditCostSince(name, `${this.day}T00:00:00.000Z`);
       if (this.watch.observed > 0) log.info({ strategy: name, quantity: describeQuantity(audit.quantity), observed: this.watch.observed, estimate: this.watch.successes / this.watch.observed, degraded: this.degraded }, "audit state restored");
     }
     for (const entry of labels.feedbackOf(name)) this.countFeedback(entry.answeredBy ?? "?", entry.answer === entry.feedbackLabel);
@@ -260,24 +161,13 @@ export class StrategyMonitor {
 
   /** After a request: counts, confidence histograms, collection of LLM answers, and the audit draw. */
   observe(texts: readonly string[], predictions: readonly Prediction[], ids: readonly string[], memberTypes: ReadonlyMap<string, string>): void {
-    const minute = Math.floor(Date.now() / 60_000);
-    let bucket = this.minutes.at(-1);
-    if (!bucket || bucket.minute !== minute) {
-      bucket = { minute, requests: 0, llm: 0 };
-      this.minutes.push(bucket);
-      while (this.minutes.length > 60) this.minutes.shift();
-    }
+    const now = Date.now();
     const encoderName = this.members.encoder?.name;
     const forced = this.routeToLlm;
     predictions.forEach((p, i) => {
       const by = p.answeredBy ?? this.name;
       const llmAnswered = memberTypes.get(by) === "llm";
-      bucket!.requests++;
-      this.totalTexts++;
-      if (llmAnswered) {
-        bucket!.llm++;
-        this.totalLlm++;
-      }
+      this.tally.count(llmAnswered, now);
       if (p.probabilities?.length) this.metrics.confidence.observe({ strategy: this.name, member: by }, Math.max(...p.probabilities));
       if (!this.audit || p.status !== "ok") return;
       // Drawn before knowing who answered matters: the gates below are the same for every answer.
@@ -299,11 +189,11 @@ export class StrategyMonitor {
           this.metrics.auditItems.inc({ strategy: this.name, outcome: "dropped" });
           return;
         }
-        this.limiter?.take();
+        this.budget.take();
         this.queue.push({ id: ids[i]!, text: texts[i]!, encoderLabel: p.label, encoderConfidence: Math.max(...(p.probabilities ?? [Number.NaN])) });
       }
     });
-    this.metrics.llmShareHour.set({ strategy: this.name }, this.llmShareLastHour());
+    this.metrics.llmShareHour.set({ strategy: this.name }, this.tally.llmShareLastHour(now));
     if (this.queue.length > 0) this.draining ??= this.drain().finally(() => (this.draining = undefined));
   }
 
@@ -315,22 +205,11 @@ export class StrategyMonitor {
   private draw(): boolean {
     const audit = this.audit!;
     if (this.random() >= audit.share) return false;
-    const today = utcDay();
-    if (today !== this.day) {
-      this.day = today;
-      this.spentToday = 0;
-    }
-    if (audit.maxCostPerDay !== undefined && this.spentToday + this.meanAuditCost * (this.queue.length + 1) > audit.maxCostPerDay) {
-      this.dropped.budget++;
-      this.metrics.auditItems.inc({ strategy: this.name, outcome: "over_budget" });
-      return false;
-    }
-    if (this.limiter && !this.limiter.ready()) {
-      this.dropped.rate++;
-      this.metrics.auditItems.inc({ strategy: this.name, outcome: "over_rate" });
-      return false;
-    }
-    return true;
+    const gate = this.budget.gate(this.queue.length);
+    if (gate === "open") return true;
+    this.dropped[gate === "over_budget" ? "budget" : "rate"]++;
+    this.metrics.auditItems.inc({ strategy: this.name, outcome: gate });
+    return false;
   }
 
   /** Sends queued audit items to the LLM, a few at a time, until the queue is empty. */
@@ -354,9 +233,7 @@ export class StrategyMonitor {
           this.metrics.auditItems.inc({ strategy: this.name, outcome: "failed" });
           return;
         }
-        this.spentToday += answer.costUsd;
-        this.paidAudits++;
-        this.meanAuditCost += (answer.costUsd - this.meanAuditCost) / this.paidAudits;
+        this.budget.spent(answer.costUsd);
         this.metrics.auditCost.inc({ strategy: this.name }, answer.costUsd);
         this.labels.collect({ id: item.id, strategy: this.name, kind: "audit", answeredBy: this.members.encoder!.name, text: item.text, storeText: this.audit!.storeTexts, llmLabel: answer.label, encoderLabel: item.encoderLabel, encoderConfidence: item.encoderConfidence, costUsd: answer.costUsd, sample: true, teacher: this.members.llmConfig });
         const agreed = answer.label === item.encoderLabel ? 1 : 0;
@@ -384,12 +261,6 @@ export class StrategyMonitor {
     return this.snapshot();
   }
 
-  private llmShareLastHour(): number {
-    const cutoff = Math.floor(Date.now() / 60_000) - 60;
-    const recent = this.minutes.filter((m) => m.minute > cutoff);
-    const requests = recent.reduce((s, m) => s + m.requests, 0);
-    return requests ? recent.reduce((s, m) => s + m.llm, 0) / requests : 0;
-  }
 
   snapshot(): AuditSnapshot | undefined {
     const audit = this.audit;
@@ -419,11 +290,11 @@ export class StrategyMonitor {
       degraded: this.degraded,
       degradedSince: this.degradedSince,
       degradedAtAudit: figures.alarmAt,
-      llmCalls: this.paidAudits,
+      llmCalls: this.budget.calls,
       sample: { rows: this.sampleRows, cascadeAgreement: sampleAgreement, rowsToRecertify: sampleAgreement === null ? null : rowsToCertify(sampleAgreement, recertifyTarget, quantity.confidence) },
       queued: this.queue.length,
       dropped: { ...this.dropped },
-      costTodayUsd: this.spentToday,
+      costTodayUsd: this.budget.costToday,
       since: this.since,
     };
   }
@@ -433,13 +304,7 @@ export class StrategyMonitor {
    * feedback for the same answer replaces the first (`previous`: the label it replaces).
    */
   feedbackReceived(answeredBy: string, answer: string, label: string, previous: string | null): void {
-    if (previous !== null) {
-      const entry = this.feedback.get(answeredBy);
-      if (entry) {
-        entry.n--;
-        if (previous === answer) entry.correct--;
-      }
-    }
+    if (previous !== null) this.feedback.takeBack(answeredBy, previous === answer);
     this.countFeedback(answeredBy, answer === label);
     const quantity = this.audit?.quantity;
     if (!quantity || outcomesFrom(quantity) !== "feedback" || !feedbackCounts(quantity, this.memberKind(answeredBy))) return;
@@ -450,33 +315,26 @@ export class StrategyMonitor {
   }
 
   private countFeedback(answeredBy: string, correct: boolean): void {
-    const entry = this.feedback.get(answeredBy) ?? { n: 0, correct: 0 };
-    entry.n++;
-    if (correct) entry.correct++;
-    this.feedback.set(answeredBy, entry);
+    const accuracy = this.feedback.count(answeredBy, correct);
     this.metrics.feedback.inc({ strategy: this.name, answered_by: answeredBy, correct: correct ? "true" : "false" });
-    this.metrics.liveAccuracy.set({ strategy: this.name, answered_by: answeredBy }, entry.correct / entry.n);
+    this.metrics.liveAccuracy.set({ strategy: this.name, answered_by: answeredBy }, accuracy);
   }
 
   /** Accuracy by member from feedback, with the same anytime-valid bounds (at 95%, or the audit's confidence). */
   liveAccuracy(): LiveAccuracy[] {
-    const alpha = 1 - (this.audit?.quantity.confidence ?? 0.95);
-    return [...this.feedback.entries()].filter(([, { n }]) => n > 0).map(([answeredBy, { n, correct }]) => {
-      const cs = mixtureConfidenceSequence(correct, n, alpha, { a: 0.5, b: 0.5 });
-      return { answeredBy, n, correct, accuracy: correct / n, lowerBound: cs.lower, upperBound: cs.upper };
-    });
+    return this.feedback.accuracy(this.audit?.quantity.confidence ?? 0.95);
   }
 
   /** The traffic: texts answered so far, the LLM's share of them, and its share over the last hour. */
   traffic(): { texts: number; llmShare: number; llmShareLastHour: number } {
-    return { texts: this.totalTexts, llmShare: this.totalTexts ? this.totalLlm / this.totalTexts : 0, llmShareLastHour: this.llmShareLastHour() };
+    return this.tally.figures(Date.now());
   }
 
   /** The live state now, as a point of the series. */
   point(): SeriesPoint {
     const audit = this.snapshot();
     return {
-      at: new Date().toISOString(), texts: this.totalTexts, llmShare: this.llmShareLastHour(), audited: audit?.audited ?? 0,
+      at: new Date().toISOString(), texts: this.tally.figures(Date.now()).texts, llmShare: this.tally.llmShareLastHour(Date.now()), audited: audit?.audited ?? 0,
       agreement: audit?.agreement ?? null, lowerBound: audit?.lowerBound ?? 0, upperBound: audit?.upperBound ?? 1, degraded: this.degraded,
     };
   }
