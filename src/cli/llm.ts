@@ -6,6 +6,7 @@ import { loadDataset, type Dataset } from "../data/dataset.js";
 import { resolveScheme, matchLabel } from "../data/labels.js";
 import { parseProbabilityCell } from "../data/predictions.js";
 import { cellText } from "../data/readers.js";
+import { CALL_DEFAULTS } from "../llm/call-defaults.js";
 import { formatUsd } from "../llm/pricing.js";
 import { PROGRAM_NAMES, PROGRAMS, type ProgramName } from "../llm/prompts/programs.js";
 import { sortLabels } from "../metrics/labels.js";
@@ -65,19 +66,19 @@ export function withLlmOptions(command: Command): Command {
     .option("--item <word>", "what the texts are (default: review for sentiment, else text)")
     .option("--system <text>", "system message (default: 'You are a sentiment analysis assistant.')")
     .option("--max-input-chars <n>", "longest text put into a prompt; longer ones are cut (and counted) (default 6000)", parseInteger("--max-input-chars", 1))
-    .option("--temperature <t>", "sampling temperature", parseNumber("--temperature", 0, 2), 0)
+    .option("--temperature <t>", "sampling temperature", parseNumber("--temperature", 0, 2), CALL_DEFAULTS.temperature)
     .option("--sampling-seed <n>", "seed sent to the provider (OpenAI and compatible servers, best effort; local models); each seed is its own cache entry", parseInteger("--sampling-seed"))
     .option("--max-tokens <n>", "answer length limit", parseInteger("--max-tokens", 1))
-    .option("--structured <mode>", "JSON-schema output: auto (where supported), on, off", parseFormat(["auto", "on", "off"] as const), "auto")
+    .option("--structured <mode>", "JSON-schema output: auto (where supported), on, off", parseFormat(["auto", "on", "off"] as const), CALL_DEFAULTS.structured)
     .option("--prompt-end <text>", "completion-style models (babbage-002, davinci-002, their fine-tunes): the prompt/completion format, each prompt ending with this separator (\\n for a newline; default \"\\n\\n###\\n\\n\" when --completion-end is given)")
     .option("--completion-end <text>", "with the prompt/completion format: the answer stops here (default \"\\n\" when --prompt-end is given)")
-    .option("--logprobs <mode>", "token log-probabilities for class probabilities: auto, on, off", parseFormat(["auto", "on", "off"] as const), "auto")
-    .option("--top-logprobs <n>", "alternatives per token (1–20)", parseInteger("--top-logprobs", 1), 5)
-    .option("--concurrency <n>", "requests in flight", parseInteger("--concurrency", 1), 8)
+    .option("--logprobs <mode>", "token log-probabilities for class probabilities: auto, on, off", parseFormat(["auto", "on", "off"] as const), CALL_DEFAULTS.logprobs)
+    .option("--top-logprobs <n>", "alternatives per token (1–20)", parseInteger("--top-logprobs", 1), CALL_DEFAULTS.topLogprobs)
+    .option("--concurrency <n>", "requests in flight", parseInteger("--concurrency", 1), CALL_DEFAULTS.concurrency)
     .option("--rpm <n>", "requests-per-minute limit", parseInteger("--rpm", 1))
     .option("--tpm <n>", "tokens-per-minute limit", parseInteger("--tpm", 1))
-    .option("--timeout <seconds>", "per-request timeout", parseNumber("--timeout", 1), 60)
-    .option("--retries <n>", "retries of a failed request (429, 5xx, timeouts, malformed answers)", parseInteger("--retries", 0), 6)
+    .option("--timeout <seconds>", "per-request timeout", parseNumber("--timeout", 1), CALL_DEFAULTS.timeoutSeconds)
+    .option("--retries <n>", "retries of a failed request (429, 5xx, timeouts, malformed answers)", parseInteger("--retries", 0), CALL_DEFAULTS.retries)
     .option("--max-cost <dollars>", "stop cleanly before spending more than this (finished rows are kept)", parseNumber("--max-cost", 0))
     .option("--pricing <file>", "prices to use instead of / on top of the built-in table (JSON or YAML)")
     .option("--price <in,out>", "this model's price in dollars per million input and output tokens (an OpenAI-compatible endpoint the table does not know)", parseNumberList("--price"))

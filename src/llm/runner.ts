@@ -7,6 +7,7 @@
 import { getMaxListeners, setMaxListeners } from "node:events";
 import { SpanKind, SpanStatusCode, tracer } from "../core/spans.js";
 import { errorMessage, redact } from "../core/redact.js";
+import { CALL_DEFAULTS } from "./call-defaults.js";
 import { cacheKey, type ResponseCache } from "./cache.js";
 import { backoffDelay, RateLimiter, Semaphore, withRetries } from "./limiter.js";
 import { labelProbabilities } from "./logprobs.js";
@@ -91,13 +92,13 @@ export function buildRequest(options: Pick<LlmRunOptions, "labels" | "temperatur
   const request: ChatRequest = {
     messages,
     labels: options.labels,
-    temperature: options.temperature ?? 0,
+    temperature: options.temperature ?? CALL_DEFAULTS.temperature,
     seed: options.seed,
     maxTokens: options.maxTokens ?? (options.structured ? 20 : 10),
     logprobs: Boolean(options.logprobs && options.model.supportsLogprobs),
-    topLogprobs: Math.min(20, options.topLogprobs ?? 5),
+    topLogprobs: Math.min(20, options.topLogprobs ?? CALL_DEFAULTS.topLogprobs),
     structured: Boolean(options.structured && options.model.supportsStructured),
-    timeoutMs: options.timeoutMs ?? 60_000,
+    timeoutMs: options.timeoutMs ?? CALL_DEFAULTS.timeoutSeconds * 1000,
   };
   // A completion model answers free text after the separator: no JSON schema.
   if (options.completion) return { ...request, structured: false, completion: options.completion };
@@ -115,12 +116,12 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
   // Every item waiting and every call in flight listens on the caller's signal (the SDK adds its own): removed when done, not a leak.
   if (options.signal) {
     try {
-      setMaxListeners(Math.max(getMaxListeners(options.signal), options.count + (options.concurrency ?? 8) * 3 + 10), options.signal);
+      setMaxListeners(Math.max(getMaxListeners(options.signal), options.count + (options.concurrency ?? CALL_DEFAULTS.concurrency) * 3 + 10), options.signal);
     } catch {
       // A signal from another AbortController implementation (a polyfill some SDKs install) has no such limit.
     }
   }
-  const semaphore = new Semaphore(Math.max(1, options.concurrency ?? 8));
+  const semaphore = new Semaphore(Math.max(1, options.concurrency ?? CALL_DEFAULTS.concurrency));
   const limiter = options.rpm || options.tpm ? new RateLimiter({ rpm: options.rpm, tpm: options.tpm }) : undefined;
   const results: LlmItemResult[] = new Array(options.count);
   const totals: LlmTotals = { done: 0, spentUsd: 0, cachedUsd: 0, inputTokens: 0, outputTokens: 0, unparseable: 0, errors: 0, skipped: 0, retries: 0 };
@@ -153,7 +154,7 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
     const hit = options.cache?.get(key);
     if (hit) return fromCache(hit);
     // Long enough for every retry; a dead owner's claim lapses after it.
-    const leaseMs = (request.timeoutMs + 5_000) * ((options.maxRetries ?? 6) + 1);
+    const leaseMs = (request.timeoutMs + 5_000) * ((options.maxRetries ?? CALL_DEFAULTS.retries) + 1);
     if (options.cache && !options.cache.claim(key, leaseMs)) {
       // Another process (or request) is paying for this very call: wait for its answer.
       const awaited = await options.cache.awaitClaimed(key, leaseMs, options.signal);
@@ -198,7 +199,7 @@ export async function runLlm(options: LlmRunOptions): Promise<LlmRun> {
           return options.model.complete(request, options.signal);
         },
         {
-          maxRetries: options.maxRetries ?? 6,
+          maxRetries: options.maxRetries ?? CALL_DEFAULTS.retries,
           baseDelayMs: options.retryBaseMs ?? 500,
           maxDelayMs: 60_000,
           signal: options.signal,

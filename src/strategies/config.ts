@@ -9,6 +9,7 @@
 import { Document, isMap, isScalar } from "yaml";
 import { z } from "zod";
 import { camelCase, camelizeKeys, describeIssue as describeConfigIssue, originalPath, snakeCaseKeys, type UnionDescriber } from "../core/config-keys.js";
+import { CALL_DEFAULTS } from "../llm/call-defaults.js";
 import { PROGRAM_NAMES } from "../llm/prompts/programs.js";
 
 export { camelCase, camelizeKeys, originalPath, snakeCaseKeys };
@@ -77,21 +78,20 @@ export const LlmConfigSchema = z.strictObject({
   system: z.string().optional(),
   /** Longest text put into a prompt, in characters (default 6,000); longer ones are cut and counted. */
   maxInputChars: count(1).optional(),
-  temperature: z.number().min(0).max(2).optional(),
+  temperature: z.number().min(0).max(2).optional().describe(`sampling temperature (default ${CALL_DEFAULTS.temperature})`),
   /** Sampling seed sent to the provider; each seed is its own cache entry. */
   samplingSeed: z.number().int().optional(),
   maxTokens: count().optional(),
-  structured: z.enum(["auto", "on", "off"]).optional(),
+  structured: z.enum(["auto", "on", "off"]).optional().describe(`JSON-schema answers where the provider takes them (default ${CALL_DEFAULTS.structured})`),
   /** Completion-style models (babbage-002, davinci-002 and their fine-tunes): one prompt ending with promptEnd; the answer stops at completionEnd. */
   completionFormat: z.strictObject({ promptEnd: z.string().min(1), completionEnd: z.string().min(1) }).optional(),
-  logprobs: z.enum(["auto", "on", "off"]).optional(),
-  topLogprobs: z.number().int().min(1).max(20).optional(),
-  concurrency: count().optional(),
+  logprobs: z.enum(["auto", "on", "off"]).optional().describe(`token log-probabilities for class probabilities (default ${CALL_DEFAULTS.logprobs})`),
+  topLogprobs: z.number().int().min(1).max(20).optional().describe(`alternatives per token (default ${CALL_DEFAULTS.topLogprobs})`),
+  concurrency: count().optional().describe(`requests in flight (default ${CALL_DEFAULTS.concurrency})`),
   rpm: count().optional(),
   tpm: count().optional(),
-  /** Per-request timeout in seconds. */
-  timeout: z.number().positive().optional(),
-  retries: count(0).optional(),
+  timeout: z.number().positive().optional().describe(`per-request timeout in seconds (default ${CALL_DEFAULTS.timeoutSeconds})`),
+  retries: count(0).optional().describe(`retries of a failed request (default ${CALL_DEFAULTS.retries})`),
   /** Stop dispatching before spending more than this many dollars. */
   maxCost: z.number().min(0).optional(),
   /** Dollars per million tokens, when the price table does not know the model (an OpenAI-compatible endpoint). */

@@ -11,6 +11,7 @@ import { resolveScheme, type LabelScheme } from "../data/labels.js";
 import { resolveModelDir } from "../encoders/hub.js";
 import { EncoderModel } from "../encoders/model.js";
 import { runEncoder } from "../encoders/inference.js";
+import { CALL_DEFAULTS } from "../llm/call-defaults.js";
 import { ResponseCache, cacheKey } from "../llm/cache.js";
 import { costOf, formatUsd, loadPriceTable, lookupPrice, PRICES_AS_OF, type PriceLookup } from "../llm/pricing.js";
 import { countCut, exampleKind, MAX_INPUT_CHARS, planPrompts, type PromptPlan } from "../llm/prompts/build.js";
@@ -145,8 +146,8 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
   const cache = new ResponseCache(context.store);
   // Fine-tuned models answer as they were trained (a bare label), so "auto" leaves structured output off for them.
   const fineTuned = info.model.startsWith("ft:");
-  const structuredMode = config.structured ?? "auto";
-  const logprobsMode = config.logprobs ?? "auto";
+  const structuredMode = config.structured ?? CALL_DEFAULTS.structured;
+  const logprobsMode = config.logprobs ?? CALL_DEFAULTS.logprobs;
   // A setting the provider does not take is dropped with a warning (the registry says what each takes).
   const warnings: string[] = [];
   if (structuredMode === "on" && !info.supportsStructured) warnings.push(`warning: ${name}: ${info.provider} takes no JSON-schema answers; structured: on is ignored`);
@@ -170,13 +171,13 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
     labels,
     messages,
     count,
-    temperature: config.temperature ?? 0,
+    temperature: config.temperature ?? CALL_DEFAULTS.temperature,
     seed: samplingSeed ?? config.samplingSeed,
     maxTokens: config.maxTokens,
     structured,
     logprobs,
-    topLogprobs: config.topLogprobs ?? 5,
-    timeoutMs: (config.timeout ?? 60) * 1000,
+    topLogprobs: config.topLogprobs ?? CALL_DEFAULTS.topLogprobs,
+    timeoutMs: (config.timeout ?? CALL_DEFAULTS.timeoutSeconds) * 1000,
     completion,
   });
 
@@ -217,10 +218,10 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
       const runOptions: LlmRunOptions = {
         ...runShape(texts.length, messages, options.samplingSeed),
         model: chat,
-        concurrency: config.concurrency ?? 8,
+        concurrency: config.concurrency ?? CALL_DEFAULTS.concurrency,
         rpm: config.rpm,
         tpm: config.tpm,
-        maxRetries: config.retries ?? 6,
+        maxRetries: config.retries ?? CALL_DEFAULTS.retries,
         cache,
         prices,
         maxCostUsd: config.maxCost,
