@@ -38,8 +38,6 @@ export {
   cascadeSuspects,
   targetCounts,
   calibrationHash,
-  certificateRecord,
-  certifiedCascadeConfig,
   CERTIFY_TAUS,
   CERTIFY_METHOD,
   type CertifyOptions,
@@ -55,6 +53,7 @@ export {
   type CalibrationSplit,
   type Suspect,
 } from "./strategies/certify.js";
+export { certificateRecord, certifiedCascadeConfig, DEFAULT_AUDIT, type AuditConfig } from "./strategies/certified-config.js";
 export { distill, summaryJson as distillSummary, type DistillOptions, type DistillResult, type DistillEvent, type DistillEvaluation, type DistillEvaluationResult, type RoundRecord, type TeacherLabel, type StudentHead } from "./distill/distill.js";
 export { lengthStrata, calibrationOrder, stratifiedByLength, margins, leastSure } from "./distill/select.js";
 export { ensemblePredictions } from "./strategies/ensemble.js";
@@ -89,7 +88,8 @@ export { trainHead, predictHead, type HeadTrainingSettings, type HeadTrainingRes
 export { trainFull, type FullTrainingOptions } from "./training/full.js";
 export { createSession, int8ProductSaturates, portableGraph, widensInt8Weights, int8KernelChoice, type Int8KernelChoice } from "./encoders/int8-kernel.js";
 export { quantizeModel, compareQuantized, calibrateActivations, type QuantizedModel, type QuantizationCheck } from "./encoders/quantize-model.js";
-export { quantizeOnnx, exposeMatMulInputs, widenInt8Weights, DEFAULT_SMOOTHING_ALPHA, type QuantizeOptions, type QuantizeSummary } from "./encoders/quantize.js";
+export { quantizeOnnx, exposeMatMulInputs, DEFAULT_SMOOTHING_ALPHA, type QuantizeOptions, type QuantizeSummary } from "./encoders/quantize.js";
+export { widenInt8Weights, rowwiseActivations } from "./encoders/int8-rewrites.js";
 export { packGraph, planPackedRows, packedFeeds, poolPackedRows, PackingUnsupported, DEFAULT_ROW_TOKENS, type PackedGraphs, type PackedSegment } from "./encoders/packing.js";
 export { interpolateTensors, soupCheckpoints } from "./training/soup.js";
 export { pushModel, type PushOptions, type PushResult } from "./encoders/push.js";

@@ -4,7 +4,7 @@ import { Option, type Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { cellText, readTable } from "../data/readers.js";
 import { distill, summaryJson, type DistillEvaluation, type DistillEvent, type TeacherLabel } from "../distill/distill.js";
-import { DEFAULT_AUDIT } from "../strategies/certify.js";
+import { DEFAULT_AUDIT } from "../strategies/certified-config.js";
 import { camelizeKeys, type LlmConfig, type StrategyConfigInput } from "../strategies/config.js";
 import { loadStrategyFile, parseStrategyConfig } from "../strategies/factory.js";
 import { shorthandConfig } from "../strategies/members.js";

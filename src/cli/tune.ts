@@ -13,11 +13,8 @@ import { cascadeCurve, chooseTau, type CascadePoint } from "../strategies/cascad
 import {
   cascadeFigures,
   cascadeSuspects,
-  certifiedCascadeConfig,
   certifyCascade,
-  auditComment,
   CERTIFY_METHOD,
-  DEFAULT_AUDIT,
   selectRows,
   splitForCalibration,
   type CascadeFigures,
@@ -26,6 +23,7 @@ import {
   type CertifyRows,
   type CertifyScope,
 } from "../strategies/certify.js";
+import { auditComment, certifiedCascadeConfig, DEFAULT_AUDIT } from "../strategies/certified-config.js";
 import { strategyFileText, type StrategyConfig, type StrategyConfigInput } from "../strategies/config.js";
 import { loadStrategyFile } from "../strategies/factory.js";
 import { shorthandConfig } from "../strategies/members.js";

@@ -10,7 +10,7 @@ import type { Store } from "../core/store.js";
 import { TableWriter } from "../data/writers.js";
 import { recordRun } from "../experiments/runner.js";
 import { routesToLlm } from "../strategies/cascade.js";
-import { auditComment, certifiedCascadeConfig, DEFAULT_AUDIT, type AuditConfig } from "../strategies/certify.js";
+import { auditComment, certifiedCascadeConfig, DEFAULT_AUDIT, type AuditConfig } from "../strategies/certified-config.js";
 import { strategyFileText, type LlmConfig, type StrategyConfig, type StrategyConfigInput } from "../strategies/config.js";
 import type { Prediction } from "../strategies/strategy.js";
 import type { Certified, StudentAnswers } from "./certification.js";

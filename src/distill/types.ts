@@ -1,6 +1,7 @@
 /** The shapes `tandem distill` takes and gives (src/distill/distill.ts runs it, in four units). */
 import type { Store } from "../core/store.js";
-import type { AuditConfig, CertifyResult } from "../strategies/certify.js";
+import type { AuditConfig } from "../strategies/certified-config.js";
+import type { CertifyResult } from "../strategies/certify.js";
 import type { LlmConfig } from "../strategies/config.js";
 
 /** A label the teacher already gave (from logs, or `tandem serve export-labels`). */

@@ -7,7 +7,7 @@
 import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import onnxProto from "onnx-proto";
-import { rowwiseActivations, widenInt8Weights } from "./quantize.js";
+import { rowwiseActivations, widenInt8Weights } from "./int8-rewrites.js";
 
 const { onnx } = onnxProto;
 let probe: Promise<boolean> | undefined;

@@ -5,7 +5,7 @@
 import { parseDocument, stringify } from "yaml";
 import { z } from "zod";
 import { parseConfigText, readConfigFile, type ConfigProblem } from "../core/config-file.js";
-import { DEFAULT_AUDIT } from "../strategies/certify.js";
+import { DEFAULT_AUDIT } from "../strategies/certified-config.js";
 
 const AUDIT = { share: DEFAULT_AUDIT.share, maxCostPerDay: DEFAULT_AUDIT.maxCostPerDay ?? 2, rpm: DEFAULT_AUDIT.rpm ?? 60 };
 

@@ -10,20 +10,15 @@ import { errorMessage } from "../core/redact.js";
 import { Random } from "../core/random.js";
 import { RateLimiter } from "../llm/limiter.js";
 import { routesToLlm } from "../strategies/cascade.js";
-import { batchingStrategy, type BatchingStrategy } from "../server/batcher.js";
 import { LabelStore, exportLabels } from "../server/label-store.js";
 import { newWatchState, observeOutcome, watchFigures, type WatchFigures, type WatchState } from "../server/watch.js";
-import { createStrategy } from "../strategies/factory.js";
 import type { GatewayTask } from "./config.js";
 import { distillTask } from "./distiller.js";
-import type { GatewayStore, Stage, StudentRecord, TaskCounters, TaskState } from "./store.js";
+import { StudentSlot, type StudentPrediction } from "./student.js";
+import { changeStage, type GatewayStore, type Stage, type StudentRecord, type TaskCounters, type TaskState } from "./store.js";
 
-export interface StudentPrediction {
-  label: string;
-  confidence: number;
-  /** In the task's label order. */
-  probabilities: number[];
-}
+export type { StudentPrediction };
+export { changeStage };
 
 export interface RuntimeDeps {
   store: GatewayStore;
@@ -65,7 +60,7 @@ export class TaskRuntime {
   private state: TaskState;
   counters: TaskCounters;
   private labelsSince = 0;
-  private student?: LoadedStudent;
+  private readonly student: StudentSlot;
   private watch: WatchState = newWatchState();
   private shadowFigures = { texts: 0, kept: 0, keptAgreed: 0 };
   private readonly limiter: RateLimiter;
@@ -80,6 +75,7 @@ export class TaskRuntime {
     this.state = state;
     this.counters = state.counters;
     this.strategyName = `gateway:${task.name}`;
+    this.student = new StudentSlot(task.name, task.labels);
     this.limiter = new RateLimiter({ rpm: task.audit.rpm, burstSeconds: 60, startFull: true });
     this.labelsSince = deps.labels.countSince(this.strategyName, state.since);
   }
@@ -110,41 +106,24 @@ export class TaskRuntime {
 
   private async loadStudent(record: StudentRecord): Promise<void> {
     try {
-      // As tandem serve loads encoders: gathered calls packed into rows of real tokens, no spinning threads
-      // (they would starve the event loop).
-      const inner = await createStrategy({ type: "encoder", name: `${this.task.name}-student`, model: join(record.dir, "model"), packing: "auto", spinWait: false });
-      const previous = this.student;
-      this.student = { strategy: batchingStrategy(inner, { maxBatch: 64, maxWaitMs: 0 }), record, inUse: 0, retired: false };
-      await retire(previous);
+      await this.student.load(record);
     } catch (error) {
       this.deps.log("error", `task ${this.task.name}: the student in ${record.dir} does not load (${errorMessage(error)}); forwarding everything`, { task: this.task.name });
-      this.student = undefined;
+      await this.student.clear();
     }
   }
 
   /** The student's answer (its label, confidence and probabilities in the task's label order). */
-  async predict(text: string): Promise<StudentPrediction | undefined> {
-    const student = this.student;
-    if (!student) return undefined;
-    student.inUse++;
-    let prediction;
-    try {
-      [prediction] = await student.strategy.classify([text]);
-    } finally {
-      student.inUse--;
-      if (student.retired && student.inUse === 0) await student.strategy.close();
-    }
-    if (!prediction || prediction.status !== "ok" || !prediction.probabilities) return undefined;
-    const order = student.strategy.labels;
-    const probabilities = this.task.labels.map((label) => prediction.probabilities![order.indexOf(label)] ?? 0);
-    return { label: prediction.label, confidence: Math.max(...prediction.probabilities), probabilities };
+  predict(text: string): Promise<StudentPrediction | undefined> {
+    return this.student.predict(text);
   }
 
   /** In serve: the student's answer when it keeps the text at the certified τ; undefined → forward. */
   async answerLocally(text: string): Promise<{ kept: StudentPrediction | undefined; prediction: StudentPrediction | undefined }> {
-    if (this.state.stage !== "serve" || !this.student?.record.certified) return { kept: undefined, prediction: undefined };
+    const record = this.student.record;
+    if (this.state.stage !== "serve" || !record?.certified) return { kept: undefined, prediction: undefined };
     const prediction = await this.predict(text);
-    const kept = prediction && !routesToLlm(prediction.confidence, this.student.record.tau) ? prediction : undefined;
+    const kept = prediction && !routesToLlm(prediction.confidence, record.tau) ? prediction : undefined;
     return { kept, prediction };
   }
 
@@ -186,9 +165,10 @@ export class TaskRuntime {
 
   /** In shadow: the student's answer to a forwarded text, computed after the response went out. */
   recordShadow(label: string, prediction: StudentPrediction): void {
-    if (this.state.stage !== "shadow" || !this.student) return;
+    const record = this.student.record;
+    if (this.state.stage !== "shadow" || !record) return;
     this.shadowFigures.texts++;
-    if (!routesToLlm(prediction.confidence, this.student.record.tau)) {
+    if (!routesToLlm(prediction.confidence, record.tau)) {
       this.shadowFigures.kept++;
       if (prediction.label === label) this.shadowFigures.keptAgreed++;
     }
@@ -259,12 +239,10 @@ export class TaskRuntime {
       this.deps.labels.reset(this.strategyName, why);
       this.watch = newWatchState();
       this.labelsSince = 0;
-      const student = this.student;
-      this.student = undefined;
-      await retire(student);
+      await this.student.clear();
     }
     if (to === "shadow") this.shadowFigures = { texts: 0, kept: 0, keptAgreed: 0 };
-    if (to !== "record" && this.state.student && this.student?.record !== this.state.student) await this.loadStudent(this.state.student);
+    if (to !== "record" && this.state.student && this.student.record !== this.state.student) await this.loadStudent(this.state.student);
   }
 
   /** Picks up a change another process (the CLI) wrote. */
@@ -377,35 +355,6 @@ export class TaskRuntime {
     this.stopping.abort();
     await this.distilling;
     this.flushCounters();
-    await retire(this.student);
-    this.student = undefined;
+    await this.student.clear();
   }
-}
-
-interface LoadedStudent {
-  strategy: BatchingStrategy;
-  record: StudentRecord;
-  /** Predictions in flight: a replaced student is closed only after its last one (an alarm mid-request). */
-  inUse: number;
-  retired: boolean;
-}
-
-async function retire(student: LoadedStudent | undefined): Promise<void> {
-  if (!student) return;
-  student.retired = true;
-  if (student.inUse === 0) await student.strategy.close();
-}
-
-/** Promote or demote from outside a running gateway (the CLI): checked, written, picked up by the gateway within a second. */
-export function changeStage(store: GatewayStore, name: string, to: "serve" | "shadow", why: string): TaskState {
-  const known = store.tasks().find((t) => t.name === name);
-  if (!known) throw new Error(`no task "${name}" in this state database (tasks appear once the gateway has seen their requests)`);
-  if (to === "serve") {
-    if (!known.student) throw new Error(`task "${name}" has no student yet (stage ${known.stage}; distill ${known.distill.state}): it distills after distill_after recorded labels`);
-    if (!known.student.certified) throw new Error(`task "${name}": its student is not certified (τ could not be set from ${known.student.labels} labels): wait for the next distill`);
-  }
-  if (to === "shadow" && !known.student) throw new Error(`task "${name}" has no student to shadow (stage ${known.stage})`);
-  if (known.stage === to) return known;
-  const now = new Date().toISOString();
-  return store.update(name, (s) => ({ ...s, stage: to, history: [...s.history, { at: now, from: s.stage, to, why }] }));
 }

@@ -148,3 +148,17 @@ export class GatewayStore {
     return rows.reverse().map((r) => ({ wire: r.wire as Wire, model: r.model, messages: JSON.parse(r.messages) as RecordedPrompt["messages"], answer: r.answer, ...(r.response_format ? { responseFormat: JSON.parse(r.response_format) as Record<string, unknown> } : {}) }));
   }
 }
+
+/** Promote or demote from outside a running gateway (the CLI): checked, written, picked up by the gateway within a second. */
+export function changeStage(store: GatewayStore, name: string, to: "serve" | "shadow", why: string): TaskState {
+  const known = store.tasks().find((t) => t.name === name);
+  if (!known) throw new Error(`no task "${name}" in this state database (tasks appear once the gateway has seen their requests)`);
+  if (to === "serve") {
+    if (!known.student) throw new Error(`task "${name}" has no student yet (stage ${known.stage}; distill ${known.distill.state}): it distills after distill_after recorded labels`);
+    if (!known.student.certified) throw new Error(`task "${name}": its student is not certified (τ could not be set from ${known.student.labels} labels): wait for the next distill`);
+  }
+  if (to === "shadow" && !known.student) throw new Error(`task "${name}" has no student to shadow (stage ${known.stage})`);
+  if (known.stage === to) return known;
+  const now = new Date().toISOString();
+  return store.update(name, (s) => ({ ...s, stage: to, history: [...s.history, { at: now, from: s.stage, to, why }] }));
+}
