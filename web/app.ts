@@ -4,14 +4,12 @@
 
 declare const vegaEmbed: (element: HTMLElement, spec: unknown, options: Record<string, unknown>) => Promise<unknown>;
 
+// The API's shapes are the server's own types (from the declarations `npm run build` writes before this
+// app is compiled): a change on the server that the app does not follow fails the build.
+import type { ComparisonRow } from "../dist/experiments/compare.js";
+import type { CascadeView, RunDetail, ViewRow } from "../dist/experiments/view.js";
+
 type Json = Record<string, unknown>;
-interface ComparisonRow { strategy: string; type: string; macroF1: number; accuracy: number; slices: Record<string, number>; inferenceCostUsd: number; trainingCostUsd: number; tokens: number; itemsPerSecond: number; llmShare?: number; failed: number; pareto: boolean; vsBaseline?: { difference: number; pHolm: number; significant: boolean }; replicates?: { n: number; macroF1Sd: number } }
-interface RunDetail { id: string; name: string; dataset: string; labels: string[]; slices: string[]; strategies: Array<{ name: string; type: string; hasProbabilities: boolean; confusion: number[][] | null }>; comparison: { baseline?: string; table: ComparisonRow[] }; significance: Array<Array<number | null>>; disagreements: number[][] }
-interface Answer { label: string; probabilities: number[] | null; status: string; answeredBy: string | null; raw: string | null; error: string | null; costUsd: number }
-interface ViewRow { row: number; text: string | null; gold: string; slice: string | null; answers: Record<string, Answer> }
-interface CascadePoint { tau: number; macroF1: number; accuracy: number; llmShare: number; llmCalls: number; llmCostUsd?: number }
-interface CascadeFigures { rows: number; llmShare: number; agreement: number; accuracy: number | null; macroF1: number | null }
-interface Certificate { certified: boolean; tau: number; lowerBound: number | null; target: { metric: string; level: number; on: string }; confidence: number; calibrationRows: number; heldOutRows: number; heldOut: CascadeFigures | null; summary: string }
 
 const main = document.getElementById("main") as HTMLElement;
 const KEY = "tandem-api-key";
@@ -302,7 +300,7 @@ async function cascadePage(id: string, query: URLSearchParams): Promise<void> {
     const ticket = ++pending;
     const metric = (metricSelect.querySelector("select") as HTMLSelectElement).value || "agreement";
     const q = `encoder=${encodeURIComponent(encoder)}&llm=${encodeURIComponent(llm)}&tau=${tau}&metric=${metric}&target=${targetInput.value}&confidence=${confidenceInput.value}`;
-    const view = await api<{ point: CascadePoint; curve: CascadePoint[]; costPerThousand: number; certificate: Certificate }>(`/api/view/runs/${encodeURIComponent(id)}/cascade?${q}`);
+    const view = await api<CascadeView>(`/api/view/runs/${encodeURIComponent(id)}/cascade?${q}`);
     if (ticket !== pending) return;
     const item = (term: string, value: string, field: string) => [h("dt", {}, term), h("dd", { "data-field": field }, value)];
     figures.replaceChildren(
