@@ -15,7 +15,7 @@ import { detectFineTuneFormat, validateJsonl, type ValidationReport } from "../f
 
 import { loadPriceTable, lookupPrice, PRICES_AS_OF } from "../llm/pricing.js";
 import type { ProgramName } from "../llm/prompts/programs.js";
-import { fineTunerFor, parseModelSpec } from "../llm/providers/registry.js";
+import { fineTunerFor, modelOnSameProvider, parseModelSpec } from "../llm/providers/registry.js";
 import type { ChatMessage } from "../llm/types.js";
 import { evaluate, macroF1 } from "../metrics/evaluate.js";
 import { formatFixed } from "../metrics/format.js";
@@ -75,8 +75,7 @@ function baseModelOf(spec: string): string {
 
 /** The model string of a job's fine-tuned model, on the vendor (and endpoint) that trained it. */
 function modelSpecFor(row: JobRow, model: string): string {
-  const parsed = parseModelSpec(row.spec);
-  return parsed.provider === "compat" ? `compat:${parsed.baseURL}#${model}` : `${parsed.provider}:${model}`;
+  return modelOnSameProvider(row.spec, model);
 }
 
 /** Trained tokens × the vendor's training price; the estimate until the vendor reports the tokens. */

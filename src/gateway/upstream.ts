@@ -5,7 +5,7 @@
  */
 import { UserError } from "../core/errors.js";
 import { addSecret } from "../core/redact.js";
-import { parseModelSpec, type ProviderName } from "../llm/providers/registry.js";
+import { parseModelSpec, providerEndpoint, type ProviderName } from "../llm/providers/registry.js";
 import type { Wire } from "./wire.js";
 
 export interface Upstream {
@@ -26,11 +26,10 @@ export function parseUpstreams(specs: readonly string[]): Map<Wire, Upstream> {
   const upstreams = new Map<Wire, Upstream>();
   for (const spec of specs) {
     const parsed = parseModelSpec(spec);
-    let upstream: Upstream;
-    if (parsed.provider === "openai") upstream = { spec, wire: "openai", provider: "openai", model: parsed.model, baseUrl: process.env.OPENAI_BASE_URL || "https://api.openai.com/v1", keyVariable: "OPENAI_API_KEY" };
-    else if (parsed.provider === "compat") upstream = { spec, wire: "openai", provider: "compat", model: parsed.model, baseUrl: parsed.baseURL!, keyVariable: "OPENAI_COMPAT_API_KEY" };
-    else if (parsed.provider === "anthropic") upstream = { spec, wire: "anthropic", provider: "anthropic", model: parsed.model, baseUrl: process.env.ANTHROPIC_BASE_URL || "https://api.anthropic.com", keyVariable: "ANTHROPIC_API_KEY" };
-    else throw new UserError(`--upstream ${spec}: the gateway forwards to openai:MODEL, compat:URL#MODEL or anthropic:MODEL`);
+    // The provider's API (wire, base URL, key) is the registry's to say; the gateway speaks two wires.
+    const endpoint = providerEndpoint(spec);
+    if (!endpoint) throw new UserError(`--upstream ${spec}: the gateway forwards to openai:MODEL, compat:URL#MODEL or anthropic:MODEL`);
+    const upstream: Upstream = { spec, wire: endpoint.wire, provider: parsed.provider, model: parsed.model, baseUrl: endpoint.baseURL, keyVariable: endpoint.keyVariable };
     if (upstreams.has(upstream.wire)) throw new UserError(`--upstream ${spec}: a second ${upstream.wire === "openai" ? "OpenAI-compatible" : "Anthropic"} upstream (give one per wire)`);
     upstream.baseUrl = upstream.baseUrl.replace(/\/+$/, "");
     const key = upstream.keyVariable ? process.env[upstream.keyVariable] : undefined;

@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { UserError } from "../core/errors.js";
+import { providerPricing } from "./providers/registry.js";
 import type { Usage } from "./types.js";
 
 export interface ModelPrice {
@@ -85,13 +86,15 @@ export interface PriceLookup {
  * prefix, fine-tuned via ft:BASE:... — else unknown. A local model costs nothing; an OpenAI-compatible
  * endpoint (compat:) the table does not name is priced 0 and says so (`unpriced`): a budget cannot stop it.
  */
-export function lookupPrice(table: PriceTable, provider: string, model: string, own?: { input: number; output: number; cachedInput?: number }): PriceLookup {
+export function lookupPrice(table: PriceTable, provider: string, id: string, own?: { input: number; output: number; cachedInput?: number }): PriceLookup {
+  // How a provider is priced past the table is the registry's to say.
+  const pricing = providerPricing(provider);
   if (own) return { price: { input: own.input, cachedInput: own.cachedInput ?? own.input, output: own.output }, batchDiscount: 1, basis: "the strategy's own price" };
-  if (provider === "local" && !table[model]) return { price: { input: 0, cachedInput: 0, output: 0 }, batchDiscount: 1, basis: "local (free)" };
-  const fineTuned = model.startsWith("ft:");
-  const base = fineTuned ? (model.split(":")[1] ?? "") : model;
+  if (pricing === "free" && !table[id]) return { price: { input: 0, cachedInput: 0, output: 0 }, batchDiscount: 1, basis: "local (free)" };
+  const fineTuned = id.startsWith("ft:");
+  const base = fineTuned ? (id.split(":")[1] ?? "") : id;
   const key = table[base] ? base : Object.keys(table).filter((name) => base.startsWith(name)).sort((a, b) => b.length - a.length)[0];
-  if (!key && provider === "compat") return { price: { input: 0, cachedInput: 0, output: 0 }, batchDiscount: 1, basis: "compat: no price known (priced 0: give it with price: or --pricing)", unpriced: true };
+  if (!key && pricing === "table-else-unpriced-free") return { price: { input: 0, cachedInput: 0, output: 0 }, batchDiscount: 1, basis: `${provider}: no price known (priced 0: give it with price: or --pricing)`, unpriced: true };
   if (!key) return { batchDiscount: 1, basis: "unknown (add it with --pricing)", unpriced: true };
   const entry = table[key] as ModelPrice;
   if (fineTuned) {

@@ -88,7 +88,7 @@ export interface LlmRun {
 }
 
 /** The request of one item (a model's capabilities are enough: no client is needed). */
-export function buildRequest(options: Pick<LlmRunOptions, "labels" | "temperature" | "seed" | "maxTokens" | "logprobs" | "topLogprobs" | "structured" | "timeoutMs" | "completion"> & { model: ModelInfo }, messages: ChatMessage[]): ChatRequest {
+export function buildRequest(options: Pick<LlmRunOptions, "labels" | "temperature" | "seed" | "maxTokens" | "logprobs" | "topLogprobs" | "structured" | "timeoutMs" | "completion"> & { model: Pick<ModelInfo, "supportsLogprobs" | "supportsStructured"> }, messages: ChatMessage[]): ChatRequest {
   const request: ChatRequest = {
     messages,
     labels: options.labels,

@@ -55,9 +55,15 @@ export interface ModelInfo {
   spec: string;
   supportsLogprobs: boolean;
   supportsStructured: boolean;
+  /** An OpenAI-style completions API (completion models' prompt/completion format). */
+  supportsCompletions: boolean;
+  /** Whether "structured: auto" turns JSON-schema answers on. */
+  structuredByDefault: boolean;
+  /** How it is priced when the price table does not name it. */
+  pricing: "table" | "free" | "table-else-unpriced-free";
 }
 
-export interface ChatModel extends ModelInfo {
+export interface ChatModel extends Omit<ModelInfo, "supportsCompletions" | "structuredByDefault" | "pricing"> {
   complete(request: ChatRequest, signal?: AbortSignal): Promise<ChatResponse>;
   close?(): Promise<void>;
 }

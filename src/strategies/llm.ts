@@ -136,7 +136,7 @@ export function promptBuilder(config: PromptConfig, defaultScheme = "neg_neu_pos
 export function llmStrategy(config: LlmConfig, name: string, context: LlmContext): LlmStrategy {
   const info = describeModel(config.model);
   const completion = config.completionFormat;
-  if (completion && !["openai", "compat", "together"].includes(info.provider)) {
+  if (completion && !info.supportsCompletions) {
     throw new UserError(`the prompt/completion format needs a model served through an OpenAI-style completions API (openai:, together:, compat:); ${config.model} is ${info.provider}`);
   }
   if (completion && config.batch) throw new UserError("the Batch API takes chat requests only; drop batch for the prompt/completion format");
@@ -152,7 +152,7 @@ export function llmStrategy(config: LlmConfig, name: string, context: LlmContext
   const warnings: string[] = [];
   if (structuredMode === "on" && !info.supportsStructured) warnings.push(`warning: ${name}: ${info.provider} takes no JSON-schema answers; structured: on is ignored`);
   if (logprobsMode === "on" && !info.supportsLogprobs) warnings.push(`warning: ${name}: ${info.provider} returns no token log-probabilities; logprobs: on is ignored`);
-  const structured = info.supportsStructured && (structuredMode === "on" || (structuredMode === "auto" && info.provider !== "compat" && !fineTuned));
+  const structured = info.supportsStructured && (structuredMode === "on" || (structuredMode === "auto" && info.structuredByDefault && !fineTuned));
   const logprobs = info.supportsLogprobs && logprobsMode !== "off";
   let model: Promise<ChatModel> | undefined;
 

@@ -30,10 +30,31 @@ export interface ModelSpec {
   baseURL?: string;
 }
 
+/** How a provider's calls are priced when the price table does not name the model. */
+export type PricingRule = "table" | "free" | "table-else-unpriced-free";
+
+/** Where the provider's own HTTP API is, for a gateway in front of it: its wire, base URL and key. */
+export interface ProviderEndpoint {
+  wire: "openai" | "anthropic";
+  baseURL: string;
+  /** The environment variable holding its key (none for keyless servers). */
+  keyVariable?: string;
+}
+
 interface ProviderEntry {
   /** Token log-probabilities (class probabilities) and JSON-schema answers. */
   supportsLogprobs: boolean;
   supportsStructured: boolean;
+  /** An OpenAI-style completions API (the prompt/completion format of completion models). */
+  supportsCompletions: boolean;
+  /** Whether "structured: auto" turns JSON-schema answers on (off where servers vary: compat). */
+  structuredByDefault: boolean;
+  /** "table": the price table, else unknown; "free": a local model (the table may still name it); "table-else-unpriced-free": priced 0 and flagged when the table does not know it. */
+  pricing: PricingRule;
+  /** The model string of another model id on the same provider (and endpoint): a fine-tuned model. */
+  withModel(spec: ModelSpec, model: string): string;
+  /** Its HTTP API for a gateway, where it speaks a wire the gateway does. */
+  endpoint?(spec: ModelSpec): ProviderEndpoint;
   /** The part after "provider:" → the spec. */
   parse(rest: string, spec: string): ModelSpec;
   /** Environment variables that must be set before a call (checked before anything is spent). */
@@ -63,6 +84,10 @@ function chatVendor(
   return {
     supportsLogprobs: supports.logprobs,
     supportsStructured: supports.structured,
+    supportsCompletions: provider === "together",
+    structuredByDefault: true,
+    pricing: "table",
+    withModel: (_, model) => `${provider}:${model}`,
     parse: (model) => ({ provider, model }),
     requiredSecrets: [keyVariable],
     async createChatModel(spec, text) {
@@ -77,6 +102,11 @@ const PROVIDERS: Record<ProviderName, ProviderEntry> = {
   openai: {
     supportsLogprobs: true,
     supportsStructured: true,
+    supportsCompletions: true,
+    structuredByDefault: true,
+    pricing: "table",
+    withModel: (_, model) => `openai:${model}`,
+    endpoint: () => ({ wire: "openai", baseURL: process.env.OPENAI_BASE_URL || "https://api.openai.com/v1", keyVariable: "OPENAI_API_KEY" }),
     parse: (model) => ({ provider: "openai", model }),
     requiredSecrets: ["OPENAI_API_KEY"],
     async createChatModel(spec, text) {
@@ -95,6 +125,12 @@ const PROVIDERS: Record<ProviderName, ProviderEntry> = {
   compat: {
     supportsLogprobs: true,
     supportsStructured: true,
+    supportsCompletions: true,
+    // Local OpenAI-compatible servers vary in what they do with a JSON schema: "auto" leaves it off.
+    structuredByDefault: false,
+    pricing: "table-else-unpriced-free",
+    withModel: (spec, model) => `compat:${spec.baseURL}#${model}`,
+    endpoint: (spec) => ({ wire: "openai", baseURL: spec.baseURL!, keyVariable: "OPENAI_COMPAT_API_KEY" }),
     parse(rest, text) {
       const hash = rest.lastIndexOf("#");
       if (hash < 0 || hash === rest.length - 1) throw new UserError(`invalid model "${text}": compat models are compat:BASE_URL#MODEL, e.g. compat:http://localhost:11434/v1#llama3.1`);
@@ -128,6 +164,11 @@ const PROVIDERS: Record<ProviderName, ProviderEntry> = {
   anthropic: {
     supportsLogprobs: false,
     supportsStructured: true,
+    supportsCompletions: false,
+    structuredByDefault: true,
+    pricing: "table",
+    withModel: (_, model) => `anthropic:${model}`,
+    endpoint: () => ({ wire: "anthropic", baseURL: process.env.ANTHROPIC_BASE_URL || "https://api.anthropic.com", keyVariable: "ANTHROPIC_API_KEY" }),
     parse: (model) => ({ provider: "anthropic", model }),
     requiredSecrets: ["ANTHROPIC_API_KEY"],
     async createChatModel(spec, text) {
@@ -138,6 +179,10 @@ const PROVIDERS: Record<ProviderName, ProviderEntry> = {
   local: {
     supportsLogprobs: false,
     supportsStructured: true,
+    supportsCompletions: false,
+    structuredByDefault: true,
+    pricing: "free",
+    withModel: (_, model) => `local:${model}`,
     parse: (model) => ({ provider: "local", model }),
     requiredSecrets: [],
     check: (spec) => (existsSync(spec.model) ? undefined : `GGUF model ${spec.model} does not exist`),
@@ -162,7 +207,33 @@ export function parseModelSpec(text: string): ModelSpec {
 export function describeModel(text: string): ModelInfo {
   const spec = parseModelSpec(text);
   const entry = PROVIDERS[spec.provider];
-  return { provider: spec.provider, model: spec.model, spec: text, supportsLogprobs: entry.supportsLogprobs, supportsStructured: entry.supportsStructured };
+  return {
+    provider: spec.provider,
+    model: spec.model,
+    spec: text,
+    supportsLogprobs: entry.supportsLogprobs,
+    supportsStructured: entry.supportsStructured,
+    supportsCompletions: entry.supportsCompletions,
+    structuredByDefault: entry.structuredByDefault,
+    pricing: entry.pricing,
+  };
+}
+
+/** How a provider's calls are priced past the price table ("table" for a name the registry does not know). */
+export function providerPricing(provider: string): PricingRule {
+  return (PROVIDERS as Record<string, ProviderEntry | undefined>)[provider]?.pricing ?? "table";
+}
+
+/** The model string of `model` on the provider (and endpoint) of `text`: e.g. a fine-tuned model's. */
+export function modelOnSameProvider(text: string, model: string): string {
+  const spec = parseModelSpec(text);
+  return PROVIDERS[spec.provider].withModel(spec, model);
+}
+
+/** A model string's provider API for a gateway in front of it (undefined where the gateway speaks no wire of it). */
+export function providerEndpoint(text: string): ProviderEndpoint | undefined {
+  const spec = parseModelSpec(text);
+  return PROVIDERS[spec.provider].endpoint?.(spec);
 }
 
 /** What stops a call to this model before it is made (a missing key, a missing file), or undefined. */
