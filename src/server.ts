@@ -4,6 +4,7 @@
  * metrics.
  */
 export { startServer, type ServeOptions, type ServerContext, type RunningServer } from "./server/app.js";
+export type { RecentAnswer } from "./server/context.js";
 export { jobsPlugin } from "./server/jobs.js";
 export { viewPlugin, type ViewOptions } from "./server/view.js";
 export { StrategyMonitor, auditSettings, type AuditSettings, type AuditSnapshot, type LiveAccuracy, type SeriesPoint } from "./server/monitor.js";
