@@ -4,7 +4,8 @@
  * on its batch-mates. Pure: bytes in, bytes out.
  */
 import onnxProto from "onnx-proto";
-import { bytesOf, dimsOf, floatValues, FLOAT, INT8, MS_DOMAIN, UINT8, type Node, type Tensor } from "./quantize.js";
+import { bytesOf, dimsOf, FLOAT, INT8, MS_DOMAIN, UINT8, type Node, type Tensor } from "./onnx-tensors.js";
+import { floatValues } from "./quantize.js";
 
 const { onnx } = onnxProto;
 

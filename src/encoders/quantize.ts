@@ -11,14 +11,9 @@
  * Everything else (LayerNorm, softmax, the head's Gemm) stays float. Pure computation: bytes in, bytes out.
  */
 import onnxProto from "onnx-proto";
+import { bytesOf, dimsOf, FLOAT, INT8, MS_DOMAIN, type Node, type Tensor } from "./onnx-tensors.js";
 
 const { onnx } = onnxProto;
-export type Tensor = onnxProto.onnx.ITensorProto;
-export type Node = onnxProto.onnx.INodeProto;
-export const FLOAT = onnx.TensorProto.DataType.FLOAT;
-export const INT8 = onnx.TensorProto.DataType.INT8;
-export const UINT8 = onnx.TensorProto.DataType.UINT8;
-export const MS_DOMAIN = "com.microsoft";
 /**
  * Migration strength α of activation smoothing. 0.5 is SmoothQuant's default for large decoders; with one
  * activation scale per tensor and a small BERT, more of the range belongs in the weights: on the starter,
@@ -68,9 +63,6 @@ export function floatValues(tensor: { rawData?: Uint8Array | null; floatData?: n
   return Float32Array.from(tensor.floatData ?? []);
 }
 
-export function dimsOf(tensor: Tensor): number[] {
-  return (tensor.dims ?? []).map((d) => Number(d));
-}
 
 function tensorBytes(tensor: Tensor): number {
   if (tensor.rawData && tensor.rawData.length > 0) return tensor.rawData.length;
@@ -102,7 +94,6 @@ export function quantizeSymmetric(values: Float32Array, rows: number, cols: numb
   return { q, scales };
 }
 
-export const bytesOf = (array: Float32Array | Int8Array) => new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
 
 function floatMatrix(initializers: ReadonlyMap<string, Tensor>, name: string | undefined): Tensor | undefined {
   const tensor = name === undefined ? undefined : initializers.get(name);
