@@ -85,7 +85,10 @@ test("the README's loop runs as written: distill → serve (audited) → export-
       info = await cascadeInfo(served.url);
     }
     assert.equal(info.audit.quantity, "agreement of the cascade's answers with the LLM alone");
-    assert.ok(info.audit.sample.rows > 300, `sample ${info.audit.sample.rows}`);
+    // The audit's rate gate (60 calls a minute, a minute's worth at once) drops draws while it is spent, so the
+    // sample's size depends on how fast the traffic comes: on a fast machine about 60 ÷ the kept share plus a
+    // draw a second; never under 100 here. What the loop needs is that the next distill certifies (below).
+    assert.ok(info.audit.sample.rows >= 100, `sample ${info.audit.sample.rows}`);
     assert.equal(info.audit.degraded, false, JSON.stringify(info.audit));
     assert.match(served.log(), /audit: watching the certified quantity/);
     assert.doesNotMatch(served.stderr(), /Warning/);
