@@ -8,8 +8,8 @@ import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { errorMessage } from "../core/redact.js";
 import { Random } from "../core/random.js";
-import { RateLimiter } from "../llm/limiter.js";
 import { routesToLlm } from "../strategies/cascade.js";
+import { AuditBudget } from "../server/audit-budget.js";
 import { LabelStore, exportLabels } from "../server/label-store.js";
 import { newWatchState, observeOutcome, watchFigures, type WatchFigures, type WatchState } from "../server/watch.js";
 import type { GatewayTask } from "./config.js";
@@ -63,7 +63,7 @@ export class TaskRuntime {
   private readonly student: StudentSlot;
   private watch: WatchState = newWatchState();
   private shadowFigures = { texts: 0, kept: 0, keptAgreed: 0 };
-  private readonly limiter: RateLimiter;
+  private readonly budget: AuditBudget;
   private distilling?: Promise<void>;
   private countersDirty = false;
   private closed = false;
@@ -76,7 +76,9 @@ export class TaskRuntime {
     this.counters = state.counters;
     this.strategyName = `gateway:${task.name}`;
     this.student = new StudentSlot(task.name, task.labels);
-    this.limiter = new RateLimiter({ rpm: task.audit.rpm, burstSeconds: 60, startFull: true });
+    // The same gates as a served cascade's audit: the day's dollars (a restart keeps what was spent) and the rate.
+    const today = new Date().toISOString().slice(0, 10);
+    this.budget = new AuditBudget({ maxCostPerDay: task.audit.maxCostPerDay, rpm: task.audit.rpm }, deps.labels.auditCostSince(this.strategyName, `${today}T00:00:00.000Z`));
     this.labelsSince = deps.labels.countSince(this.strategyName, state.since);
   }
 
@@ -134,10 +136,7 @@ export class TaskRuntime {
   drawAudit(): boolean {
     if (this.state.stage !== "serve" || this.task.audit.share <= 0) return false;
     if (this.deps.random.nextFloat() >= this.task.audit.share) return false;
-    const dayStart = new Date().toISOString().slice(0, 10);
-    if (this.deps.labels.auditCostSince(this.strategyName, dayStart) >= this.task.audit.maxCostPerDay) return false;
-    if (!this.limiter.ready()) return false;
-    return true;
+    return this.budget.gate(0) === "open";
   }
 
   /** A forwarded request's label (after its response was sent). `drawn`: in the audit sample (an agreement at no cost). */
@@ -187,6 +186,7 @@ export class TaskRuntime {
     this.counters.audits++;
     this.counters.auditUsd += entry.costUsd;
     this.countersDirty = true;
+    this.budget.spent(entry.costUsd);
     if (entry.label === null) return;
     this.deps.labels.collect({
       id: randomUUID(), strategy: this.strategyName, kind: "audit", answeredBy: "student", text: entry.text, storeText: true, llmLabel: entry.label,
@@ -198,7 +198,7 @@ export class TaskRuntime {
 
   /** Takes one audit call from the rate budget (the caller has drawn the text). */
   takeAuditCall(): void {
-    this.limiter.take();
+    this.budget.take();
   }
 
   private observe(outcome: 0 | 1): void {
