@@ -87,7 +87,7 @@ export { benchEncoder, type BenchRow } from "./encoders/bench.js";
 export { trainHead, predictHead, type HeadTrainingSettings, type HeadTrainingResult } from "./training/train-head.js";
 export { trainFull, type FullTrainingOptions } from "./training/full.js";
 export { createSession, int8ProductSaturates, portableGraph, widensInt8Weights, int8KernelChoice, type Int8KernelChoice } from "./encoders/int8-kernel.js";
-export { quantizeModel, compareQuantized, calibrateActivations, type QuantizedModel, type QuantizationCheck } from "./encoders/quantize-model.js";
+export { quantizeModel, compareQuantized, calibrateActivations, calibrateActivationRanges, type ActivationRanges, type QuantizedModel, type QuantizationCheck } from "./encoders/quantize-model.js";
 export { quantizeOnnx, exposeMatMulInputs, DEFAULT_SMOOTHING_ALPHA, type QuantizeOptions, type QuantizeSummary } from "./encoders/quantize.js";
 export { widenInt8Weights, rowwiseActivations } from "./encoders/int8-rewrites.js";
 export { packGraph, planPackedRows, packedFeeds, poolPackedRows, PackingUnsupported, DEFAULT_ROW_TOKENS, type PackedGraphs, type PackedSegment } from "./encoders/packing.js";

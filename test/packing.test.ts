@@ -2,12 +2,13 @@
 // get exactly what the plain-loop transformer (fixtures/bert-graph.ts) gives it alone, unpadded.
 import { before, test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { readTable } from "../src/data/readers.js";
 import { EncoderModel } from "../src/encoders/model.js";
 import { runEncoder } from "../src/encoders/inference.js";
 import { packedFeeds, packGraph, PackingUnsupported, planPackedRows } from "../src/encoders/packing.js";
+import { fuseEncoderGraph } from "../src/encoders/fusions.js";
 import { writeSafetensors } from "../src/encoders/safetensors.js";
 import { startServer } from "../src/server/app.js";
 import { parseStrategyFile } from "../src/strategies/factory.js";
@@ -82,6 +83,19 @@ test("packed rows give every text what it gets alone: classifier logits (head sp
   });
   assert.ok(result.padded < TEXTS.length * Math.max(...TEXTS.map((t) => classifier.tokenizer.encode(t, 512).ids.length)), "fewer positions than padding to the longest");
   await classifier.release();
+
+  // A file written fused (tandem quantize writes MultiHeadAttention with an expanded attention bias) packs too.
+  const fusedDir = join(tempDir(), "classifier-fused");
+  cpSync(classifierDir, fusedDir, { recursive: true });
+  const fusedFile = join(fusedDir, "onnx", "model.onnx");
+  const fused = fuseEncoderGraph(readFileSync(fusedFile));
+  assert.equal(fused.summary.attention, SHAPE.layers);
+  writeFileSync(fusedFile, fused.bytes);
+  const fusedClassifier = await EncoderModel.load(fusedDir, { threads: 1, packing: true });
+  assert.ok(fusedClassifier.canPack, fusedClassifier.packingRefusal);
+  const fusedResult = await runEncoder(fusedClassifier, TEXTS, { batchSize: 8, packing: 16 });
+  TEXTS.forEach((text, row) => close(fusedResult.values.subarray(row * 3, row * 3 + 3), referenceForward(classifierWeights, fusedClassifier.tokenizer.encode(text, 512).ids), 1e-4, `fused, logits of "${text}"`));
+  await fusedClassifier.release();
 
   const embedding = await EncoderModel.load(embeddingDir, { threads: 1, packing: true });
   const vectors = await runEncoder(embedding, TEXTS, { batchSize: 3, packing: 24, bucketing: false });

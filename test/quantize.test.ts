@@ -11,7 +11,7 @@ import { rowwiseActivations, widenInt8Weights } from "../src/encoders/int8-rewri
 import { exposeMatMulInputs, floatValues, quantizeOnnx, quantizeSymmetric } from "../src/encoders/quantize.js";
 import { createSession } from "../src/encoders/int8-kernel.js";
 import { interpolateTensors } from "../src/training/soup.js";
-import { quantizeModel } from "../src/encoders/quantize-model.js";
+import { calibrateActivationRanges, quantizeModel } from "../src/encoders/quantize-model.js";
 import { EncoderModel } from "../src/encoders/model.js";
 import { runEncoder } from "../src/encoders/inference.js";
 import { GraphBuilder } from "../src/encoders/onnx-graph.js";
@@ -119,6 +119,67 @@ test("int8 graphs as tandem opens them quantize activations per row: the product
   assert.ok(Array.from(first).some((v, c) => v !== together[c]), "per tensor, row 0 depends on its batch-mates");
 });
 
+test("static activations: the calibrated range fixes scale and zero point, the bias is folded into MatMulIntegerToFloat, the product equals the integer arithmetic written out, a row's answer does not depend on the other rows, and widened weights give the same numbers", async () => {
+  const random = new Random(9);
+  const [m, k, n] = [4, 32, 24];
+  const a = Float32Array.from({ length: m * k }, () => random.nextFloat() * 3 - 0.5);
+  const w = Float32Array.from({ length: k * n }, () => (random.nextFloat() * 2 - 1) * (0.1 + random.nextFloat()));
+  const bias = Float32Array.from({ length: n }, () => random.nextFloat() - 0.5);
+  const graph = new GraphBuilder("one-linear");
+  graph.output(graph.op("Add", [graph.op("MatMul", [graph.input("a", ["rows", k]), graph.float(w, [k, n])]), graph.float(bias, [n])]), "y", ["rows", n]);
+  // Calibrated ranges: channel j saw [lower_j, upper_j]; row 0 of the input exceeds them (it saturates).
+  const lower = Float32Array.from({ length: k }, (_, j) => -0.5 + 0.01 * j);
+  const upper = Float32Array.from({ length: k }, (_, j) => 2 + 0.02 * j);
+  const maxima = Float32Array.from({ length: k }, (_, j) => Math.max(-(lower[j] as number), upper[j] as number));
+  a[5] = 40;
+  const alpha = 0.5;
+  const { bytes, summary } = quantizeOnnx(graph.encode(), { minElements: 1, activations: "static", smoothing: { maxima: new Map([["a", maxima]]), lower: new Map([["a", lower]]), upper: new Map([["a", upper]]), alpha } });
+  assert.equal(summary.activations, "static");
+  assert.equal(summary.foldedBiases, 1);
+  const opTypes = onnxProto.onnx.ModelProto.decode(bytes).graph!.node!.map((node) => node.opType);
+  assert.deepEqual(opTypes, ["Mul", "QuantizeLinear", "MatMulIntegerToFloat", "Identity"], "the Identity names the output");
+
+  // The same arithmetic by hand: s_j = a_j^α / w_j^(1−α); the range of x_j / s_j; asymmetric uint8.
+  const rowMax = Array.from({ length: k }, (_, j) => Math.max(...Array.from({ length: n }, (_, c) => Math.abs(w[j * n + c] as number))));
+  const s = Float32Array.from({ length: k }, (_, j) => (maxima[j] as number) ** alpha / (rowMax[j] as number) ** (1 - alpha));
+  let lo = 0;
+  let hi = 0;
+  for (let j = 0; j < k; j++) {
+    lo = Math.min(lo, (lower[j] as number) / (s[j] as number));
+    hi = Math.max(hi, (upper[j] as number) / (s[j] as number));
+  }
+  const scale = (hi - lo) / 255;
+  const zero = Math.round(-lo / scale);
+  const smoothed = Float32Array.from(w, (v, i) => v * (s[Math.floor(i / n)] as number));
+  const { q: qw, scales } = quantizeSymmetric(smoothed, k, n, 1);
+  const inverse = Float32Array.from(s, (v) => 1 / (v * scale));
+  const qa = Array.from(a, (x, i) => Math.min(255, Math.max(0, roundHalfEven(Math.fround(x * (inverse[i % k] as number))) + zero)));
+  assert.equal(qa[5], 255, "past the calibrated range: saturated");
+
+  for (const widen of [false, true]) {
+    const session = await ort.InferenceSession.create(widen ? widenInt8Weights(bytes).bytes : bytes);
+    const run = async (rows: number[]) => {
+      const input = new Float32Array(rows.length * k);
+      rows.forEach((r, i) => input.set(a.subarray(r * k, (r + 1) * k), i * k));
+      return (await session.run({ a: new ort.Tensor("float32", input, [rows.length, k]) })).y!.data as Float32Array;
+    };
+    const all = await run([0, 1, 2, 3]);
+    for (let r = 0; r < m; r++) {
+      const alone = await run([r]);
+      for (let c = 0; c < n; c++) {
+        let sum = 0;
+        for (let i = 0; i < k; i++) sum += ((qa[r * k + i] as number) - zero) * (qw[i * n + c] as number);
+        const expected = sum * scale * (scales[c] as number) + (bias[c] as number);
+        const got = all[r * n + c] as number;
+        assert.ok(Math.abs(got - expected) <= 1e-5 * Math.max(1, Math.abs(expected)), `${widen ? "widened " : ""}y[${r},${c}]: ${got} vs ${expected}`);
+        assert.equal(alone[c], got, `row ${r} alone and among the others, column ${c}`);
+      }
+    }
+    await session.release();
+  }
+  assert.throws(() => quantizeOnnx(graph.encode(), { minElements: 1, activations: "static" }), /needs calibration maxima/);
+});
+
 test("activation smoothing: a Mul by 1/s before the MatMul, rows of W times s_j = a_j^α / w_j^(1−α); an outlier channel no longer ruins the product", async () => {
   const random = new Random(11);
   const [m, k, n] = [8, 32, 48];
@@ -199,6 +260,8 @@ test("a quantized tiny BERT equals the plain-loop transformer on dequantized wei
   assert.ok(result.graphBytesAfter < result.graphBytesBefore / 3, `${result.graphBytesAfter} vs ${result.graphBytesBefore}`);
   const config = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
   assert.equal(config.quantization.matmuls, 13);
+  assert.deepEqual(config.quantization.fused, { multi_head_attention: 2 }, "the file is written with self-attention fused");
+  assert.equal(onnxProto.onnx.ModelProto.decode(readFileSync(join(out, "onnx", "model.onnx"))).graph!.node!.filter((node) => node.opType === "MultiHeadAttention").length, 2);
   assert.deepEqual(config.id2label, { 0: "negative", 1: "neutral", 2: "positive" });
 
   const model = await EncoderModel.load(out);
@@ -220,6 +283,24 @@ test("a quantized tiny BERT equals the plain-loop transformer on dequantized wei
   assert.ok(worst <= 0.03 * scale, `largest logit difference ${worst} (logits up to ${scale})`);
 
   assert.throws(() => quantizeModel(out, join(tempDir(), "q-again")), (error: unknown) => error instanceof UserError && /already quantized/.test(error.message));
+
+  // Static activations, ranges calibrated on texts: as close to the reference, and recorded in config.json.
+  const calibration = ["A gorgeous, witty, seductive movie.", "The food was cold and the waiter rude.", "Meh", "It is a film.", "Not what I expected, but I liked it a lot more than the first one.", "Never again."];
+  const ranges = await calibrateActivationRanges(dir, calibration, { minElements: 1 });
+  const staticOut = join(tempDir(), "q-static");
+  const staticResult = quantizeModel(dir, staticOut, { minElements: 1, activations: "static", smoothing: { ...ranges, texts: calibration.length } });
+  assert.equal(staticResult.activations, "static");
+  assert.equal(staticResult.foldedBiases, 13, "every weight MatMul's bias");
+  assert.match(JSON.parse(readFileSync(join(staticOut, "config.json"), "utf8")).quantization.activations, /one range per tensor fixed by calibration/);
+  const staticModel = await EncoderModel.load(staticOut);
+  const staticLogits = (await runEncoder(staticModel, texts)).values;
+  await staticModel.release();
+  let staticWorst = 0;
+  texts.forEach((text, row) => {
+    const expected = referenceForward(reference, model.tokenizer.encode(text, 64).ids);
+    for (let c = 0; c < 3; c++) staticWorst = Math.max(staticWorst, Math.abs((staticLogits[row * 3 + c] as number) - (expected[c] as number)));
+  });
+  assert.ok(staticWorst <= 0.05 * scale, `static: largest logit difference ${staticWorst} (logits up to ${scale})`);
 });
 
 test("CLI: tandem quantize --check prints the quality guard; the int8 folder classifies; an int8 folder (the starter) is refused", () => {
@@ -247,7 +328,13 @@ test("CLI: tandem quantize --check prints the quality guard; the int8 folder cla
   const calibratedOut = join(tempDir(), "guard-int8-calibrated");
   const calibrated = runCli(["quantize", source, "-o", calibratedOut, "--calibrate", input, "--calibrate-limit", "64", "--alpha", "0.8", "-f", "json"]);
   assert.equal(calibrated.status, 0, calibrated.stderr);
-  assert.equal(JSON.parse(calibrated.stdout).smoothed, 8, "per layer: Q/K/V input, attention output, FFN in, FFN out");
+  const calibratedReport = JSON.parse(calibrated.stdout);
+  assert.equal(calibratedReport.smoothed, 8, "per layer: Q/K/V input, attention output, FFN in, FFN out");
+  assert.equal(calibratedReport.activations, "static", "calibrated: static activations by default");
+  assert.equal(calibratedReport.fused_attention, 2);
+  const dynamicOut = runCli(["quantize", source, "-o", join(tempDir(), "guard-int8-dynamic"), "--calibrate", input, "--calibrate-limit", "64", "--activations", "dynamic", "-f", "json"]);
+  assert.equal(JSON.parse(dynamicOut.stdout).activations, "dynamic");
+  assert.match(runCli(["quantize", source, "-o", join(tempDir(), "w"), "--activations", "static"]).stderr, /--activations static needs --calibrate FILE/);
   assert.deepEqual(JSON.parse(readFileSync(join(calibratedOut, "config.json"), "utf8")).quantization.activation_smoothing, { method: "SmoothQuant (per input channel, folded into the weights)", alpha: 0.8, tensors: 8, calibration_texts: 64 });
   assert.match(runCli(["quantize", source, "-o", join(tempDir(), "z"), "--calibrate", input, "--alpha", "2"]).stderr, /--alpha/);
 

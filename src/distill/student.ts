@@ -13,10 +13,11 @@ import { basename, join } from "node:path";
 import { UserError } from "../core/errors.js";
 import { Random } from "../core/random.js";
 import type { Dataset } from "../data/dataset.js";
+import { evenlySpaced } from "../data/split.js";
 import { softmaxRows, type HeadConfig, type HeadWeights } from "../encoders/head.js";
 import { classifyWithEncoder } from "../encoders/inference.js";
 import type { EncoderModel } from "../encoders/model.js";
-import { compareQuantized, quantizeModel } from "../encoders/quantize-model.js";
+import { calibrateActivationRanges, compareQuantized, quantizeModel } from "../encoders/quantize-model.js";
 import type { Vectors } from "../encoders/vectors.js";
 import { hasTorch } from "../training/engine.js";
 import { trainFull } from "../training/full.js";
@@ -132,13 +133,24 @@ export async function writeFinalStudent(input: FinalStudentInput): Promise<{ mod
   const studentConfig = JSON.parse(readFileSync(join(partial, "config.json"), "utf8")) as Record<string, unknown>;
   if (!studentConfig.quantization) {
     const int8 = `${partial}-int8`;
+    const guardTexts = calibrationTexts.length ? calibrationTexts : input.pool.slice(0, 200);
     try {
-      quantizeModel(partial, int8);
-      const check = await compareQuantized(partial, int8, calibrationTexts.length ? calibrationTexts : input.pool.slice(0, 200), undefined, { maxLength });
+      // Static activations (ranges and smoothing from the pool's texts: faster, batch-invariant by
+      // construction) when they hold the guard, else dynamic ones, else float.
+      const rangeTexts = evenlySpaced(input.pool, 2048);
+      const ranges = await calibrateActivationRanges(partial, rangeTexts, { maxLength });
+      let kind = "static";
+      quantizeModel(partial, int8, { smoothing: { ...ranges, texts: rangeTexts.length }, activations: "static" });
+      let check = await compareQuantized(partial, int8, guardTexts, undefined, { maxLength });
+      if (check.agreement < 0.98) {
+        kind = "dynamic";
+        quantizeModel(partial, int8);
+        check = await compareQuantized(partial, int8, guardTexts, undefined, { maxLength });
+      }
       if (check.agreement >= 0.98) {
         rmSync(partial, { recursive: true, force: true });
         renameSync(int8, partial);
-        quantization = `int8 (label agreement with float ${(check.agreement * 100).toFixed(2)}% on ${check.rows} calibration texts)`;
+        quantization = `int8, ${kind} activations (label agreement with float ${(check.agreement * 100).toFixed(2)}% on ${check.rows} calibration texts)`;
       } else {
         rmSync(int8, { recursive: true, force: true });
         quantization = `float (int8 agreed on only ${(check.agreement * 100).toFixed(2)}% of calibration texts, under the 98% guard)`;

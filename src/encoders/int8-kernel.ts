@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs";
 import * as ort from "onnxruntime-node";
 import onnxProto from "onnx-proto";
 import { rowwiseActivations, widenInt8Weights } from "./int8-rewrites.js";
+import { fuseEncoderGraph, isFused } from "./fusions.js";
 
 const { onnx } = onnxProto;
 let probe: Promise<boolean> | undefined;
@@ -70,9 +71,17 @@ export function int8ActivationChoice(): "row" | "tensor" {
   throw new Error(`TANDEM_INT8_ACTIVATIONS must be row or tensor, not ${JSON.stringify(process.env.TANDEM_INT8_ACTIVATIONS)}`);
 }
 
+/** Whether tandem fuses self-attention as it opens a graph (fusions.ts); `TANDEM_FUSE=0` turns it off (for comparison). */
+export function graphFusionChoice(): boolean {
+  const value = (process.env.TANDEM_FUSE ?? "1").trim();
+  if (value === "1" || value === "0") return value === "1";
+  throw new Error(`TANDEM_FUSE must be 1 or 0, not ${JSON.stringify(process.env.TANDEM_FUSE)}`);
+}
+
 /**
  * The graph (a file or bytes) as this CPU should run it: int8 weights widened where the kernel saturates,
- * and activations quantized per row, so that a text's answer does not depend on the other texts of its batch.
+ * activations quantized per row, so that a text's answer does not depend on the other texts of its batch, and
+ * self-attention fused into ONNX Runtime's MultiHeadAttention kernel.
  */
 export async function portableGraph<T extends string | Uint8Array>(graph: T): Promise<T | Uint8Array> {
   let bytes: Uint8Array | undefined;
@@ -86,6 +95,10 @@ export async function portableGraph<T extends string | Uint8Array>(graph: T): Pr
   if (int8ActivationChoice() === "row" && Buffer.from(read().buffer, read().byteOffset, read().byteLength).includes("DynamicQuantizeMatMul")) {
     const result = rowwiseActivations(read());
     if (result.rewritten > 0) [bytes, changed] = [result.bytes, true];
+  }
+  if (graphFusionChoice() && !isFused(read())) {
+    const result = fuseEncoderGraph(read());
+    if (result.summary.attention > 0) [bytes, changed] = [result.bytes, true];
   }
   return changed ? bytes! : graph;
 }

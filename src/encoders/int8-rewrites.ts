@@ -10,7 +10,7 @@ import { floatValues } from "./quantize.js";
 const { onnx } = onnxProto;
 
 /**
- * The same int8 model with every DynamicQuantizeMatMul weight stored as uint8 with zero point 128
+ * The same int8 model with every DynamicQuantizeMatMul or MatMulIntegerToFloat weight stored as uint8 with zero point 128
  * (q + 128, zero point z + 128): identical arithmetic, but ONNX Runtime then runs its U8U8 kernel, which
  * widens to 16 bits before multiplying. Its U8S8 kernel on x86 CPUs without VNNI (AVX2, AVX-512 before
  * Cascade Lake) adds pairs of u8 × s8 products into a saturating int16 (VPMADDUBSW), so large products
@@ -36,8 +36,11 @@ export function widenInt8Weights(bytes: Uint8Array): { bytes: Uint8Array; widene
     return true;
   };
   for (const node of graph.node ?? []) {
-    if (node.opType !== "DynamicQuantizeMatMul" || node.domain !== MS_DOMAIN) continue;
-    const [, weightName, , zeroName] = node.input ?? [];
+    // The weight's zero point: DynamicQuantizeMatMul's fourth input, MatMulIntegerToFloat's sixth (static graphs).
+    const zeroIndex = node.domain !== MS_DOMAIN ? -1 : node.opType === "DynamicQuantizeMatMul" ? 3 : node.opType === "MatMulIntegerToFloat" ? 5 : -1;
+    if (zeroIndex < 0) continue;
+    const weightName = (node.input ?? [])[1];
+    const zeroName = (node.input ?? [])[zeroIndex];
     const weight = weightName === undefined ? undefined : initializers.get(weightName);
     if (!weight || (weight.dataType !== INT8 && !done.has(weightName as string))) continue;
     const columns = Number(dimsOf(weight).at(-1));
@@ -49,7 +52,10 @@ export function widenInt8Weights(bytes: Uint8Array): { bytes: Uint8Array; widene
         graph.initializer = [...(graph.initializer ?? []), tensor];
         initializers.set(name, tensor);
       }
-      node.input = [...(node.input ?? []).slice(0, 3), name];
+      const inputs = [...(node.input ?? [])];
+      while (inputs.length <= zeroIndex) inputs.push("");
+      inputs[zeroIndex] = name;
+      node.input = inputs;
     } else if (!widen(zeroName, undefined)) continue;
     if (widen(weightName, undefined)) widened += 1;
   }

@@ -121,12 +121,17 @@ export function packGraph(bytes: Uint8Array): PackedGraphs {
   const fromOthers = new Set<string>();
   for (const name of inputNames) if (name !== "attention_mask") for (const tensor of descendants(backboneNodes, name)) fromOthers.add(tensor);
   const biases = new Set<string>();
+  const readers = new Map<string, Node[]>();
+  for (const node of backboneNodes) for (const input of node.input ?? []) readers.set(input, [...(readers.get(input) ?? []), node]);
+  // A fused graph (fusions.ts) expands the bias along the query's sequence for MultiHeadAttention's attention bias.
+  const expandsAttentionBias = (node: Node) =>
+    node.opType === "Expand" && (readers.get(node.output?.[0] ?? "") ?? []).every((reader) => reader.opType === "MultiHeadAttention" && reader.input?.[5] === node.output?.[0]);
   for (const node of backboneNodes) {
     const inputs = node.input ?? [];
     const maskInputs = inputs.filter((input) => fromMask.has(input) && !fromOthers.has(input));
     if (maskInputs.length === 0 || inputs.every((input) => fromMask.has(input) || !fromOthers.has(input))) continue;
     // A node mixing the mask with the hidden states: the mask must enter through an Add of a bias.
-    if (node.opType !== "Add") throw new PackingUnsupported(`the attention mask enters the graph through ${node.opType} (${node.name ?? "unnamed"}); packing needs an additive mask`);
+    if (node.opType !== "Add" && !expandsAttentionBias(node)) throw new PackingUnsupported(`the attention mask enters the graph through ${node.opType} (${node.name ?? "unnamed"}); packing needs an additive mask`);
     for (const input of maskInputs) biases.add(input);
   }
   if (biases.size !== 1) throw new PackingUnsupported(`the graph adds ${biases.size} different mask tensors to attention scores; packing needs exactly one`);

@@ -11,9 +11,10 @@
  * Everything else (LayerNorm, softmax, the head's Gemm) stays float. Pure computation: bytes in, bytes out.
  */
 import onnxProto from "onnx-proto";
-import { bytesOf, dimsOf, FLOAT, INT8, MS_DOMAIN, type Node, type Tensor } from "./onnx-tensors.js";
+import { bytesOf, dimsOf, FLOAT, INT8, MS_DOMAIN, UINT8, type Node, type Tensor } from "./onnx-tensors.js";
 
 const { onnx } = onnxProto;
+const STATIC_ONE = "tandem_static_one";
 /**
  * Migration strength α of activation smoothing. 0.5 is SmoothQuant's default for large decoders; with one
  * activation scale per tensor and a small BERT, more of the range belongs in the weights: on the starter,
@@ -36,7 +37,23 @@ export interface QuantizeOptions {
    * multiplied by it: the product is unchanged, but outlier channels no longer stretch the one
    * per-tensor activation scale, at the price of a slightly wider weight range.
    */
-  smoothing?: { maxima: ReadonlyMap<string, Float32Array>; alpha?: number; /** How many calibration texts measured the maxima (recorded only). */ texts?: number };
+  smoothing?: {
+    maxima: ReadonlyMap<string, Float32Array>;
+    /** Each channel's smallest and largest signed value: static activations then get an asymmetric range (a GELU's output is mostly positive). */
+    lower?: ReadonlyMap<string, Float32Array>;
+    upper?: ReadonlyMap<string, Float32Array>;
+    alpha?: number;
+    /** How many calibration texts measured the maxima (recorded only). */
+    texts?: number;
+  };
+  /**
+   * How activations are quantized. "dynamic" (the default without calibration): ONNX Runtime's
+   * DynamicQuantizeMatMul, one range per call over the whole batch. "static": one range per tensor fixed
+   * from the calibration maxima (`smoothing` must be given), so the graph runs QuantizeLinear (the
+   * smoothing folded into its per-channel scale) and MatMulIntegerToFloat (the bias folded in): a text's
+   * answer cannot depend on its batch-mates, and no range is computed at run time.
+   */
+  activations?: "dynamic" | "static";
 }
 
 export interface QuantizeSummary {
@@ -48,6 +65,10 @@ export interface QuantizeSummary {
   embeddings: number;
   /** Activation tensors smoothed before their quantized MatMuls. */
   smoothed: number;
+  /** How activations are quantized (see QuantizeOptions.activations). */
+  activations: "dynamic" | "static";
+  /** Bias additions folded into the quantized MatMuls (static activations). */
+  foldedBiases: number;
   /** Weight bytes before and after (initializers only). */
   weightBytesBefore: number;
   weightBytesAfter: number;
@@ -116,8 +137,8 @@ export function quantizeOnnx(bytes: Uint8Array, options: QuantizeOptions = {}): 
   const model = onnx.ModelProto.decode(bytes);
   const graph = model.graph;
   if (!graph) throw new Error("the file holds no ONNX graph");
-  if ((model.opsetImport ?? []).some((o) => (o.domain ?? "") === MS_DOMAIN) && graph.node?.some((n) => n.opType === "DynamicQuantizeMatMul")) {
-    throw new Error("the graph is already quantized (it has DynamicQuantizeMatMul operators)");
+  if ((model.opsetImport ?? []).some((o) => (o.domain ?? "") === MS_DOMAIN) && graph.node?.some((n) => n.opType === "DynamicQuantizeMatMul" || n.opType === "MatMulIntegerToFloat")) {
+    throw new Error("the graph is already quantized (it has DynamicQuantizeMatMul or MatMulIntegerToFloat operators)");
   }
   const initializers = new Map<string, Tensor>((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
   if ([...initializers.values()].some((t) => (t.externalData?.length ?? 0) > 0)) {
@@ -142,9 +163,101 @@ export function quantizeOnnx(bytes: Uint8Array, options: QuantizeOptions = {}): 
   const quantizable = (node: Node) => quantizableWeight(node, initializers, minElements, options.keepFloat);
   const smoothing = planSmoothing(graph.node ?? [], quantizable, options.smoothing);
   const smoothedInputs = new Set<string>();
+  const staticActivations = options.activations === "static";
+  if (staticActivations && !options.smoothing) throw new Error("static activation quantization needs calibration maxima (the smoothing option)");
+  // Static: one QuantizeLinear per activation tensor (shared by query, key and value), and the bias Add
+  // after a MatMul folded into it when the MatMul's product has no other reader.
+  const quantizedInputs = new Map<string, { q: string; scale: string; zeroPoint: string }>();
+  const consumers = new Map<string, Node[]>();
+  for (const node of graph.node ?? []) for (const input of node.input ?? []) consumers.set(input, [...(consumers.get(input) ?? []), node]);
+  const foldedAdds = new Set<Node>();
+  let foldedBiases = 0;
+
+  /** The weight as int8 with column scales (row j times the smoothing factor s_j first), once per weight and smoothed input. */
+  const quantizedWeight = (weight: Tensor, name: string, input: string, scales: Float32Array | undefined, k: number, n: number) => {
+    const key = scales ? `${name}|${input}` : name;
+    let q = quantizedMatrices.get(key);
+    if (!q) {
+      const values = floatValues(weight);
+      if (scales) for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) values[r * n + c] = (values[r * n + c] as number) * (scales[r] as number);
+      const { q: quantized, scales: columnScales } = quantizeSymmetric(values, k, n, 1);
+      const base = scales ? `${name}_smoothed_${quantizedMatrices.size}` : name;
+      q = { weight: `${base}_int8`, scale: `${base}_scale`, zeroPoint: `${base}_zero_point` };
+      added.push(
+        onnx.TensorProto.create({ name: q.weight, dims: [k, n], dataType: INT8, rawData: bytesOf(quantized) }),
+        onnx.TensorProto.create({ name: q.scale, dims: [n], dataType: FLOAT, rawData: bytesOf(columnScales) }),
+        onnx.TensorProto.create({ name: q.zeroPoint, dims: [n], dataType: INT8, rawData: new Uint8Array(n) }),
+      );
+      quantizedMatrices.set(key, q);
+    }
+    return q;
+  };
+  /**
+   * The activation quantized with its calibrated range: x_j / s_j over the calibration texts (s_j the
+   * smoothing factor of x's channel, 1 without smoothing) spans [lo, hi] (asymmetric, 256 levels, when the
+   * signed ranges are known; else ±max|x_j / s_j|, zero point 128). x is multiplied by 1 / (s_j × scale)
+   * and quantized with scale 1 and the range's zero point. A value past the calibrated range saturates.
+   */
+  const staticInput = (activation: string, scales: Float32Array | undefined, k: number) => {
+    let input = quantizedInputs.get(activation);
+    if (input) return input;
+    const maxima = options.smoothing?.maxima.get(activation);
+    if (!maxima || maxima.length !== k) throw new Error(`no calibration maxima of ${activation} (${k} channels) for its static range`);
+    const lower = options.smoothing?.lower?.get(activation);
+    const upper = options.smoothing?.upper?.get(activation);
+    const factor = (j: number) => (scales ? (scales[j] as number) : 1);
+    let scale: number;
+    let zeroPoint: number;
+    if (lower && upper && lower.length === k && upper.length === k) {
+      let lo = 0;
+      let hi = 0;
+      for (let j = 0; j < k; j++) {
+        if (Number.isFinite(lower[j])) lo = Math.min(lo, (lower[j] as number) / factor(j));
+        if (Number.isFinite(upper[j])) hi = Math.max(hi, (upper[j] as number) / factor(j));
+      }
+      scale = Math.max(hi - lo, 1e-30) / 255;
+      zeroPoint = Math.min(255, Math.max(0, Math.round(-lo / scale)));
+    } else {
+      let range = 0;
+      for (let j = 0; j < k; j++) range = Math.max(range, (maxima[j] as number) / factor(j));
+      scale = Math.max(range, 1e-30) / 127;
+      zeroPoint = 128;
+    }
+    input = { q: `${activation}_static_u8`, scale: `${activation}_static_scale`, zeroPoint: `${activation}_static_zero_point` };
+    added.push(
+      onnx.TensorProto.create({ name: input.scale, dims: [], dataType: FLOAT, rawData: bytesOf(Float32Array.of(scale)) }),
+      onnx.TensorProto.create({ name: input.zeroPoint, dims: [], dataType: UINT8, rawData: Uint8Array.of(zeroPoint) }),
+    );
+    // One Mul by 1 / (s_j × scale) and a QuantizeLinear of scale 1: ONNX Runtime's per-tensor
+    // QuantizeLinear is vectorized, its per-channel form a scalar loop (ten times slower than the MatMul).
+    added.push(onnx.TensorProto.create({ name: `${activation}_static_inverse`, dims: scales ? [k] : [], dataType: FLOAT, rawData: bytesOf(scales ? Float32Array.from(scales, (s) => 1 / (s * scale)) : Float32Array.of(1 / scale)) }));
+    nodes.push(
+      onnx.NodeProto.create({ name: `${activation}_smooth`, opType: "Mul", input: [activation, `${activation}_static_inverse`], output: [`${activation}_static_levels`] }),
+      onnx.NodeProto.create({ name: `${activation}_quantize`, opType: "QuantizeLinear", input: [`${activation}_static_levels`, STATIC_ONE, input.zeroPoint], output: [input.q] }),
+    );
+    if (scales) smoothedInputs.add(activation);
+    quantizedInputs.set(activation, input);
+    return input;
+  };
+  /** The Add of a 1-D bias of n floats that alone reads this MatMul's product, if any. */
+  const foldableBias = (node: Node, n: number) => {
+    const product = (node.output ?? [])[0] as string;
+    const readers = consumers.get(product) ?? [];
+    if (readers.length !== 1 || (graph.output ?? []).some((o) => o.name === product)) return undefined;
+    const add = readers[0] as Node;
+    if (add.opType !== "Add" || (add.domain ?? "") !== "" || (add.input ?? []).length !== 2) return undefined;
+    const bias = (add.input ?? []).find((name) => name !== product);
+    const tensor = bias === undefined ? undefined : initializers.get(bias);
+    if (!tensor || tensor.dataType !== FLOAT || dimsOf(tensor).length !== 1 || dimsOf(tensor)[0] !== n) return undefined;
+    return { add, bias: bias as string };
+  };
+  if (staticActivations) {
+    added.push(onnx.TensorProto.create({ name: STATIC_ONE, dims: [], dataType: FLOAT, rawData: bytesOf(Float32Array.of(1)) }));
+  }
 
   for (const node of graph.node ?? []) {
     const inputs = node.input ?? [];
+    if (foldedAdds.has(node)) continue;
     if (node.opType === "MatMul" && (node.domain ?? "") === "") {
       const weight = quantizable(node);
       if (!weight) {
@@ -156,6 +269,19 @@ export function quantizeOnnx(bytes: Uint8Array, options: QuantizeOptions = {}): 
       const name = inputs[1] as string;
       let activation = inputs[0] as string;
       const scales = smoothing.get(activation);
+      if (staticActivations) {
+        const input = staticInput(activation, scales, k);
+        const q = quantizedWeight(weight, name, activation, scales, k, n);
+        count(name);
+        matmuls++;
+        const bias = foldableBias(node, n);
+        if (bias) {
+          foldedAdds.add(bias.add);
+          foldedBiases++;
+        }
+        nodes.push(onnx.NodeProto.create({ name: node.name ? `${node.name}_quant` : undefined, opType: "MatMulIntegerToFloat", domain: MS_DOMAIN, input: [input.q, q.weight, input.scale, q.scale, input.zeroPoint, q.zeroPoint, ...(bias ? [bias.bias] : [])], output: bias ? bias.add.output : node.output }));
+        continue;
+      }
       if (scales) {
         // One Mul per smoothed tensor, placed before its first consumer (the tensor exists by then).
         if (!smoothedInputs.has(activation)) {
@@ -166,21 +292,7 @@ export function quantizeOnnx(bytes: Uint8Array, options: QuantizeOptions = {}): 
         }
         activation = `${activation}_smoothed`;
       }
-      const key = scales ? `${name}|${inputs[0]}` : name;
-      let q = quantizedMatrices.get(key);
-      if (!q) {
-        const values = floatValues(weight);
-        if (scales) for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) values[r * n + c] = (values[r * n + c] as number) * (scales[r] as number);
-        const { q: quantized, scales: columnScales } = quantizeSymmetric(values, k, n, 1);
-        const base = scales ? `${name}_smoothed_${quantizedMatrices.size}` : name;
-        q = { weight: `${base}_int8`, scale: `${base}_scale`, zeroPoint: `${base}_zero_point` };
-        added.push(
-          onnx.TensorProto.create({ name: q.weight, dims: [k, n], dataType: INT8, rawData: bytesOf(quantized) }),
-          onnx.TensorProto.create({ name: q.scale, dims: [n], dataType: FLOAT, rawData: bytesOf(columnScales) }),
-          onnx.TensorProto.create({ name: q.zeroPoint, dims: [n], dataType: INT8, rawData: new Uint8Array(n) }),
-        );
-        quantizedMatrices.set(key, q);
-      }
+      const q = quantizedWeight(weight, name, inputs[0] as string, scales, k, n);
       count(name);
       matmuls++;
       nodes.push(onnx.NodeProto.create({ name: node.name ? `${node.name}_quant` : undefined, opType: "DynamicQuantizeMatMul", domain: MS_DOMAIN, input: [activation, q.weight, q.scale, q.zeroPoint], output: node.output }));
@@ -225,7 +337,7 @@ export function quantizeOnnx(bytes: Uint8Array, options: QuantizeOptions = {}): 
   graph.input = (graph.input ?? []).filter((i) => !removed.has(i.name ?? ""));
   if (!(model.opsetImport ?? []).some((o) => o.domain === MS_DOMAIN)) model.opsetImport = [...(model.opsetImport ?? []), { domain: MS_DOMAIN, version: 1 }];
   const weightBytesAfter = graph.initializer.reduce((sum, t) => sum + tensorBytes(t), 0);
-  return { bytes: onnx.ModelProto.encode(model).finish(), summary: { matmuls, floatMatmuls, embeddings, smoothed: smoothedInputs.size, weightBytesBefore, weightBytesAfter } };
+  return { bytes: onnx.ModelProto.encode(model).finish(), summary: { matmuls, floatMatmuls, embeddings, smoothed: smoothedInputs.size, activations: staticActivations ? "static" : "dynamic", foldedBiases, weightBytesBefore, weightBytesAfter } };
 }
 
 /**
