@@ -1,7 +1,7 @@
 """transformers.js' own int8 file for bench/encoder.ts: the q8 mode of its conversion scripts, as a user of
 transformers.js would make it (ONNX Runtime's dynamic IntegerOps quantizer; signed int8 weights, one scale
 per tensor, full range; uint8 activations at run time; every operator type the quantizer knows; subgraphs
-too; only constant right-hand MatMul inputs).
+too; only constant right-hand MatMul inputs; float as the type of tensors shape inference cannot type).
 
   python bench/q8_recipe.py FP32_ONNX OUT_ONNX      (needs the onnxruntime and onnx packages)
 """
@@ -28,7 +28,8 @@ def main():
         [],
         [],
         list(IntegerOpsRegistry.keys()),
-        {"EnableSubgraph": True, "MatMulConstBOnly": True},
+        # DefaultTensorType: outputs of contrib operators (a fused MultiHeadAttention) have no inferred type.
+        {"EnableSubgraph": True, "MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
     )
     quantizer.quantize_model()
     onnx.save(quantizer.model.model, target)
