@@ -54,3 +54,14 @@ test("a graph whose attention does not match the pattern is returned unchanged (
   assert.equal(result.summary.attention, 0);
   assert.equal(result.bytes, bytes);
 });
+
+test("a graph keeping weights in external data files is left unfused (its weights are found relative to the file, which bytes do not carry)", () => {
+  const weights = randomBertWeights({ vocab: 50, hidden: 8, layers: 1, heads: 2, intermediate: 16, maxPositions: 16 }, 3, 3);
+  const model = onnxProto.onnx.ModelProto.decode(bertGraph(weights));
+  const first = model.graph!.initializer![0]!;
+  first.externalData = [onnxProto.onnx.StringStringEntryProto.create({ key: "location", value: "model.onnx_data" })];
+  first.dataLocation = onnxProto.onnx.TensorProto.DataLocation.EXTERNAL;
+  const bytes = onnxProto.onnx.ModelProto.encode(model).finish();
+  assert.equal(fuseEncoderGraph(bytes).summary.attention, 0);
+  assert.equal(fuseEncoderGraph(bertGraph(weights)).summary.attention, 1, "the same graph with its weights inside fuses");
+});

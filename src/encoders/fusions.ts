@@ -31,6 +31,8 @@ export function fuseEncoderGraph(bytes: Uint8Array): { bytes: Uint8Array; summar
   const graph = model.graph;
   if (!graph) throw new Error("the file holds no ONNX graph");
   const summary: FusionSummary = { attention: 0 };
+  // Weights in external data files are found relative to the graph's path, which bytes no longer carry.
+  if ((graph.initializer ?? []).some((t) => (t.externalData?.length ?? 0) > 0)) return { bytes, summary };
   const nodes = [...(graph.node ?? [])];
   const initializers = new Map<string, Tensor>((graph.initializer ?? []).map((t) => [t.name ?? "", t]));
   const graphOutputs = new Set((graph.output ?? []).map((o) => o.name ?? ""));
