@@ -6,6 +6,7 @@ import { createServer, type Server } from "node:http";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadTokenizer } from "../src/encoders/tokenizer.js";
+import { loadDataset } from "../src/data/dataset.js";
 import { pool, headForward, headWeightsFromTensors, type HeadConfig } from "../src/encoders/head.js";
 import { readSafetensors, writeSafetensors, type Tensor } from "../src/encoders/safetensors.js";
 import { EncoderModel } from "../src/encoders/model.js";
@@ -102,6 +103,26 @@ test("the real bert-base-uncased tokenizer gives the known ids; vocab.txt alone 
   const fromVocab = loadTokenizer(vocabOnly);
   const rows = readFileSync(join(SHARED, "data/sentiment-merged/test_all.csv"), "utf8").split("\n").slice(1, 400);
   for (const row of rows) assert.deepEqual(fromVocab.encode(row, 512).ids, tokenizer.encode(row, 512).ids, row);
+});
+
+test("the ASCII fast path gives the engine's ids, id for id, on every text of ../shared and on random ASCII (controls, brackets, special tokens' text, words past 100 characters)", async () => {
+  const texts: string[] = [];
+  for (const file of ["data/sentiment-merged/test_all.csv", "data/sentiment-merged/val_all.csv"]) texts.push(...(await loadDataset(join(SHARED, file))).examples.map((e) => e.text));
+  texts.push(...readFileSync(join(SHARED, "data/sst-trees/train.txt"), "utf8").split("\n"));
+  const random = new Random(17);
+  const alphabet = "abcXYZ  .,!?'-[]()#$%^&*_{}~`|\\/<>:;\"@+=0123456789\t\n\r\u000b\u000c\u0000\u0001\u007f";
+  for (let i = 0; i < 3000; i++) texts.push(Array.from({ length: 1 + Math.floor(random.nextFloat() * 40) }, () => alphabet[Math.floor(random.nextFloat() * alphabet.length)]).join(""));
+  texts.push("", "   ", "[CLS] hello [SEP]", "a [MASK] b", "[unk]", "x".repeat(100), "x".repeat(101), "unaffable ##ing", "café", "naïve 日本");
+  let ascii = 0;
+  for (const dir of [TOKENIZER_DIR, join(import.meta.dirname, "..", "models", "starter")]) {
+    const fast = loadTokenizer(dir);
+    const engine = loadTokenizer(dir, { engineOnly: true });
+    for (const text of texts) {
+      assert.deepEqual(fast.encode(text, 512), engine.encode(text, 512), JSON.stringify(text));
+      if ([...text].every((c) => c.charCodeAt(0) < 128)) ascii++;
+    }
+  }
+  assert.ok(ascii > texts.length, `most texts take the fast path (${ascii} of ${2 * texts.length})`);
 });
 
 test("pooling: cls, mean over unmasked tokens, max with padded positions as zeros", () => {
