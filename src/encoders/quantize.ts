@@ -1,10 +1,11 @@
 /**
- * Dynamic int8 quantization of an encoder's ONNX graph, in TypeScript on onnx-proto's message types.
+ * int8 quantization of an encoder's ONNX graph, in TypeScript on onnx-proto's message types.
  *
- * - Every MatMul whose second input is a 2-D float weight becomes ONNX Runtime's
- *   `com.microsoft.DynamicQuantizeMatMul`: int8 weights, symmetric, one scale per output column; the
- *   activations are quantized to uint8 at run time by the operator itself (per tensor, asymmetric), and
- *   the integer product runs in ONNX Runtime's VNNI / AVX2 kernels.
+ * - Every MatMul whose second input is a 2-D float weight gets int8 weights, symmetric, one scale per
+ *   output column, and its integer product runs in ONNX Runtime's VNNI / AVX2 kernels. Its activations
+ *   are quantized to uint8 either at run time (dynamic: `com.microsoft.DynamicQuantizeMatMul`, per
+ *   tensor, asymmetric) or with a range fixed by calibration (static: QuantizeLinear then
+ *   `com.microsoft.MatMulIntegerToFloat`, the bias folded in).
  * - Large embedding tables (Gather of a 2-D float weight by token ids) are stored as int8 with one scale
  *   per row, and dequantized after the lookup (Gather → Cast → Mul by the gathered row scales): the
  *   table is most of a small model's file, and its lookups cost nothing to dequantize.
@@ -49,9 +50,9 @@ export interface QuantizeOptions {
   /**
    * How activations are quantized. "dynamic" (the default without calibration): ONNX Runtime's
    * DynamicQuantizeMatMul, one range per call over the whole batch. "static": one range per tensor fixed
-   * from the calibration maxima (`smoothing` must be given), so the graph runs QuantizeLinear (the
-   * smoothing folded into its per-channel scale) and MatMulIntegerToFloat (the bias folded in): a text's
-   * answer cannot depend on its batch-mates, and no range is computed at run time.
+   * from the calibration ranges (`smoothing` must be given), so the graph runs one Mul (the smoothing and
+   * the scale), QuantizeLinear and MatMulIntegerToFloat (the bias folded in): a text's answer cannot depend
+   * on its batch-mates, and no range is computed at run time.
    */
   activations?: "dynamic" | "static";
 }
