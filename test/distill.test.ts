@@ -231,7 +231,7 @@ test("distill's default student is the backbone fine-tuned (PyTorch engine), fro
   const summary = JSON.parse(resumed.stdout) as { student: { kind: string; quantization: string; training_labels: number }; certified: { tau: number } };
   assert.equal(summary.student.kind, "full");
   assert.ok(summary.student.training_labels >= 300, String(summary.student.training_labels));
-  assert.match(summary.student.quantization, /^int8 \(label agreement with float/);
+  assert.match(summary.student.quantization, /^int8, static activations \(label agreement with float/);
   assert.ok(!existsSync(join(out, ".fine-tune")), "the fine-tune's work folder is gone once the student is written");
   const model = await EncoderModel.load(join(out, "model"));
   const result = await classifyWithEncoder(model, ["An absolute delight from start to finish.", "The worst meal I have ever had."], { batchSize: 2, maxLength: 64 });

@@ -3,7 +3,8 @@
  * ONNX): the weights read back out of the graph under their PyTorch names, so that the PyTorch engine can
  * fine-tune from them. Named initializers (biases, LayerNorms, position embeddings, the head) keep their
  * names; a MatMul's weight is named after the bias its output is added to; int8 weights are dequantized
- * (q × column scale; embedding rows × row scale) and activation smoothing is undone (row j ÷ s_j). The
+ * (q × column scale; embedding rows × row scale; DynamicQuantizeMatMul or static MatMulIntegerToFloat)
+ * and activation smoothing is undone (row j ÷ s_j). The
  * int8 rounding stays in the weights — a warm start for fine-tuning, not a bit-exact copy.
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -53,15 +54,22 @@ export function weightsFromOnnx(bytes: Uint8Array): Map<string, { shape: number[
     for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) data[r * cols + c] = (q[r * cols + c] as number) * (s[r] as number);
     out.set(torchName(match[1]!), { shape: [rows, cols], data });
   }
-  // MatMul weights: [in, out] in the graph, [out, in] in PyTorch, named after the bias added to the product.
+  const producer = new Map<string, onnxProto.onnx.INodeProto>();
+  for (const node of graph.node ?? []) for (const output of node.output ?? []) producer.set(output, node);
+  // MatMul weights: [in, out] in the graph, [out, in] in PyTorch, named after the bias added to the product
+  // (or folded into a static MatMulIntegerToFloat).
   for (const node of graph.node ?? []) {
-    const quantized = node.opType === "DynamicQuantizeMatMul";
+    const isStatic = node.opType === "MatMulIntegerToFloat";
+    const quantized = isStatic || node.opType === "DynamicQuantizeMatMul";
     if (!quantized && node.opType !== "MatMul") continue;
-    const [activation, weightName, scaleName, zeroName] = node.input ?? [];
+    const inputs = node.input ?? [];
+    const [activation, weightName] = inputs;
+    const [scaleName, zeroName] = isStatic ? [inputs[3], inputs[5]] : [inputs[2], inputs[3]];
     const weight = init.get(weightName ?? "");
     if (!weight || dims(weight).length !== 2) continue;
     const add = (consumers.get(node.output?.[0] ?? "") ?? []).find((n) => n.opType === "Add");
-    const bias = add?.input?.find((input) => input.endsWith(".bias") && init.has(input));
+    const folded = isStatic && inputs[6]?.endsWith(".bias") && init.has(inputs[6]) ? inputs[6] : undefined;
+    const bias = folded ?? add?.input?.find((input) => input.endsWith(".bias") && init.has(input));
     if (!bias) continue;
     const [k, n] = dims(weight) as [number, number];
     let values: Float32Array;
@@ -74,11 +82,19 @@ export function weightsFromOnnx(bytes: Uint8Array): Map<string, { shape: number[
       for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) values[r * n + c] = ((q[r * n + c] as number) - (zeros?.[c] ?? 0)) * (scale[c] as number);
     } else values = floatValues(weight);
     // Activation smoothing multiplied row j by s_j (the Mul before it divides the input by s_j): undone.
-    const inverse = activation?.endsWith("_smoothed") ? init.get(activation.replace(/_smoothed$/, "_smooth_inverse")) : undefined;
-    if (inverse) {
-      const inv = floatValues(inverse);
-      for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) values[r * n + c] = (values[r * n + c] as number) * (inv[r] as number);
+    // Static: the Mul before QuantizeLinear multiplies by 1 / (s_j × scale), so s_j⁻¹ is that times the scale.
+    let inv: Float32Array | undefined;
+    if (isStatic) {
+      const quantize = producer.get(activation ?? "");
+      const scaling = quantize?.opType === "QuantizeLinear" ? producer.get(quantize.input?.[0] ?? "") : undefined;
+      const perLevel = scaling?.opType === "Mul" ? init.get(scaling.input?.[1] ?? "") : undefined;
+      const activationScale = floatValues(init.get(inputs[2] ?? "")!)[0] as number;
+      if (perLevel && dims(perLevel).length === 1) inv = Float32Array.from(floatValues(perLevel), (v) => v * activationScale);
+    } else {
+      const inverse = activation?.endsWith("_smoothed") ? init.get(activation.replace(/_smoothed$/, "_smooth_inverse")) : undefined;
+      if (inverse) inv = floatValues(inverse);
     }
+    if (inv) for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) values[r * n + c] = (values[r * n + c] as number) * (inv[r] as number);
     const transposed = new Float32Array(k * n);
     for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) transposed[c * k + r] = values[r * n + c] as number;
     out.set(torchName(bias).replace(/\.bias$/, ".weight"), { shape: [n, k], data: transposed });
