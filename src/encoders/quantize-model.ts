@@ -52,7 +52,7 @@ export function quantizeModel(dir: string, out: string, options: QuantizeOptions
   writeFileSync(target, fused.bytes);
   const quantization = {
     ...(result.summary.activations === "static"
-      ? { method: "static int8 (QuantizeLinear and ONNX Runtime MatMulIntegerToFloat)", activations: "uint8, symmetric (zero point 128), one range per tensor fixed by calibration" }
+      ? { method: "static int8 (QuantizeLinear and ONNX Runtime MatMulIntegerToFloat)", activations: `uint8, ${options.smoothing?.lower && options.smoothing.upper ? "asymmetric" : "symmetric (zero point 128)"}, one range per tensor fixed by calibration` }
       : { method: "dynamic int8 (ONNX Runtime DynamicQuantizeMatMul)", activations: "uint8, asymmetric, per tensor, at run time" }),
     weights: "int8, symmetric, one scale per output column",
     embeddings: result.summary.embeddings > 0 ? "int8, symmetric, one scale per row" : "float",
