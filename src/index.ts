@@ -59,7 +59,7 @@ export { lengthStrata, calibrationOrder, stratifiedByLength, margins, leastSure 
 export { ensemblePredictions } from "./strategies/ensemble.js";
 export { lexiconPrediction, LEXICON_LABELS } from "./strategies/lexicon.js";
 export { promptBuilder, type LlmStrategy, type LlmEstimate, type PromptBuilder, type PromptConfig } from "./strategies/llm.js";
-export type { EncoderStrategy } from "./strategies/encoder.js";
+export { replicaPlan, type EncoderStrategy } from "./strategies/encoder.js";
 
 // Data
 export { loadDataset, type Dataset, type Example, type LoadOptions } from "./data/dataset.js";
@@ -90,6 +90,7 @@ export { createSession, int8ProductSaturates, portableGraph, widensInt8Weights, 
 export { quantizeModel, compareQuantized, calibrateActivations, calibrateActivationRanges, type ActivationRanges, type QuantizedModel, type QuantizationCheck } from "./encoders/quantize-model.js";
 export { quantizeOnnx, exposeMatMulInputs, DEFAULT_SMOOTHING_ALPHA, type QuantizeOptions, type QuantizeSummary } from "./encoders/quantize.js";
 export { widenInt8Weights, rowwiseActivations } from "./encoders/int8-rewrites.js";
+export { createThreadedSession, type RunnableSession } from "./encoders/session-thread.js";
 export { packGraph, planPackedRows, packedFeeds, poolPackedRows, PackingUnsupported, DEFAULT_ROW_TOKENS, type PackedGraphs, type PackedSegment } from "./encoders/packing.js";
 export { interpolateTensors, soupCheckpoints } from "./training/soup.js";
 export { pushModel, type PushOptions, type PushResult } from "./encoders/push.js";

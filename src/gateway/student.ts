@@ -1,11 +1,10 @@
 /**
- * The student a gateway task shadows or serves: loaded as `tandem serve` loads encoders (gathered calls
- * packed into rows of real tokens, no spinning threads, which would starve the event loop), answering in
+ * The student a gateway task shadows or serves: loaded as `tandem serve` loads encoders (SERVED_ENCODER_DEFAULTS), answering in
  * the task's label order, and, when replaced (a new student, an alarm), closed only after its last
  * prediction in flight.
  */
 import { join } from "node:path";
-import { batchingStrategy, type BatchingStrategy } from "../server/batcher.js";
+import { batchingStrategy, SERVED_ENCODER_DEFAULTS, type BatchingStrategy } from "../server/batcher.js";
 import { createStrategy } from "../strategies/factory.js";
 import type { StudentRecord } from "./store.js";
 
@@ -45,7 +44,7 @@ export class StudentSlot {
 
   /** Loads a student in place of the current one (which is retired). Throws when it does not load; the current one then stays. */
   async load(record: StudentRecord): Promise<void> {
-    const inner = await createStrategy({ type: "encoder", name: `${this.taskName}-student`, model: join(record.dir, "model"), packing: "auto", spinWait: false });
+    const inner = await createStrategy({ type: "encoder", name: `${this.taskName}-student`, model: join(record.dir, "model"), ...SERVED_ENCODER_DEFAULTS });
     const previous = this.current;
     this.current = { strategy: batchingStrategy(inner, { maxBatch: 64, maxWaitMs: 0 }), record, inUse: 0, retired: false };
     await retire(previous);

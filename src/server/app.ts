@@ -18,7 +18,7 @@ import { memberConfig } from "../strategies/members.js";
 import type { EncoderStrategy } from "../strategies/encoder.js";
 import { isLoopback } from "./auth.js";
 import { refuse } from "./http-errors.js";
-import { batchingStrategy, type BatchingStrategy } from "./batcher.js";
+import { batchingStrategy, SERVED_ENCODER_DEFAULTS, type BatchingStrategy } from "./batcher.js";
 import { createMetrics } from "./metrics.js";
 import { LabelStore } from "./label-store.js";
 import { auditSettings, StrategyMonitor } from "./monitor.js";
@@ -193,12 +193,11 @@ export async function startServer(options: ServeOptions): Promise<RunningServer>
   const ready = createStrategies(options.strategies.strategies, {
     store: options.store,
     pricing: options.pricing,
-    // Gathered calls hold texts of every length: packed rows cost their real tokens (where the graph allows).
-    encoderDefaults: { spinWait: false, packing: "auto" },
+    encoderDefaults: SERVED_ENCODER_DEFAULTS,
     decorate: (strategy) => {
       if (strategy.type === "encoder" && "model" in strategy) {
-        const { model, packing } = strategy as EncoderStrategy;
-        app.log.info({ strategy: strategy.name, packing: packing ?? `off${model.packingRefusal ? ` (${model.packingRefusal})` : ""}`, ...(model.packingAlignmentUsed ? { packing_alignment: model.packingAlignmentUsed } : {}) }, "encoder loaded");
+        const { model, packing, replicas } = strategy as EncoderStrategy;
+        app.log.info({ strategy: strategy.name, replicas, packing: packing ?? `off${model.packingRefusal ? ` (${model.packingRefusal})` : ""}`, ...(model.packingAlignmentUsed ? { packing_alignment: model.packingAlignmentUsed } : {}) }, "encoder loaded");
       }
       if (strategy.type !== "encoder" || options.batching === false) return strategy;
       const batched = batchingStrategy(strategy, { maxBatch: options.maxBatch ?? DEFAULTS.maxBatch, maxWaitMs: options.maxWaitMs ?? DEFAULTS.maxWaitMs, onBatch: (size) => metrics.batchSize.observe(size) });

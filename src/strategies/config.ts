@@ -48,6 +48,14 @@ export const EncoderConfigSchema = z.strictObject({
   packing: z.union([z.boolean(), count(8), z.literal("auto")]).optional(),
   /** ONNX Runtime threads spin between operators (default on; `tandem serve` turns it off unless set). */
   spinWait: z.boolean().optional(),
+  /**
+   * Copies of the model that run calls at the same time, each computing on its own worker thread with
+   * `threads` threads. "auto": one per core, single-threaded unless `threads` says otherwise (`tandem
+   * serve`'s and the gateway's default): concurrent calls, as a server gathers them, use the cores better as
+   * independent batches than as one batch split across them, and the event loop stays free. Unset (offline
+   * default): one copy on the calling thread, which runs one call's batches fastest.
+   */
+  replicas: z.union([count(), z.literal("auto")]).optional(),
 });
 
 const member = (): z.ZodUnion<[z.ZodString, typeof StrategyConfigSchema]> => z.union([z.string().min(1), StrategyConfigSchema]);

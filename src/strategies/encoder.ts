@@ -1,4 +1,5 @@
 /** The encoder strategy: a fine-tuned encoder classifier run by the inference engine. */
+import { availableParallelism } from "node:os";
 import { inSpan } from "../core/spans.js";
 import { UserError } from "../core/errors.js";
 import { resolveModelDir } from "../encoders/hub.js";
@@ -9,28 +10,36 @@ import type { EncoderConfig } from "./config.js";
 import { closeOnce, type Prediction, type Strategy } from "./strategy.js";
 
 export interface EncoderStrategy extends Strategy {
+  /** The model (the first copy, when there are replicas). */
   readonly model: EncoderModel;
+  /** Copies of the model that run calls at the same time (1 unless loaded with replicas). */
+  readonly replicas: number;
   /** The effective token limit (the model's positions when smaller than maxLength). */
   readonly tokenLimit: number;
   /** Tokens per packed row, or undefined when batches are padded. */
   readonly packing?: number;
 }
 
-/** A strategy over a loaded model (the caller owns the model unless `ownsModel`). */
-export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOptions, "onProgress"> = {}, name = "encoder", ownsModel = false): EncoderStrategy {
+/**
+ * A strategy over a loaded model (the caller owns the model unless `ownsModel`). With `replicas` (more
+ * copies of the same model, owned like it), each call runs on an idle copy, or waits for one.
+ */
+export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOptions, "onProgress"> = {}, name = "encoder", ownsModel = false, replicas: readonly EncoderModel[] = []): EncoderStrategy {
   if (model.kind === "embedding") {
     throw new UserError("this model is an embedding model (no classifier head); use `tandem embed`, or train a head with `tandem train head`", { file: model.dir });
   }
+  const pool = modelPool([model, ...replicas]);
   const strategy: EncoderStrategy = {
     name,
     type: "encoder",
     labels: model.labels,
     members: [],
     model,
+    replicas: 1 + replicas.length,
     tokenLimit: Math.min(options.maxLength ?? 512, model.maxPositions),
     packing: options.packing,
     async classify(texts, { onProgress, onReport } = {}): Promise<Prediction[]> {
-      const result = await inSpan(`encoder ${name}`, { "tandem.texts": texts.length }, () => classifyWithEncoder(model, texts, { ...options, onProgress: (done) => onProgress?.(done) }));
+      const result = await inSpan(`encoder ${name}`, { "tandem.texts": texts.length }, () => pool.use((copy) => classifyWithEncoder(copy, texts, { ...options, onProgress: (done) => onProgress?.(done) })));
       onReport?.({ strategy: name, truncated: { count: result.truncated, limit: strategy.tokenLimit } });
       const k = result.labels.length;
       const latencyMs = texts.length ? (result.seconds * 1000) / texts.length : 0;
@@ -44,16 +53,56 @@ export function encoderStrategy(model: EncoderModel, options: Omit<InferenceOpti
       }));
     },
     close: closeOnce(async () => {
-      if (ownsModel) await model.release();
+      if (ownsModel) for (const copy of [model, ...replicas]) await copy.release();
     }),
   };
   return strategy;
+}
+
+/** Calls on idle copies of a model, first come first served; one copy takes every call at once (its session queues them). */
+function modelPool(copies: readonly EncoderModel[]): { use<T>(work: (model: EncoderModel) => Promise<T>): Promise<T> } {
+  const idle = [...copies];
+  const waiting: Array<(model: EncoderModel) => void> = [];
+  return {
+    async use(work) {
+      if (copies.length === 1) return work(copies[0]!);
+      const copy = idle.pop() ?? (await new Promise<EncoderModel>((take) => waiting.push(take)));
+      try {
+        return await work(copy);
+      } finally {
+        const next = waiting.shift();
+        if (next) next(copy);
+        else idle.push(copy);
+      }
+    },
+  };
 }
 
 /** Loads the config's model (folder, hub id or "starter") and wraps it. */
 export async function loadEncoderStrategy(config: EncoderConfig, name: string, onDownload?: (file: string) => void): Promise<EncoderStrategy> {
   const dir = await resolveModelDir(config.model, { onDownload });
   const rowTokens = packingRowTokens(config.packing);
-  const model = await EncoderModel.load(dir, { threads: config.threads, executionProvider: config.device, spinWait: config.spinWait, packing: config.packing === "auto" ? "auto" : rowTokens !== undefined });
-  return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing, paddingSlack: config.paddingSlack, packing: model.canPack ? rowTokens : undefined }, name, true);
+  const { replicas, threads } = replicaPlan(config);
+  // Copies compute on worker threads (with replicas set at all, one copy too): calls then run at the same
+  // time and the event loop that gathers them stays free.
+  const workerThread = config.replicas !== undefined;
+  const load = () => EncoderModel.load(dir, { threads, workerThread, executionProvider: config.device, spinWait: config.spinWait, packing: config.packing === "auto" ? "auto" : rowTokens !== undefined });
+  const model = await load();
+  const copies: EncoderModel[] = [];
+  try {
+    for (let i = 1; i < replicas; i++) copies.push(await load());
+  } catch (error) {
+    for (const copy of [model, ...copies]) await copy.release();
+    throw error;
+  }
+  return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing, paddingSlack: config.paddingSlack, packing: model.canPack ? rowTokens : undefined }, name, true, copies);
+}
+
+/** How many copies, each with how many threads: "auto" is one single-threaded copy per core (fewer when `threads` is set). */
+export function replicaPlan(config: Pick<EncoderConfig, "replicas" | "threads" | "device">, cores = availableParallelism()): { replicas: number; threads: number | undefined } {
+  // An accelerator runs one copy: its own scheduling, not the CPU's cores, decides.
+  if (config.replicas === undefined || (config.replicas === "auto" && config.device !== undefined && config.device !== "cpu")) return { replicas: 1, threads: config.threads };
+  if (config.replicas !== "auto") return { replicas: config.replicas, threads: config.threads ?? (config.replicas > 1 ? Math.max(1, Math.floor(cores / config.replicas)) : undefined) };
+  const threads = config.threads ?? 1;
+  return { replicas: Math.max(1, Math.floor(cores / threads)), threads };
 }

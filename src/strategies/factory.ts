@@ -27,7 +27,7 @@ export interface StrategyContext {
   onRetry?: LlmContext["onRetry"];
   onBatchProgress?: LlmContext["onBatchProgress"];
   /** Settings for encoders whose config leaves them out (the server's spinWait: false, packing: "auto"). */
-  encoderDefaults?: Partial<Pick<EncoderConfig, "spinWait" | "threads" | "batchSize" | "packing">>;
+  encoderDefaults?: Partial<Pick<EncoderConfig, "spinWait" | "threads" | "batchSize" | "packing" | "replicas">>;
   /** Applied to every strategy built (members included), e.g. the server's dynamic batching of encoders. */
   decorate?: (strategy: Strategy) => Strategy;
 }

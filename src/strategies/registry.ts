@@ -31,7 +31,7 @@ export interface BuildContext {
   onDownload?: (file: string) => void;
   onRetry?: LlmContext["onRetry"];
   onBatchProgress?: LlmContext["onBatchProgress"];
-  encoderDefaults?: Partial<Pick<EncoderConfig, "spinWait" | "threads" | "batchSize" | "packing">>;
+  encoderDefaults?: Partial<Pick<EncoderConfig, "spinWait" | "threads" | "batchSize" | "packing" | "replicas">>;
 }
 
 /** A member's totals over a run, for the composite's own (run accounting). */
