@@ -85,9 +85,13 @@ test("replicas: copies of the encoder take concurrent calls, each answered as by
   }
 });
 
-test("replicaPlan: auto is one single-threaded copy per core, fewer with more threads, one on an accelerator", () => {
-  assert.deepEqual(replicaPlan({ replicas: "auto" }, 8), { replicas: 8, threads: 1 });
+test("replicaPlan: auto is one single-threaded copy per core up to four, then threads; fewer with more threads; one on an accelerator", () => {
+  assert.deepEqual(replicaPlan({ replicas: "auto" }, 2), { replicas: 2, threads: 1 });
+  assert.deepEqual(replicaPlan({ replicas: "auto" }, 3), { replicas: 3, threads: 1 });
+  assert.deepEqual(replicaPlan({ replicas: "auto" }, 8), { replicas: 4, threads: 2 });
+  assert.deepEqual(replicaPlan({ replicas: "auto" }, 18), { replicas: 4, threads: 4 });
   assert.deepEqual(replicaPlan({ replicas: "auto", threads: 3 }, 8), { replicas: 2, threads: 3 });
+  assert.deepEqual(replicaPlan({ replicas: "auto", threads: 1 }, 8), { replicas: 4, threads: 1 });
   assert.deepEqual(replicaPlan({ replicas: "auto", threads: 16 }, 8), { replicas: 1, threads: 16 });
   assert.deepEqual(replicaPlan({ replicas: "auto", device: "cuda" }, 8), { replicas: 1, threads: undefined });
   assert.deepEqual(replicaPlan({ replicas: 4 }, 8), { replicas: 4, threads: 2 });

@@ -50,8 +50,8 @@ export const EncoderConfigSchema = z.strictObject({
   spinWait: z.boolean().optional(),
   /**
    * Copies of the model that run calls at the same time, each computing on its own worker thread with
-   * `threads` threads. "auto": one per core, single-threaded unless `threads` says otherwise (`tandem
-   * serve`'s and the gateway's default): concurrent calls, as a server gathers them, use the cores better as
+   * `threads` threads. "auto": one single-threaded copy per core up to four, the cores then shared out as
+   * threads, or as many as fit `threads` (`tandem serve`'s and the gateway's default): concurrent calls, as a server gathers them, use the cores better as
    * independent batches than as one batch split across them, and the event loop stays free. Unset (offline
    * default): one copy on the calling thread, which runs one call's batches fastest.
    */

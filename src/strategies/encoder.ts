@@ -98,11 +98,18 @@ export async function loadEncoderStrategy(config: EncoderConfig, name: string, o
   return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing, paddingSlack: config.paddingSlack, packing: model.canPack ? rowTokens : undefined }, name, true, copies);
 }
 
-/** How many copies, each with how many threads: "auto" is one single-threaded copy per core (fewer when `threads` is set). */
+/** Most copies "auto" makes: each holds the whole model in memory, and past a few, threads per copy serve better. */
+export const MAX_AUTO_REPLICAS = 4;
+
+/**
+ * How many copies, each with how many threads: "auto" is one single-threaded copy per core up to
+ * MAX_AUTO_REPLICAS copies, the cores then shared out as threads (fewer copies when `threads` is set).
+ */
 export function replicaPlan(config: Pick<EncoderConfig, "replicas" | "threads" | "device">, cores = availableParallelism()): { replicas: number; threads: number | undefined } {
   // An accelerator runs one copy: its own scheduling, not the CPU's cores, decides.
   if (config.replicas === undefined || (config.replicas === "auto" && config.device !== undefined && config.device !== "cpu")) return { replicas: 1, threads: config.threads };
   if (config.replicas !== "auto") return { replicas: config.replicas, threads: config.threads ?? (config.replicas > 1 ? Math.max(1, Math.floor(cores / config.replicas)) : undefined) };
-  const threads = config.threads ?? 1;
-  return { replicas: Math.max(1, Math.floor(cores / threads)), threads };
+  if (config.threads !== undefined) return { replicas: Math.max(1, Math.min(MAX_AUTO_REPLICAS, Math.floor(cores / config.threads))), threads: config.threads };
+  const replicas = Math.max(1, Math.min(MAX_AUTO_REPLICAS, cores));
+  return { replicas, threads: Math.max(1, Math.floor(cores / replicas)) };
 }
