@@ -21,9 +21,13 @@ export interface RunnableSession {
 /** The onnxruntime-node this module loaded, for the worker to load the same one. */
 const ORT_PATH = createRequire(import.meta.url).resolve("onnxruntime-node");
 
-/** Starts a worker thread holding a session of `graph` (a path or the bytes, which are copied there). */
+/**
+ * Starts a worker thread holding a session of `graph`: a path, or the bytes, which move there when they
+ * own their whole buffer (the caller must not use them afterwards) and are copied otherwise.
+ */
 export function createThreadedSession(graph: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<RunnableSession> {
-  const worker = new Worker(SESSION_WORKER_SOURCE, { eval: true, workerData: { ortPath: ORT_PATH, graph, options } });
+  const movable = typeof graph !== "string" && graph.buffer instanceof ArrayBuffer && graph.byteOffset === 0 && graph.byteLength === graph.buffer.byteLength;
+  const worker = new Worker(SESSION_WORKER_SOURCE, { eval: true, workerData: { ortPath: ORT_PATH, graph, options }, transferList: movable ? [graph.buffer as ArrayBuffer] : [] });
   const pending = new Map<number, { resolve: (outputs: Record<string, ort.Tensor>) => void; reject: (error: Error) => void }>();
   let nextId = 0;
   let failure: Error | undefined;

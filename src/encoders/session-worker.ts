@@ -31,6 +31,8 @@ const port = parentPort;
   let session;
   try {
     session = await ort.InferenceSession.create(workerData.graph, workerData.options);
+    // ONNX Runtime holds its own copy now: the bytes need not stay for the thread's life.
+    workerData.graph = null;
   } catch (error) {
     port.postMessage({ kind: "failed", message: String(error && error.message || error) });
     return;
