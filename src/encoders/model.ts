@@ -23,7 +23,7 @@ import {
 import { MAX_POOLING_REFUSAL, packedFeeds, packGraph, PackingUnsupported, planPackedRows, poolPackedRows } from "./packing.js";
 import { readSafetensors } from "./safetensors.js";
 import { loadTokenizer, type TextTokenizer } from "./tokenizer.js";
-import { createSession, portableGraph } from "./int8-kernel.js";
+import { portableGraph } from "./int8-kernel.js";
 import { createThreadedSession, type RunnableSession } from "./session-thread.js";
 
 export type EncoderKind = "classifier" | "backbone+head" | "embedding";
@@ -98,6 +98,15 @@ export class EncoderModel {
   }
 
   static async load(dir: string, options: SessionOptions = {}): Promise<EncoderModel> {
+    return (await EncoderModel.loadCopies(dir, options, 1))[0]!;
+  }
+
+  /**
+   * `count` copies of the model, each with its own sessions (on worker threads with `workerThread`, so
+   * that they compute at once). The folder is read, the graph made portable and packed, and the packing
+   * probe run once for all of them.
+   */
+  static async loadCopies(dir: string, options: SessionOptions, count: number): Promise<EncoderModel[]> {
     const configFile = join(dir, "config.json");
     if (!existsSync(configFile)) throw new UserError("no config.json in the model folder", { file: dir });
     let config: Record<string, unknown>;
@@ -116,13 +125,16 @@ export class EncoderModel {
       graphOptimizationLevel: "all",
       ...(options.spinWait === false ? { extra: { session: { intra_op: { allow_spinning: "0" } } } } : {}),
     };
-    const open: SessionOpener = (bytes, ortOptions) => openSession(bytes, ortOptions, options.workerThread ?? false);
-    let session: RunnableSession;
+    const workerThread = options.workerThread ?? false;
+    const sessions: RunnableSession[] = [];
     try {
-      session = await open(graph, sessionOptions);
+      const portable = await portableGraph(graph);
+      for (let copy = 0; copy < count; copy++) sessions.push(await openSession(portable, sessionOptions, workerThread));
     } catch (error) {
+      for (const opened of sessions) await opened.release();
       throw new UserError(`ONNX Runtime cannot load the graph: ${(error as Error).message}`, { file: graph });
     }
+    const session = sessions[0]!;
     const pooling = typeof config.pooling === "string" ? parsePooling(config.pooling) : "mean";
     const outputs = session.outputNames;
     const maxPositions = Number(config.max_position_embeddings ?? 512);
@@ -154,29 +166,32 @@ export class EncoderModel {
     }
     const kind: EncoderKind = head ? "backbone+head" : outputs.includes("logits") ? "classifier" : "embedding";
 
-    let packed: PackedSessions | undefined;
+    let packed: PackedSessions[] = [];
     let packingRefusal: string | undefined;
     if (options.packing) {
       try {
         // A classifier graph pools inside itself (its head is split off at that pooling); otherwise config.json's pooling runs on packed rows.
         if (kind !== "classifier" && pooling === "max") throw new UserError(`cannot pack this model's rows: ${MAX_POOLING_REFUSAL}`, { file: configFile });
-        packed = await loadPackedSessions(graph, sessionOptions, open);
+        packed = await loadPackedSessions(graph, sessionOptions, workerThread, count);
       } catch (error) {
         if (options.packing !== "auto" || !(error instanceof UserError)) throw error;
         packingRefusal = error.message;
       }
     }
     const normalize = kind === "embedding" && config.normalize !== false;
-    const model = new EncoderModel(dir, graph, kind, kind === "embedding" ? [] : labels, tokenizer, session, maxPositions, pooling, normalize, hasHidden, head, packed, packingRefusal);
-    if (packed) {
-      const alignment = await model.packingAlignment();
-      if (alignment !== undefined) packed.alignment = alignment;
+    const copies = (withPacking: boolean, refusal?: string) =>
+      sessions.map((own, copy) => new EncoderModel(dir, graph, kind, kind === "embedding" ? [] : labels, tokenizer, own, maxPositions, pooling, normalize, hasHidden, head, withPacking ? packed[copy] : undefined, refusal));
+    const models = copies(packed.length > 0, packingRefusal);
+    if (packed.length > 0) {
+      // The probe measures this CPU's kernels: what holds for one copy holds for all.
+      const alignment = await models[0]!.packingAlignment();
+      if (alignment !== undefined) for (const sessionsOfCopy of packed) sessionsOfCopy.alignment = alignment;
       else if (options.packing === "auto") {
-        await releasePacked(packed);
-        return new EncoderModel(dir, graph, kind, kind === "embedding" ? [] : labels, tokenizer, session, maxPositions, pooling, normalize, hasHidden, head, undefined, "packed rows do not reproduce padded answers exactly on this CPU");
+        for (const sessionsOfCopy of packed) await releasePacked(sessionsOfCopy);
+        return copies(false, "packed rows do not reproduce padded answers exactly on this CPU");
       }
     }
-    return model;
+    return models;
   }
 
   /**
@@ -319,12 +334,10 @@ const PACKING_PROBE = [
   "Never again, never.",
 ];
 
-type SessionOpener = (graph: string | Uint8Array, options: ort.InferenceSession.SessionOptions) => Promise<RunnableSession>;
-
-/** A session of the graph made portable (int8-kernel.ts), on a worker thread or the caller's. */
+/** A session of a graph already made portable (int8-kernel.ts), on a worker thread or the caller's. */
 async function openSession(graph: string | Uint8Array, options: ort.InferenceSession.SessionOptions, workerThread: boolean): Promise<RunnableSession> {
-  if (workerThread) return createThreadedSession(await portableGraph(graph), options);
-  const session = await createSession(graph, options);
+  if (workerThread) return createThreadedSession(graph, options);
+  const session = typeof graph === "string" ? await ort.InferenceSession.create(graph, options) : await ort.InferenceSession.create(graph, options);
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
@@ -333,7 +346,8 @@ async function openSession(graph: string | Uint8Array, options: ort.InferenceSes
   };
 }
 
-async function loadPackedSessions(graph: string, sessionOptions: ort.InferenceSession.SessionOptions, open: SessionOpener): Promise<PackedSessions> {
+/** The packed-row sessions of `count` copies: the graph rewritten (and made portable) once. */
+async function loadPackedSessions(graph: string, sessionOptions: ort.InferenceSession.SessionOptions, workerThread: boolean, count: number): Promise<PackedSessions[]> {
   let graphs: ReturnType<typeof packGraph>;
   try {
     graphs = packGraph(readFileSync(graph));
@@ -341,11 +355,20 @@ async function loadPackedSessions(graph: string, sessionOptions: ort.InferenceSe
     if (error instanceof PackingUnsupported) throw new UserError(`cannot pack this model's rows: ${error.message}`, { file: graph });
     throw error;
   }
-  const backbone = await open(graphs.backbone, sessionOptions);
-  if (!graphs.head) return { backbone, alignment: 1 };
-  // The head is one small product per text: a trip to a worker thread would cost more than it computes.
-  const head = await openSession(graphs.head.bytes, { ...sessionOptions, intraOpNumThreads: 1 }, false);
-  return { backbone, alignment: 1, head: { session: head, input: graphs.head.input, pooling: graphs.head.pooling } };
+  const backbone = await portableGraph(graphs.backbone);
+  const head = graphs.head && { ...graphs.head, bytes: await portableGraph(graphs.head.bytes) };
+  const sets: PackedSessions[] = [];
+  for (let copy = 0; copy < count; copy++) {
+    const own = await openSession(backbone, sessionOptions, workerThread);
+    if (!head) {
+      sets.push({ backbone: own, alignment: 1 });
+      continue;
+    }
+    // The head is one small product per text: a trip to a worker thread would cost more than it computes.
+    const headSession = await openSession(head.bytes, { ...sessionOptions, intraOpNumThreads: 1 }, false);
+    sets.push({ backbone: own, alignment: 1, head: { session: headSession, input: head.input, pooling: head.pooling } });
+  }
+  return sets;
 }
 
 /** id2label in index order; generic names when the config has none. */

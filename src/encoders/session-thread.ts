@@ -22,12 +22,11 @@ export interface RunnableSession {
 const ORT_PATH = createRequire(import.meta.url).resolve("onnxruntime-node");
 
 /**
- * Starts a worker thread holding a session of `graph`: a path, or the bytes, which move there when they
- * own their whole buffer (the caller must not use them afterwards) and are copied otherwise.
+ * Starts a worker thread holding a session of `graph`: a path, or the bytes, copied there (not moved: a
+ * Buffer's memory may not be transferable, and a worker given one it cannot take ends before it starts).
  */
 export function createThreadedSession(graph: string | Uint8Array, options: ort.InferenceSession.SessionOptions): Promise<RunnableSession> {
-  const movable = typeof graph !== "string" && graph.buffer instanceof ArrayBuffer && graph.byteOffset === 0 && graph.byteLength === graph.buffer.byteLength;
-  const worker = new Worker(SESSION_WORKER_SOURCE, { eval: true, workerData: { ortPath: ORT_PATH, graph, options }, transferList: movable ? [graph.buffer as ArrayBuffer] : [] });
+  const worker = new Worker(SESSION_WORKER_SOURCE, { eval: true, workerData: { ortPath: ORT_PATH, graph, options } });
   const pending = new Map<number, { resolve: (outputs: Record<string, ort.Tensor>) => void; reject: (error: Error) => void }>();
   let nextId = 0;
   let failure: Error | undefined;
@@ -59,8 +58,9 @@ export function createThreadedSession(graph: string | Uint8Array, options: ort.I
       if (!names) reject(error);
       for (const id of [...pending.keys()]) settle(id)?.reject(error);
     });
-    worker.on("exit", () => {
-      failure ??= new Error("the session's worker thread has ended");
+    worker.on("exit", (code) => {
+      failure ??= new Error(`the session's worker thread has ended (exit code ${code})`);
+      if (!names) reject(failure);
       for (const id of [...pending.keys()]) settle(id)?.reject(failure);
     });
   });

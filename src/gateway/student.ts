@@ -1,7 +1,7 @@
 /**
- * The student a gateway task shadows or serves: loaded as `tandem serve` loads encoders (SERVED_ENCODER_DEFAULTS), answering in
- * the task's label order, and, when replaced (a new student, an alarm), closed only after its last
- * prediction in flight.
+ * The student a gateway task shadows or serves: loaded as `tandem serve` loads encoders
+ * (SERVED_ENCODER_DEFAULTS), answering in the task's label order, and, when replaced (a new student, an
+ * alarm), closed only after its last prediction in flight.
  */
 import { join } from "node:path";
 import { batchingStrategy, SERVED_ENCODER_DEFAULTS, type BatchingStrategy } from "../server/batcher.js";

@@ -86,16 +86,8 @@ export async function loadEncoderStrategy(config: EncoderConfig, name: string, o
   // Copies compute on worker threads (with replicas set at all, one copy too): calls then run at the same
   // time and the event loop that gathers them stays free.
   const workerThread = config.replicas !== undefined;
-  const load = () => EncoderModel.load(dir, { threads, workerThread, executionProvider: config.device, spinWait: config.spinWait, packing: config.packing === "auto" ? "auto" : rowTokens !== undefined });
-  const model = await load();
-  const copies: EncoderModel[] = [];
-  try {
-    for (let i = 1; i < replicas; i++) copies.push(await load());
-  } catch (error) {
-    for (const copy of [model, ...copies]) await copy.release();
-    throw error;
-  }
-  return encoderStrategy(model, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing, paddingSlack: config.paddingSlack, packing: model.canPack ? rowTokens : undefined }, name, true, copies);
+  const [model, ...copies] = await EncoderModel.loadCopies(dir, { threads, workerThread, executionProvider: config.device, spinWait: config.spinWait, packing: config.packing === "auto" ? "auto" : rowTokens !== undefined }, replicas);
+  return encoderStrategy(model!, { batchSize: config.batchSize, maxLength: config.maxLength, bucketing: config.bucketing, paddingSlack: config.paddingSlack, packing: model!.canPack ? rowTokens : undefined }, name, true, copies);
 }
 
 /** Most copies "auto" makes: each holds the whole model in memory, and past a few, threads per copy serve better. */
