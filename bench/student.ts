@@ -7,6 +7,13 @@
 // macro F1 against gold of teacher, student and cascade. A learning curve over N; the distill's wall time.
 // Also the generality row: the same on a non-sentiment task (a text's source, three classes) with a
 // simulated teacher, from the general MiniLM backbone.
+// A single calibration draw is a noisy measure of a certificate (its τ moves with which ~750 rows were drawn), so
+// each student's certificate is also re-drawn: the student was trained without its calibration rows and the
+// held-out ones, so any draw of the same size from those is a calibration sample it could have had. The
+// expected teacher share over the draws, its spread, and how often the cascade's agreement on the rest held.
+// And two reference points on the held-out texts: the best τ chosen on them (oracle), and a student that is
+// right by gold on every text, ranked by this student's confidence (what a perfect sentiment model would
+// leave the LLM, since the teacher is itself wrong on ~20% of texts).
 // Usage: node --import tsx bench/student.ts [sizes=500,1000,2000,2500] [extra distill args...]
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -19,6 +26,9 @@ import { csvField } from "../src/data/writers.js";
 import { classifyWithEncoder } from "../src/encoders/inference.js";
 import { EncoderModel } from "../src/encoders/model.js";
 import { evaluate, macroF1 } from "../src/metrics/evaluate.js";
+import { quantileGrid } from "../src/distill/certification.js";
+import { certifyCascade } from "../src/strategies/certify.js";
+import { routesToLlm } from "../src/strategies/cascade.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const SHARED = join(ROOT, "..", "shared");
@@ -39,9 +49,47 @@ function labelsFile(name: string, rows: Array<{ text: string; teacher: string }>
   return file;
 }
 
-interface Row { labels: number; seconds: number; tau: number; certified: boolean; share: number; cascadeAgreement: number; studentAgreement: number; f1: { teacher: number; student: number; cascade: number }; calibrationRows: number }
+interface Redrawn { meanShare: number; sdShare: number; p10: number; p90: number; meanCascade: number; held: number }
+interface Row { labels: number; seconds: number; tau: number; certified: boolean; share: number; cascadeAgreement: number; studentAgreement: number; f1: { teacher: number; student: number; cascade: number }; calibrationRows: number; redrawn: Redrawn; oracle: number; perfectOracle: number }
+const DRAWS = 200;
 
-async function evaluateOn(out: string, rows: Array<{ text: string; teacher: string }>, labels: readonly string[], goldOf: (text: string) => string): Promise<Omit<Row, "labels" | "seconds" | "calibrationRows" | "certified">> {
+/** The share of `rows` left to the teacher at the best τ chosen on them (cascade agreement ≥ target). */
+function oracleShare(confidence: readonly number[], agrees: readonly boolean[], target = 0.95): number {
+  const order = confidence.map((_, i) => i).sort((a, b) => confidence[b]! - confidence[a]!);
+  let wrong = 0;
+  let best = 0;
+  order.forEach((i, k) => {
+    if (!agrees[i]) wrong++;
+    if (1 - wrong / order.length >= target) best = k + 1;
+  });
+  return 1 - best / order.length;
+}
+
+/** The certificate re-drawn: n calibration rows drawn from `rows` (never trained on), τ certified on them, the share and agreement on the rest. */
+function redraw(rows: Answer[], n: number, grid: number[], labels: readonly string[]): Redrawn {
+  const shares: number[] = [];
+  const cascades: number[] = [];
+  let held = 0;
+  for (let d = 0; d < DRAWS; d++) {
+    const order = new Random(1000 + d).shuffle(rows.map((_, i) => i));
+    const pick = (idx: number[]) => ({ encoderPred: idx.map((i) => rows[i]!.pred), encoderConfidence: idx.map((i) => rows[i]!.confidence), llmPred: idx.map((i) => rows[i]!.teacher) });
+    const tau = certifyCascade({ calibration: pick(order.slice(0, n)), target: { metric: "agreement", level: 0.95 }, confidence: 0.95, labels: [...labels], taus: grid }).certificate.tau;
+    const rest = order.slice(n);
+    const routed = rest.filter((i) => routesToLlm(rows[i]!.confidence, tau));
+    shares.push(routed.length / rest.length);
+    const agreement = rest.filter((i) => routesToLlm(rows[i]!.confidence, tau) || rows[i]!.pred === rows[i]!.teacher).length / rest.length;
+    cascades.push(agreement);
+    if (agreement >= 0.95) held++;
+  }
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const sorted = [...shares].sort((a, b) => a - b);
+  const m = mean(shares);
+  return { meanShare: m, sdShare: Math.sqrt(mean(shares.map((x) => (x - m) ** 2))), p10: sorted[Math.floor(0.1 * DRAWS)]!, p90: sorted[Math.floor(0.9 * DRAWS)]!, meanCascade: mean(cascades), held: held / DRAWS };
+}
+
+type Answer = { pred: string; confidence: number; teacher: string };
+
+async function evaluateOn(out: string, rows: Array<{ text: string; teacher: string }>, labels: readonly string[], goldOf: (text: string) => string): Promise<{ figures: Omit<Row, "labels" | "seconds" | "calibrationRows" | "certified" | "redrawn">; answers: Answer[] }> {
   const config = parseYaml(readFileSync(join(out, "cascade.yaml"), "utf8")) as { strategies: Array<{ name: string; tau?: number }> };
   const tau = config.strategies.find((s) => s.name === "cascade")!.tau!;
   const model = await EncoderModel.load(join(out, "model"));
@@ -52,14 +100,18 @@ async function evaluateOn(out: string, rows: Array<{ text: string; teacher: stri
   const kept = rows.map((_, i) => confidence[i]! >= tau && tau < 1);
   const cascade = rows.map((r, i) => (kept[i] ? result.predictions[i]! : r.teacher));
   const agree = (pred: readonly string[]) => pred.filter((p, i) => p === rows[i]!.teacher).length / rows.length;
+  const golds = rows.map((r) => goldOf(r.text));
   const f1 = (pred: readonly string[]) => macroF1(evaluate({ gold: rows.map((r) => goldOf(r.text)), pred: [...pred], labels: [...labels] }).overall);
-  return {
+  const figures = {
     tau,
     share: kept.filter((x) => !x).length / rows.length,
     cascadeAgreement: agree(cascade),
     studentAgreement: agree(result.predictions),
+    oracle: oracleShare(confidence, result.predictions.map((p, i) => p === rows[i]!.teacher)),
+    perfectOracle: oracleShare(confidence, golds.map((g, i) => g === rows[i]!.teacher)),
     f1: { teacher: f1(rows.map((r) => r.teacher)), student: f1(result.predictions), cascade: f1(cascade) },
   };
+  return { figures, answers: rows.map((r, i) => ({ pred: result.predictions[i]!, confidence: confidence[i]!, teacher: r.teacher })) };
 }
 
 async function curve(name: string, poolRows: Array<{ text: string; teacher: string }>, held: Array<{ text: string; teacher: string }>, labels: readonly string[], goldOf: (text: string) => string, args: string[]): Promise<Row[]> {
@@ -72,9 +124,14 @@ async function curve(name: string, poolRows: Array<{ text: string; teacher: stri
     const seconds = (performance.now() - started) / 1000;
     if (run.status !== 0) throw new Error(`distill failed: ${run.stderr}`);
     const summary = JSON.parse(run.stdout) as { certified: { certified: boolean; calibration_rows: number } };
-    rows.push({ labels: n, seconds, certified: summary.certified.certified, calibrationRows: summary.certified.calibration_rows, ...(await evaluateOn(out, held, labels, goldOf)) });
+    const { figures, answers } = await evaluateOn(out, held, labels, goldOf);
+    // The draws: the run's calibration rows and the held-out texts, the student's answers on both; the grid from its training rows, as distill fixes it.
+    const labelled = (await readTable(join(out, "labels.csv"))).records.map((r) => ({ pred: cellText(r.values.student), confidence: Number(cellText(r.values.student_confidence)), teacher: cellText(r.values.teacher_label), part: cellText(r.values.part) }));
+    const grid = quantileGrid(labelled.filter((r) => r.part === "training").map((r) => r.confidence));
+    const redrawn = redraw([...labelled.filter((r) => r.part === "calibration"), ...answers], summary.certified.calibration_rows, grid, labels);
+    rows.push({ labels: n, seconds, certified: summary.certified.certified, calibrationRows: summary.certified.calibration_rows, ...figures, redrawn });
     const r = rows.at(-1)!;
-    process.stderr.write(`${name} ${n}: ${seconds.toFixed(0)} s, τ ${r.tau}, held-out teacher share ${(r.share * 100).toFixed(1)}%, cascade agreement ${(r.cascadeAgreement * 100).toFixed(2)}%, student agreement ${(r.studentAgreement * 100).toFixed(1)}%\n`);
+    process.stderr.write(`${name} ${n}: ${seconds.toFixed(0)} s, τ ${r.tau}, held-out teacher share ${(r.share * 100).toFixed(1)}% (re-drawn: ${(redrawn.meanShare * 100).toFixed(1)}% ± ${(redrawn.sdShare * 100).toFixed(1)}), cascade agreement ${(r.cascadeAgreement * 100).toFixed(2)}%, student agreement ${(r.studentAgreement * 100).toFixed(1)}%\n`);
   }
   return rows;
 }
@@ -85,6 +142,12 @@ function table(title: string, rows: Row[]): void {
   console.log("labels  distill s  calib rows  τ      teacher share  cascade agreement  student agreement  macro F1: teacher / student / cascade");
   for (const r of rows) {
     console.log(`${String(r.labels).padStart(6)}  ${r.seconds.toFixed(0).padStart(9)}  ${String(r.calibrationRows).padStart(10)}  ${r.tau.toFixed(2).padEnd(5)}  ${pct(r.share).padStart(12)}%  ${pct(r.cascadeAgreement).padStart(16)}%  ${pct(r.studentAgreement).padStart(16)}%  ${pct(r.f1.teacher)} / ${pct(r.f1.student)} / ${pct(r.f1.cascade)}`);
+  }
+  console.log(`certificate re-drawn ${DRAWS} times (calibration rows of the same number from the run's calibration rows and the held-out texts; share and agreement on the rest), and the held-out reference points`);
+  console.log("labels  teacher share: mean ± sd  10th–90th pct  cascade agreement (mean)  held ≥ 95%  oracle τ share  perfect-by-gold student, oracle share");
+  for (const r of rows) {
+    const d = r.redrawn;
+    console.log(`${String(r.labels).padStart(6)}  ${(pct(d.meanShare) + "% ± " + pct(d.sdShare)).padStart(24)}  ${(pct(d.p10) + "–" + pct(d.p90) + "%").padStart(13)}  ${(pct(d.meanCascade) + "%").padStart(24)}  ${(pct(d.held) + "%").padStart(10)}  ${(pct(r.oracle) + "%").padStart(14)}  ${(pct(r.perfectOracle) + "%").padStart(10)}`);
   }
 }
 
