@@ -38,7 +38,7 @@ interface Summary {
   rounds: Array<{ round: number; trainingLabels?: number; training_labels: number; calibration_labels: number; final_agreement: number; paid_usd: number; answered: number }>;
   certified: { certified: boolean; tau: number; lower_bound: number; target: number; calibration_rows: number };
   teacher_share: number;
-  costs: { labels_usd: number; paid_this_run_usd: number };
+  costs: { labels_usd: number; paid_this_run_usd: number; price_basis: string | null };
   stopped: string | null;
   student: { training_labels: number; calibration_labels: number; quantization: string };
   run_id: string;
@@ -184,6 +184,7 @@ test("distill --budget stops before passing it; teacher labels from a file need 
   assert.deepEqual(logSummary.rounds.map((r) => r.round), [0]);
   assert.equal(logSummary.student.training_labels + logSummary.student.calibration_labels, logged.length);
   assert.equal(logSummary.costs.paid_this_run_usd, 0);
+  assert.match(logSummary.costs.price_basis ?? "", /^the mean cost of \d+ priced teacher answers$/);
   const written = parseYaml(readFileSync(join(tempDir(), "distill-logs", "cascade.yaml"), "utf8")) as { default: string; strategies: Array<{ name: string; model?: string; audit?: { share: number } }> };
   assert.equal(written.default, "cascade", "the certified cascade, not the bare student");
   assert.equal(written.strategies.find((x) => x.name === "teacher")!.model, teacherSpec());
@@ -228,8 +229,12 @@ test("distill's default student is the backbone fine-tuned (PyTorch engine), fro
   const resumed = await runCliAsync(command);
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.match(resumed.stderr, /resuming the fine-tune from its last checkpoint/);
-  const summary = JSON.parse(resumed.stdout) as { student: { kind: string; quantization: string; training_labels: number }; certified: { tau: number } };
+  const summary = JSON.parse(resumed.stdout) as { student: { kind: string; quantization: string; training_labels: number }; certified: { tau: number }; teacher_share: number; costs: { per_text_usd: number; price_basis: string; teacher_per1000: number; saved_per1000: number } };
   assert.equal(summary.student.kind, "full");
+  // The logs carry no costs: the dollars come from gpt-4o-mini's list price, and say so.
+  assert.match(summary.costs.price_basis, /^estimated from list prices \(gpt-4o-mini, prices as of [\d-]+\), every answer at its output-token limit: an upper bound$/);
+  assert.ok(summary.costs.per_text_usd > 0 && summary.costs.per_text_usd < 1e-3, String(summary.costs.per_text_usd));
+  assert.ok(Math.abs(summary.costs.saved_per1000 - summary.costs.per_text_usd * 1000 * (1 - summary.teacher_share)) < 1e-12);
   assert.ok(summary.student.training_labels >= 300, String(summary.student.training_labels));
   assert.match(summary.student.quantization, /^int8, static activations \(label agreement with float/);
   assert.ok(!existsSync(join(out, ".fine-tune")), "the fine-tune's work folder is gone once the student is written");

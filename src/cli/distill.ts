@@ -307,7 +307,7 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
         else {
           const cert = result.certification.certificate;
           let out = `\n${cert.certified ? "certified" : "not certified"}: ${cert.summary}\n`;
-          out += `the teacher answers ${(result.teacherShare * 100).toFixed(1)}% of the ${input?.texts.length ?? "logged"} texts at τ = ${cert.tau}: ${usd(result.costs.cascadePer1000)} per 1,000 texts instead of ${usd(result.costs.teacherPer1000)} (saved ${usd(result.costs.savedPer1000)})\n`;
+          out += `the teacher answers ${(result.teacherShare * 100).toFixed(1)}% of the ${input?.texts.length ?? "logged"} texts at τ = ${cert.tau}: ${usd(result.costs.cascadePer1000)} per 1,000 texts instead of ${usd(result.costs.teacherPer1000)} (saved ${usd(result.costs.savedPer1000)})${result.costs.priceBasis ? `; ${result.costs.priceBasis}` : ""}\n`;
           out += `labels: ${result.student.trainingLabels} training, ${result.student.calibrationLabels} calibration; teacher cost ${usd(result.costs.labelsUsd)} (${usd(result.costs.paidThisRunUsd)} paid in this run); student ${result.student.kind} on ${result.student.backbone}, ${result.student.quantization}\n`;
           if (result.evaluation) {
             const e = result.evaluation;

@@ -25,7 +25,7 @@ import { encodeTexts } from "../training/encodings.js";
 import { recordDistillRun, summaryJson, writeCascadeFile, writeLabelFiles, writeReports } from "./artifacts.js";
 import { certifyStudent } from "./certification.js";
 import { evaluateStudent } from "./evaluation.js";
-import { askInRounds, LabelBook, noLabelsError, teacherAsker, teacherConfigFor, type RoundsOutcome } from "./labels.js";
+import { askInRounds, LabelBook, listPricePerText, noLabelsError, teacherAsker, teacherConfigFor, type RoundsOutcome } from "./labels.js";
 import { argmaxRows, chooseStudent, studentProbabilities, trainHeadStudent, writeFinalStudent, type HeadStudent } from "./student.js";
 import type { DistillEvent, DistillOptions, DistillPhase, DistillResult, Labelled, RoundRecord } from "./types.js";
 
@@ -185,8 +185,12 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   enter("writing", out);
   const values = [...book.labelled.values()];
   const priced = values.filter((l) => l.costUsd > 0);
-  const perTextUsd = priced.length ? priced.reduce((s, l) => s + l.costUsd, 0) / priced.length : null;
+  const cascadeLlm = options.cascadeLlm ?? teacherConfig!;
+  // Logged answers without costs: the per-text price comes from the cascade LLM's list price instead.
+  const listed = priced.length ? null : await listPricePerText(cascadeLlm, book.pool, { db, pricing: options.pricing, scheme });
+  const perTextUsd = priced.length ? priced.reduce((s, l) => s + l.costUsd, 0) / priced.length : (listed?.usd ?? null);
   const costs = {
+    priceBasis: priced.length ? `the mean cost of ${priced.length} priced teacher answers` : (listed?.basis ?? null),
     labelsUsd: book.cost(),
     paidThisRunUsd: values.filter((l) => l.paid).reduce((s, l) => s + l.costUsd, 0),
     loggedUsd: values.filter((l) => l.source === "log").reduce((s, l) => s + l.costUsd, 0),
@@ -196,7 +200,6 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     savedPer1000: perTextUsd === null ? null : perTextUsd * 1000 * (1 - teacherShare),
   };
   const { labelsFile, suspectsFile } = writeLabelFiles(out, book.pool, book.labelled, student, certified);
-  const cascadeLlm = options.cascadeLlm ?? teacherConfig!;
   const asker = teacherConfig ? teacherAsker(teacherConfig, { db, pricing: options.pricing, scheme, budgetUsd: options.budgetUsd, spent: () => book.cost(), stop: options.stop, emit }) : undefined;
   const evaluation = options.evaluation ? await evaluateStudent(options.evaluation, { modelDir: written.modelDir, labels, tau, maxLength, ask: asker ? (texts) => asker.ask(texts, rounds + 1) : undefined, onNote: (message) => emit({ kind: "note", message }) }) : undefined;
   const configFile = writeCascadeFile(out, { certified, cascadeLlm, audit: options.audit, perTextUsd, studentKind: kind, backbone: backboneSpec, inputTexts: book.inputRows.length });

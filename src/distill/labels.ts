@@ -12,6 +12,7 @@ import type { Store } from "../core/store.js";
 import { matchLabel, type LabelScheme } from "../data/labels.js";
 import type { LlmConfig } from "../strategies/config.js";
 import { createStrategy } from "../strategies/factory.js";
+import type { LlmStrategy } from "../strategies/llm.js";
 import type { Prediction } from "../strategies/strategy.js";
 import { calibrationOrder, leastSure, lengthStrata, margins, stratifiedByLength } from "./select.js";
 import type { DistillEvent, Labelled, Part, TeacherLabel } from "./types.js";
@@ -120,6 +121,26 @@ export function teacherAsker(teacher: LlmConfig, context: { db: Store; pricing?:
       return answers;
     },
   };
+}
+
+/**
+ * The teacher's price per text from its list price, for logged answers that carry no cost: the LLM
+ * strategy's own estimate (the prompt's tokens counted, every answer at its output limit — an upper
+ * bound) over a sample of the texts. Null when the model has no known price.
+ */
+export async function listPricePerText(llm: LlmConfig, texts: readonly string[], context: { db: Store; pricing?: string; scheme: LabelScheme }): Promise<{ usd: number; basis: string } | null> {
+  const strategy = await createStrategy({ ...llm }, { store: context.db, pricing: context.pricing, scheme: context.scheme.labels.join(",") });
+  try {
+    if (!("estimate" in strategy) || typeof strategy.estimate !== "function") return null;
+    // Every text's tokens are counted, so a fixed sample keeps this quick on large pools.
+    const sample = new Random(7).shuffle([...texts]).slice(0, 500);
+    const estimate = await (strategy as LlmStrategy).estimate(sample);
+    const calls = estimate.calls;
+    if (calls === 0 || !(estimate.costUsd > 0)) return null;
+    return { usd: estimate.costUsd / calls, basis: `estimated from list prices (${estimate.basis}), every answer at its output-token limit: an upper bound` };
+  } finally {
+    await strategy.close();
+  }
 }
 
 export interface RoundsOutcome {

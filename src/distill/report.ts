@@ -46,7 +46,7 @@ Learn then Test with fixed-sequence exact binomial tests (Clopper–Pearson), ta
 
 - **The teacher's share at the certificate**: ${pct(result.teacherShare, 1)} of the input texts (τ = ${cert.tau}); the student answers the other ${pct(1 - result.teacherShare, 1)}.
 - The student alone agrees with the teacher on ${pct(result.student.studentAgreement, 1)} of the calibration labels.
-- Per 1,000 texts at the teacher's price: ${usd(result.costs.teacherPer1000)} with the teacher alone, ${usd(result.costs.cascadePer1000)} through the cascade, **${usd(result.costs.savedPer1000)} saved**.
+- Per 1,000 texts at the teacher's price: ${usd(result.costs.teacherPer1000)} with the teacher alone, ${usd(result.costs.cascadePer1000)} through the cascade, **${usd(result.costs.savedPer1000)} saved**${result.costs.priceBasis ? ` (${result.costs.priceBasis})` : ""}.
 ${evaluation}
 ## Use
 

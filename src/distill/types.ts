@@ -159,8 +159,10 @@ export interface DistillResult {
     labelsUsd: number;
     paidThisRunUsd: number;
     loggedUsd: number;
-    /** The teacher's mean price per text (null when no priced answer is known). */
+    /** The teacher's mean price per text: from priced answers, else the cascade LLM's list price (null when neither is known). */
     perTextUsd: number | null;
+    /** Where perTextUsd comes from. */
+    priceBasis: string | null;
     teacherPer1000: number | null;
     cascadePer1000: number | null;
     savedPer1000: number | null;
