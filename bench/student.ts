@@ -101,7 +101,7 @@ async function evaluateOn(out: string, rows: Array<{ text: string; teacher: stri
   const cascade = rows.map((r, i) => (kept[i] ? result.predictions[i]! : r.teacher));
   const agree = (pred: readonly string[]) => pred.filter((p, i) => p === rows[i]!.teacher).length / rows.length;
   const golds = rows.map((r) => goldOf(r.text));
-  const f1 = (pred: readonly string[]) => macroF1(evaluate({ gold: rows.map((r) => goldOf(r.text)), pred: [...pred], labels: [...labels] }).overall);
+  const f1 = (pred: readonly string[]) => macroF1(evaluate({ gold: golds, pred: [...pred], labels: [...labels] }).overall);
   const figures = {
     tau,
     share: kept.filter((x) => !x).length / rows.length,

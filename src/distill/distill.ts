@@ -187,10 +187,12 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
   const priced = values.filter((l) => l.costUsd > 0);
   const cascadeLlm = options.cascadeLlm ?? teacherConfig!;
   // Logged answers without costs: the per-text price comes from the cascade LLM's list price instead.
-  const listed = priced.length ? null : await listPricePerText(cascadeLlm, book.pool, { db, pricing: options.pricing, scheme });
-  const perTextUsd = priced.length ? priced.reduce((s, l) => s + l.costUsd, 0) / priced.length : (listed?.usd ?? null);
+  const price = priced.length
+    ? { usd: priced.reduce((s, l) => s + l.costUsd, 0) / priced.length, basis: `the mean cost of ${priced.length} priced teacher answers` }
+    : await listPricePerText(cascadeLlm, book.pool, { db, pricing: options.pricing, scheme });
+  const perTextUsd = price?.usd ?? null;
   const costs = {
-    priceBasis: priced.length ? `the mean cost of ${priced.length} priced teacher answers` : (listed?.basis ?? null),
+    priceBasis: price?.basis ?? null,
     labelsUsd: book.cost(),
     paidThisRunUsd: values.filter((l) => l.paid).reduce((s, l) => s + l.costUsd, 0),
     loggedUsd: values.filter((l) => l.source === "log").reduce((s, l) => s + l.costUsd, 0),

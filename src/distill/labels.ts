@@ -129,15 +129,14 @@ export function teacherAsker(teacher: LlmConfig, context: { db: Store; pricing?:
  * bound) over a sample of the texts. Null when the model has no known price.
  */
 export async function listPricePerText(llm: LlmConfig, texts: readonly string[], context: { db: Store; pricing?: string; scheme: LabelScheme }): Promise<{ usd: number; basis: string } | null> {
-  const strategy = await createStrategy({ ...llm }, { store: context.db, pricing: context.pricing, scheme: context.scheme.labels.join(",") });
+  const strategy = await createStrategy(llm, { store: context.db, pricing: context.pricing, scheme: context.scheme.labels.join(",") });
   try {
-    if (!("estimate" in strategy) || typeof strategy.estimate !== "function") return null;
+    if (!("estimate" in strategy)) return null;
     // Every text's tokens are counted, so a fixed sample keeps this quick on large pools.
     const sample = new Random(7).shuffle([...texts]).slice(0, 500);
     const estimate = await (strategy as LlmStrategy).estimate(sample);
-    const calls = estimate.calls;
-    if (calls === 0 || !(estimate.costUsd > 0)) return null;
-    return { usd: estimate.costUsd / calls, basis: `estimated from list prices (${estimate.basis}), every answer at its output-token limit: an upper bound` };
+    if (estimate.calls === 0 || !(estimate.costUsd > 0)) return null;
+    return { usd: estimate.costUsd / estimate.calls, basis: `estimated from list prices (${estimate.basis}), every answer at its output-token limit: an upper bound` };
   } finally {
     await strategy.close();
   }
