@@ -15,6 +15,7 @@ import { calibrateActivationRanges, quantizeModel } from "../src/encoders/quanti
 import { EncoderModel } from "../src/encoders/model.js";
 import { runEncoder } from "../src/encoders/inference.js";
 import { GraphBuilder } from "../src/encoders/onnx-graph.js";
+import { hasInt8Products, matmulFlopsPerSample } from "../src/encoders/bench.js";
 import { Random } from "../src/core/random.js";
 import { UserError } from "../src/core/errors.js";
 import { randomBertWeights, referenceForward, writeModelDir, type BertWeights } from "./fixtures/bert-graph.js";
@@ -178,6 +179,26 @@ test("static activations: the calibrated range fixes scale and zero point, the b
     await session.release();
   }
   assert.throws(() => quantizeOnnx(graph.encode(), { minElements: 1, activations: "static" }), /needs calibration maxima/);
+});
+
+test("bench encoder's peak share counts every weight product: a float MatMul, its dynamic and its static int8 forms all cost 2·K·N per token, and the int8 forms are known as int8", () => {
+  const [k, n, tokens] = [32, 24, 10];
+  const random = new Random(4);
+  const graph = new GraphBuilder("one-product");
+  graph.output(graph.op("MatMul", [graph.input("a", ["rows", k]), graph.float(Float32Array.from({ length: k * n }, () => random.nextFloat() - 0.5), [k, n])]), "y", ["rows", n]);
+  const fp32 = graph.encode();
+  const maxima = new Float32Array(k).fill(2);
+  const forms = {
+    fp32,
+    dynamic: quantizeOnnx(fp32, { minElements: 1 }).bytes,
+    static: quantizeOnnx(fp32, { minElements: 1, activations: "static", smoothing: { maxima: new Map([["a", maxima]]), lower: new Map([["a", new Float32Array(k).fill(-1)]]), upper: new Map([["a", maxima]]) } }).bytes,
+  };
+  // One layer of width 8: the attention products add 4 · tokens · 8 per token.
+  const expected = tokens * (2 * k * n + 4 * tokens * 8);
+  for (const [form, bytes] of Object.entries(forms)) {
+    assert.equal(matmulFlopsPerSample(bytes, tokens, { layers: 1, hidden: 8 }), expected, form);
+    assert.equal(hasInt8Products(bytes), form !== "fp32", form);
+  }
 });
 
 test("activation smoothing: a Mul by 1/s before the MatMul, rows of W times s_j = a_j^α / w_j^(1−α); an outlier channel no longer ruins the product", async () => {

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { loadDataset } from "../data/dataset.js";
 import { evenlySpaced } from "../data/split.js";
-import { benchEncoder, encoderShape, matmulFlopsPerSample, measureMatmulRates, type BenchRow } from "../encoders/bench.js";
+import { benchEncoder, encoderShape, hasInt8Products, matmulFlopsPerSample, measureMatmulRates, type BenchRow } from "../encoders/bench.js";
 import { EncoderModel } from "../encoders/model.js";
 import { runEncoder } from "../encoders/inference.js";
 import { resolveModelDir } from "../encoders/hub.js";
@@ -157,13 +157,13 @@ export function registerEncoderCommands(program: Command): void {
     if (options.format === "text") {
       process.stdout.write(`${header}\n`);
       if (machine && flopsPerSample) process.stdout.write(`matrix products: ${(flopsPerSample / 1e9).toFixed(2)} GFLOP per sample; this machine's measured rate ${(machine.fp32FlopsPerSecond / 1e9).toFixed(0)} GFLOP/s fp32, ${(machine.int8FlopsPerSecond / 1e9).toFixed(0)} GOP/s int8\n`);
-      process.stdout.write(`\n batch  samples/s  tokens/s  bare(token-sorted)  e2e/bare  unsorted  fixed-padding  bucketing/fixed${int8 ? "  int8 samples/s  int8/fp32" : ""}  of peak${int8 ? " (fp32 / int8)" : ""}\n`);
+      process.stdout.write(`\n batch  samples/s  tokens/s  bare(token-sorted)  e2e/bare  unsorted  fixed-padding  bucketing/fixed${int8 ? "  int8 samples/s  int8/fp32" : ""}  of peak${int8 ? " (model / int8)" : ""}\n`);
     }
     const pct = (x?: number) => (x === undefined ? "-" : `${(x * 100).toFixed(0)}%`);
     const line = (row: BenchRow) =>
       `${String(row.batchSize).padStart(6)} ${row.samplesPerSecond.toFixed(1).padStart(10)} ${row.tokensPerSecond.toFixed(0).padStart(9)} ${row.bareSamplesPerSecond.toFixed(1).padStart(19)} ${row.ratioToBare.toFixed(3).padStart(9)} ${row.unsortedSamplesPerSecond.toFixed(1).padStart(9)} ${row.fixedPaddingSamplesPerSecond.toFixed(1).padStart(14)} ${(row.samplesPerSecond / row.fixedPaddingSamplesPerSecond).toFixed(2).padStart(15)}×` +
       (row.int8SamplesPerSecond ? ` ${row.int8SamplesPerSecond.toFixed(1).padStart(15)} ${(row.int8SamplesPerSecond / row.samplesPerSecond).toFixed(2).padStart(9)}×` : "") +
-      `  ${pct(row.fp32PeakShare)}${int8 ? ` / ${pct(row.int8PeakShare)}` : ""}\n`;
+      `  ${pct(row.peakShare)}${int8 ? ` / ${pct(row.int8PeakShare)}` : ""}\n`;
     let rows: BenchRow[];
     try {
       rows = await benchEncoder(model, texts, {
@@ -173,6 +173,7 @@ export function registerEncoderCommands(program: Command): void {
         int8,
         flopsPerSample,
         machine,
+        int8Products: hasInt8Products(graph),
         onRow: (row) => options.format === "text" && process.stdout.write(line(row)),
       });
     } finally {
