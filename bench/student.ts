@@ -14,7 +14,8 @@
 // And two reference points on the held-out texts: the best τ chosen on them (oracle), and a student that is
 // right by gold on every text, ranked by this student's confidence (what a perfect sentiment model would
 // leave the LLM, since the teacher is itself wrong on ~20% of texts).
-// ACTIVE=1 adds the same curve with active-learning rounds asked of a live teacher replaying the recorded answers.
+// ACTIVE=1 adds the same curve with active-learning rounds asked of a live teacher replaying the recorded answers
+// (ACTIVE=only: that curve alone).
 // Usage: node --import tsx bench/student.ts [sizes=500,1000,2000,2500] [extra distill args...]
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -176,7 +177,7 @@ function table(title: string, rows: Row[]): void {
 }
 
 console.log(`tandem distill on GPT-4o-mini's answers: ${pool.length} texts to distill from (first N), ${heldOut.length} held out; ${extra.length ? `extra args: ${extra.join(" ")}` : "defaults"}`);
-table("sentiment (GPT-4o-mini zero-shot as the teacher), evaluated on the held-out texts", await curve("sentiment", pool, heldOut, LABELS, (t) => gold.get(t)!, []));
+if (process.env.ACTIVE !== "only") table("sentiment (GPT-4o-mini zero-shot as the teacher), evaluated on the held-out texts", await curve("sentiment", pool, heldOut, LABELS, (t) => gold.get(t)!, []));
 
 // Active learning against logged labels: the same number of answers, asked in rounds by distill of a live
 // teacher that replays GPT-4o-mini's recorded answer for each text of the pool (ACTIVE=1).

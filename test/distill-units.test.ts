@@ -4,7 +4,9 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { resolveScheme } from "../src/data/labels.js";
 import { certifyStudent, quantileGrid } from "../src/distill/certification.js";
-import { LabelBook } from "../src/distill/labels.js";
+import { askInRounds, LabelBook } from "../src/distill/labels.js";
+import { lengthStrata, stratifiedByLength } from "../src/distill/select.js";
+import type { Prediction } from "../src/strategies/strategy.js";
 import { chooseStudent, FULL_STUDENT_MIN_LABELS } from "../src/distill/student.js";
 import type { Labelled } from "../src/distill/types.js";
 import { hasTorch } from "../src/training/engine.js";
@@ -53,4 +55,31 @@ test("distill units: the label book keeps one row per text and matches the teach
   assert.deepEqual(book.logged.map((l) => [l.index, l.label, l.costUsd]), [[1, "negative", 0], [2, "neutral", 0.001]]);
   assert.throws(() => new LabelBook(["x"], [{ text: "x", label: "great", file: "labels.csv", line: 7 } as never], scheme), (error: Error & { describe(): string }) => error.describe() === 'labels.csv, line 7: teacher label "great" is not one of negative, neutral, positive');
   assert.throws(() => new LabelBook([], [], scheme, "in.csv"), /no texts to distill on/);
+});
+
+test("distill units: rounds after the first ask about the least-sure texts (margin), or a length-stratified random sample (random)", async () => {
+  const scheme = resolveScheme("neg_neu_pos");
+  const texts = Array.from({ length: 60 }, (_, i) => `text ${"x".repeat(i % 17)} ${i}`);
+  // The round's student: texts 40–49 have the smallest margins (0.1), every other text 0.8.
+  const probabilities = new Float32Array(texts.length * 3);
+  texts.forEach((_, i) => probabilities.set(i >= 40 && i < 50 ? [0.45, 0.35, 0.2] : [0.9, 0.1, 0], i * 3));
+  const asked = async (selection: "margin" | "random") => {
+    const book = new LabelBook(texts, [], scheme);
+    const rounds: string[][] = [];
+    const asker = { ask: async (batch: string[]) => (rounds.push(batch), batch.map(() => ({ label: "positive", status: "ok", costUsd: 0, answeredBy: "t", latencyMs: 0 }) as Prediction)) };
+    await askInRounds(book, asker, { rounds: 2, perRound: 10, calibrationShare: 0, seed: 3, k: 3, selection, emit: () => {} }, { train: async () => probabilities, record: () => {} });
+    return { rounds: rounds.map((r) => r.map((t) => texts.indexOf(t))), book };
+  };
+  const margin = await asked("margin");
+  const first = margin.rounds[0]!;
+  assert.equal(first.length, 10, "a round asks about exactly its count, whatever the strata's rounding");
+  // Margin: round 2 takes every least-sure text not yet asked, then the lowest indices among the rest (ties).
+  const leastSureLeft = [40, 41, 42, 43, 44, 45, 46, 47, 48, 49].filter((i) => !first.includes(i));
+  assert.deepEqual(margin.rounds[1]!.slice(0, leastSureLeft.length), leastSureLeft);
+  const random = await asked("random");
+  assert.deepEqual(random.rounds[0], first, "round 1 is the same random sample either way");
+  const candidates = texts.map((_, i) => i).filter((i) => !first.includes(i));
+  assert.deepEqual(random.rounds[1], stratifiedByLength(candidates, lengthStrata(texts), 10, 3 + 2));
+  assert.equal(random.rounds[1]!.length, 10);
+  assert.notDeepEqual(random.rounds[1], margin.rounds[1]);
 });

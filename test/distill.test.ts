@@ -45,10 +45,11 @@ interface Summary {
   config: string;
 }
 
-test("distill: three rounds, the student's agreement rises, the certified cascade sends under half the texts to the teacher, calibration never trained on, the YAML serves", async () => {
+test("distill: three rounds (margin-chosen), the student's agreement rises, the certified cascade sends under half the texts to the teacher, calibration never trained on, the YAML serves", async () => {
   const out = join(tempDir(), "distill-main");
   const db = join(tempDir(), "distill-main.db");
-  const result = await runCliAsync([...args(out, db), "-f", "json"]);
+  // Margin-chosen rounds (the default is random ones): with this simulated teacher they raise the head's agreement.
+  const result = await runCliAsync([...args(out, db, ["--selection", "margin"]), "-f", "json"]);
   assert.equal(result.status, 0, result.stderr);
   assert.match(result.stderr, /round 1\/3: asking the teacher about 400 texts \(120 for calibration, 280 for training, stratified by length\)/);
   assert.match(result.stderr, /round 3\/3: .*the student's least sure/);

@@ -27,6 +27,7 @@ interface DistillCliOptions {
   budget?: number;
   rounds: number;
   perRound: number;
+  selection: "margin" | "random";
   calibrationShare: number;
   student?: "head" | "full";
   grid: "quantiles" | "steps";
@@ -164,6 +165,7 @@ export function registerDistill(program: Command): void {
     .option("--budget <dollars>", "the most the teacher may cost in all (answers already cached count at their price); stops before it would be passed", parseNumber("--budget", 0))
     .option("--rounds <n>", "rounds of questions to the live teacher", parseInteger("--rounds", 0), 3)
     .option("--per-round <k>", "texts the teacher labels per round", parseInteger("--per-round", 1), 500)
+    .option("--selection <how>", "what rounds after the first ask about: random, a length-stratified random sample, as round 1 (on real LLM answers it left the LLM fewer texts at the certificate); margin, the texts the current student is least sure of", parseFormat(["random", "margin"] as const), "random")
     .option("--calibration-share <s>", "share of each round (and of logged labels) that goes to the calibration sample, a uniform random sample drawn first and never trained on", parseNumber("--calibration-share", 0, 1), 0.3)
     .option("--student <kind>", "full: the backbone fine-tuned on the PyTorch engine (minutes; the default where the engine is installed and there are 300 training labels or more); head: a classifier head on the backbone's cached embeddings, trained in TypeScript (seconds)", parseFormat(["head", "full"] as const))
     .option("--head <kind>", "the head of --student head (and of every round's student): softmax regression on the embeddings, or a one-layer MLP", parseFormat(["softmax", "mlp"] as const), "softmax")
@@ -189,8 +191,8 @@ export function registerDistill(program: Command): void {
     .addHelpText(
       "after",
       `
-How it works: round 1 asks the teacher about a random sample stratified by text length; later rounds about
-the texts the current student is least sure of (the smallest margin between its two most probable labels).
+How it works: every round asks the teacher about a random sample stratified by text length (with --selection
+margin, rounds after the first ask about the texts the current student is least sure of instead).
 Every round also labels the next part of a calibration sample drawn uniformly at random before anything is
 trained: no student learns from it, and the cascade's τ is certified on it (Learn then Test with
 fixed-sequence exact binomial tests, as tandem tune cascade: with probability ≥ --confidence the cascade
@@ -240,7 +242,7 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
             log(`${event.rows} texts embedded ${event.cached ? "(from the cache)" : `in ${event.seconds.toFixed(1)} s`}`);
             break;
           case "round-start":
-            log(`round ${event.round}/${event.rounds}: asking the teacher about ${event.calibration + event.training} texts (${event.calibration} for calibration, ${event.training} for training${event.round > 1 ? ", the student's least sure" : ", stratified by length"})`);
+            log(`round ${event.round}/${event.rounds}: asking the teacher about ${event.calibration + event.training} texts (${event.calibration} for calibration, ${event.training} for training${event.chosen === "least-sure" ? ", the student's least sure" : ", stratified by length"})`);
             bar = progressBar(event.calibration + event.training, `round ${event.round}`);
             break;
           case "teacher":
@@ -284,6 +286,7 @@ Exit codes: 0 done (also when stopped at the budget: the student is made from th
           budgetUsd: options.budget,
           rounds: options.rounds,
           perRound: options.perRound,
+          selection: options.selection,
           calibrationShare: options.calibrationShare,
           student: options.student,
           grid: options.grid,

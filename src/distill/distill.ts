@@ -2,7 +2,7 @@
  * `tandem distill`: from an LLM that labels texts (live, or its answers from logs) to a small served
  * student and a certified cascade, without human labels. Four units, run in order:
  *   1. labels.ts — the teacher's labels: logged ones (round 0) and rounds of questions to a live teacher
- *      (active learning), a calibration sample drawn before anything was trained and never trained on;
+ *      (random samples, or the least-sure texts with selection "margin"), a calibration sample drawn before anything was trained and never trained on;
  *   2. student.ts — the student: a head per round on the backbone's cached embeddings, and the final
  *      student (that head, or the backbone fine-tuned on the PyTorch engine), int8 under the quality guard;
  *   3. certification.ts — τ certified on the calibration labels (Learn then Test, exact binomial tests);
@@ -139,7 +139,7 @@ export async function distill(options: DistillOptions): Promise<DistillResult> {
     }
     if (teacherConfig && rounds > 0) {
       const asker = teacherAsker(teacherConfig, { db, pricing: options.pricing, scheme, budgetUsd: options.budgetUsd, spent: () => book.cost(), stop: options.stop, emit });
-      outcome = await askInRounds(book, asker, { rounds, perRound: options.perRound ?? 500, calibrationShare, seed, k: labels.length, budgetUsd: options.budgetUsd, stop: options.stop, emit }, { probabilities: head?.probabilities, train, record });
+      outcome = await askInRounds(book, asker, { rounds, perRound: options.perRound ?? 500, calibrationShare, seed, k: labels.length, selection: options.selection, budgetUsd: options.budgetUsd, stop: options.stop, emit }, { probabilities: head?.probabilities, train, record });
     }
     if (!head) throw noLabelsError(outcome, options.budgetUsd);
     book.checkClasses(labels);

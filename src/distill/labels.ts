@@ -2,8 +2,8 @@
  * distill, unit 1: the teacher's labels. The pool (the input's distinct texts, then logged texts not among
  * them), the logged labels (round 0: a seeded share to calibration, from the uniform audit sample only when
  * the file marks one), and the rounds with a live teacher: each labels the next stretch of a calibration
- * stream drawn before anything was trained, plus training texts — stratified by length in round 1, the
- * current student's least sure later. Every answer goes through the LLM cache (a run again pays only for
+ * stream drawn before anything was trained, plus training texts — stratified by length (with selection
+ * "margin", the current student's least sure after round 1). Every answer goes through the LLM cache (a run again pays only for
  * answers it never got); the budget counts cached answers at their price.
  */
 import { UserError } from "../core/errors.js";
@@ -157,7 +157,7 @@ export interface RoundsOutcome {
 export async function askInRounds(
   book: LabelBook,
   asker: TeacherAsker,
-  settings: { rounds: number; perRound: number; calibrationShare: number; seed: number; k: number; budgetUsd?: number; stop?: AbortSignal; emit: (event: DistillEvent) => void },
+  settings: { rounds: number; perRound: number; calibrationShare: number; seed: number; k: number; selection?: "margin" | "random"; budgetUsd?: number; stop?: AbortSignal; emit: (event: DistillEvent) => void },
   student: { probabilities?: Float32Array; train(round: number): Promise<Float32Array | undefined>; record(round: number, asked: number, answers: Prediction[], started: number): void },
 ): Promise<RoundsOutcome> {
   const { rounds, perRound, seed, emit } = settings;
@@ -178,13 +178,14 @@ export async function askInRounds(
     }
     const candidates = book.pool.map((_, i) => i).filter((i) => !book.labelled.has(i) && !reserved.has(i));
     const trainingCount = perRound - calibration.length;
-    const picks = probabilities ? leastSure(candidates, margins(probabilities, settings.k), trainingCount) : stratifiedByLength(candidates, strata, trainingCount, seed + round);
+    const chosen = probabilities && settings.selection === "margin" ? "least-sure" : "stratified";
+    const picks = chosen === "least-sure" ? leastSure(candidates, margins(probabilities!, settings.k), trainingCount) : stratifiedByLength(candidates, strata, trainingCount, seed + round);
     const asking = [...calibration, ...picks];
     if (asking.length === 0) {
       emit({ kind: "note", message: `round ${round}: no texts left to ask about` });
       break;
     }
-    emit({ kind: "round-start", round, rounds, calibration: calibration.length, training: picks.length });
+    emit({ kind: "round-start", round, rounds, calibration: calibration.length, training: picks.length, chosen });
     const answers = await asker.ask(asking.map((i) => book.pool[i]!), round);
     answers.forEach((answer, j) => {
       // An unparseable answer is the teacher's answer too: kept in calibration (no student answer equals it), never trained on.

@@ -4,8 +4,8 @@
  * The calibration sample is drawn once, before any training, as a uniformly random order over the pool:
  * each round labels the next stretch of it, so whatever the rounds and the budget, the calibration rows
  * labelled are a uniform random sample of the pool and independent of the student. The training picks
- * never touch it: round 1 is a random sample stratified by text length, later rounds take the texts the
- * current student is least sure of (smallest margin between its two most probable labels).
+ * never touch it: a random sample stratified by text length, or in rounds after the first with selection
+ * "margin", the texts the current student is least sure of (smallest margin between its two most probable labels).
  */
 import { Random } from "../core/random.js";
 import { stratifiedSplit } from "../data/split.js";
@@ -24,12 +24,16 @@ export function calibrationOrder(n: number, seed: number): number[] {
   return new Random(seed).shuffle(Array.from({ length: n }, (_, i) => i));
 }
 
-/** `count` candidates, stratified by length (each stratum in proportion), in index order. */
+/** Exactly `count` candidates, stratified by length (each stratum in proportion), in index order. */
 export function stratifiedByLength(candidates: readonly number[], strata: readonly string[], count: number, seed: number): number[] {
   if (count >= candidates.length) return [...candidates];
   if (count <= 0) return [];
-  const [picked] = stratifiedSplit(candidates.map((i) => strata[i]!), [count / candidates.length, 1 - count / candidates.length], seed) as [number[], number[]];
-  return picked.map((j) => candidates[j]!);
+  const [picked, rest] = stratifiedSplit(candidates.map((i) => strata[i]!), [count / candidates.length, 1 - count / candidates.length], seed) as [number[], number[]];
+  // Rounding in each stratum can miss the count by a text or two: trim or top up at random (seeded), so a
+  // round asks about exactly the texts it says.
+  const random = new Random(seed + 1);
+  const exact = picked.length > count ? random.shuffle([...picked]).slice(0, count) : [...picked, ...random.shuffle([...rest]).slice(0, count - picked.length)];
+  return exact.sort((a, b) => a - b).map((j) => candidates[j]!);
 }
 
 /** Top-1 minus top-2 probability of each row of a [rows × k] matrix. */
