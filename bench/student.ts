@@ -14,10 +14,9 @@
 // And two reference points on the held-out texts: the best τ chosen on them (oracle), and a student that is
 // right by gold on every text, ranked by this student's confidence (what a perfect sentiment model would
 // leave the LLM, since the teacher is itself wrong on ~20% of texts).
-// ACTIVE=1 adds the same curve with active-learning rounds asked of a live teacher replaying the recorded answers
-// (ACTIVE=only: that curve alone).
+// ACTIVE=1 adds the same curve with rounds asked of a live teacher replaying the recorded answers (pass
+// --selection margin|random to compare how rounds choose texts; ACTIVE=only: that curve alone).
 // Usage: node --import tsx bench/student.ts [sizes=500,1000,2000,2500] [extra distill args...]
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -32,6 +31,7 @@ import { quantileGrid } from "../src/distill/certification.js";
 import { certifyCascade } from "../src/strategies/certify.js";
 import { routesToLlm } from "../src/strategies/cascade.js";
 import { promptForm, startTeacher } from "../test/fixtures/teacher.js";
+import { runCliAsync } from "../test/helpers.js";
 
 const ROOT = join(import.meta.dirname, "..");
 const SHARED = join(ROOT, "..", "shared");
@@ -117,16 +117,6 @@ async function evaluateOn(out: string, rows: Array<{ text: string; teacher: stri
   return { figures, answers: rows.map((r, i) => ({ pred: result.predictions[i]!, confidence: confidence[i]!, teacher: r.teacher })) };
 }
 
-/** The distill CLI, not spawnSync: a live teacher answers from this process's event loop. */
-async function distill(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, "dist/cli/main.js"), "distill", ...args], { cwd: ROOT });
-  const result = { stdout: "", stderr: "", status: 0 };
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (result.stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (result.stderr += chunk));
-  result.status = await new Promise<number>((resolve) => child.on("close", (code) => resolve(code ?? 1)));
-  return result;
-}
-
 function inputFile(name: string, rows: Array<{ text: string }>): string {
   const file = join(work, `${name}.csv`);
   writeFileSync(file, "text\n" + rows.map((r) => csvField(r.text)).join("\n") + "\n");
@@ -135,8 +125,8 @@ function inputFile(name: string, rows: Array<{ text: string }>): string {
 
 /**
  * With `live` (a teacher replaying the recorded answers), distill asks it in rounds of ACTIVE_PER_ROUND about
- * the whole pool (round 1 a random sample, later rounds the texts the student is least sure of) until it has
- * N answers, instead of reading the first N logged ones.
+ * the whole pool (chosen as `--selection` says, among the extra args) until it has N answers, instead of
+ * reading the first N logged ones.
  */
 async function curve(name: string, poolRows: Array<{ text: string; teacher: string }>, held: Array<{ text: string; teacher: string }>, labels: readonly string[], goldOf: (text: string) => string, args: string[], live?: { url: string }): Promise<Row[]> {
   const rows: Row[] = [];
@@ -145,7 +135,8 @@ async function curve(name: string, poolRows: Array<{ text: string; teacher: stri
     const out = join(work, `${name}-${n}`);
     const started = performance.now();
     const source = live ? ["--teacher", `compat:${live.url}#gpt-4o-mini`, "-i", inputFile(`${name}-input`, poolRows), "--rounds", String(n / ACTIVE_PER_ROUND), "--per-round", String(ACTIVE_PER_ROUND)] : ["--teacher-labels", file, "--llm-strategy", "openai:gpt-4o-mini"];
-    const run = await distill([...source, "--labels", labels.join(","), "-o", out, "--db", join(work, `${name}-state.db`), "--cache-dir", join(work, "encodings"), "-f", "json", ...args, ...extra]);
+    // runCliAsync, not spawnSync: a live teacher answers from this process's event loop.
+    const run = await runCliAsync(["distill", ...source, "--labels", labels.join(","), "-o", out, "--db", join(work, `${name}-state.db`), "--cache-dir", join(work, "encodings"), "-f", "json", ...args, ...extra]);
     const seconds = (performance.now() - started) / 1000;
     if (run.status !== 0) throw new Error(`distill failed: ${run.stderr}`);
     const summary = JSON.parse(run.stdout) as { certified: { certified: boolean; calibration_rows: number } };
@@ -179,13 +170,13 @@ function table(title: string, rows: Row[]): void {
 console.log(`tandem distill on GPT-4o-mini's answers: ${pool.length} texts to distill from (first N), ${heldOut.length} held out; ${extra.length ? `extra args: ${extra.join(" ")}` : "defaults"}`);
 if (process.env.ACTIVE !== "only") table("sentiment (GPT-4o-mini zero-shot as the teacher), evaluated on the held-out texts", await curve("sentiment", pool, heldOut, LABELS, (t) => gold.get(t)!, []));
 
-// Active learning against logged labels: the same number of answers, asked in rounds by distill of a live
-// teacher that replays GPT-4o-mini's recorded answer for each text of the pool (ACTIVE=1).
+// Rounds against logged labels: the same number of answers, asked in rounds by distill of a live teacher that
+// replays GPT-4o-mini's recorded answer for each text of the pool (ACTIVE=1).
 const ACTIVE_PER_ROUND = 500;
 if (process.env.ACTIVE) {
   const teacher = await startTeacher(0, {}, new Map(pool.map((r) => [promptForm(r.text), r.teacher])));
   try {
-    table(`sentiment, active learning: rounds of ${ACTIVE_PER_ROUND} asked of a live teacher replaying GPT-4o-mini's recorded answers over the ${pool.length}-text pool`, await curve("active", pool, heldOut, LABELS, (t) => gold.get(t)!, [], teacher));
+    table(`sentiment, rounds of ${ACTIVE_PER_ROUND} asked of a live teacher replaying GPT-4o-mini's recorded answers over the ${pool.length}-text pool`, await curve("active", pool, heldOut, LABELS, (t) => gold.get(t)!, [], teacher));
   } finally {
     await teacher.close();
   }

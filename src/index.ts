@@ -54,7 +54,7 @@ export {
   type Suspect,
 } from "./strategies/certify.js";
 export { certificateRecord, certifiedCascadeConfig, DEFAULT_AUDIT, type AuditConfig } from "./strategies/certified-config.js";
-export { distill, summaryJson as distillSummary, type DistillOptions, type DistillResult, type DistillEvent, type DistillEvaluation, type DistillEvaluationResult, type RoundRecord, type TeacherLabel, type StudentHead } from "./distill/distill.js";
+export { distill, summaryJson as distillSummary, type DistillOptions, type DistillResult, type DistillEvent, type DistillEvaluation, type DistillEvaluationResult, type RoundRecord, type RoundSelection, type TeacherLabel, type StudentHead } from "./distill/distill.js";
 export { lengthStrata, calibrationOrder, stratifiedByLength, margins, leastSure } from "./distill/select.js";
 export { ensemblePredictions } from "./strategies/ensemble.js";
 export { lexiconPrediction, LEXICON_LABELS } from "./strategies/lexicon.js";

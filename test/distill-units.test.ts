@@ -8,7 +8,7 @@ import { askInRounds, LabelBook } from "../src/distill/labels.js";
 import { lengthStrata, stratifiedByLength } from "../src/distill/select.js";
 import type { Prediction } from "../src/strategies/strategy.js";
 import { chooseStudent, FULL_STUDENT_MIN_LABELS } from "../src/distill/student.js";
-import type { Labelled } from "../src/distill/types.js";
+import type { Labelled, RoundSelection } from "../src/distill/types.js";
 import { hasTorch } from "../src/training/engine.js";
 
 test("distill units: the τ grid is the scores' quantiles, τ = 1 first and 0 last, non-finite scores left out", () => {
@@ -63,7 +63,7 @@ test("distill units: rounds after the first ask about the least-sure texts (marg
   // The round's student: texts 40–49 have the smallest margins (0.1), every other text 0.8.
   const probabilities = new Float32Array(texts.length * 3);
   texts.forEach((_, i) => probabilities.set(i >= 40 && i < 50 ? [0.45, 0.35, 0.2] : [0.9, 0.1, 0], i * 3));
-  const asked = async (selection: "margin" | "random") => {
+  const asked = async (selection: RoundSelection) => {
     const book = new LabelBook(texts, [], scheme);
     const rounds: string[][] = [];
     const asker = { ask: async (batch: string[]) => (rounds.push(batch), batch.map(() => ({ label: "positive", status: "ok", costUsd: 0, answeredBy: "t", latencyMs: 0 }) as Prediction)) };

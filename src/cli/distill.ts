@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { Option, type Command } from "commander";
 import { UserError } from "../core/errors.js";
 import { cellText, readTable } from "../data/readers.js";
-import { distill, summaryJson, type DistillEvaluation, type DistillEvent, type TeacherLabel } from "../distill/distill.js";
+import { distill, summaryJson, type DistillEvaluation, type DistillEvent, type RoundSelection, type TeacherLabel } from "../distill/distill.js";
 import { DEFAULT_AUDIT } from "../strategies/certified-config.js";
 import { camelizeKeys, type LlmConfig, type StrategyConfigInput } from "../strategies/config.js";
 import { loadStrategyFile, parseStrategyConfig } from "../strategies/factory.js";
@@ -27,7 +27,7 @@ interface DistillCliOptions {
   budget?: number;
   rounds: number;
   perRound: number;
-  selection: "margin" | "random";
+  selection: RoundSelection;
   calibrationShare: number;
   student?: "head" | "full";
   grid: "quantiles" | "steps";

@@ -29,7 +29,7 @@ import { askInRounds, LabelBook, listPricePerText, noLabelsError, teacherAsker, 
 import { argmaxRows, chooseStudent, studentProbabilities, trainHeadStudent, writeFinalStudent, type HeadStudent } from "./student.js";
 import type { DistillEvent, DistillOptions, DistillPhase, DistillResult, Labelled, RoundRecord } from "./types.js";
 
-export type { DistillEvaluation, DistillEvaluationResult, DistillEvent, DistillOptions, DistillPhase, DistillResult, RoundRecord, SideFigures, StudentHead, TeacherLabel } from "./types.js";
+export type { DistillEvaluation, DistillEvaluationResult, DistillEvent, DistillOptions, DistillPhase, DistillResult, RoundRecord, RoundSelection, SideFigures, StudentHead, TeacherLabel } from "./types.js";
 export { summaryJson };
 
 /** The backbone of a label set that is not sentiment's: the general sentence encoder the starter was made from. */

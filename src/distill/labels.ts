@@ -15,7 +15,7 @@ import { createStrategy } from "../strategies/factory.js";
 import type { LlmStrategy } from "../strategies/llm.js";
 import type { Prediction } from "../strategies/strategy.js";
 import { calibrationOrder, leastSure, lengthStrata, margins, stratifiedByLength } from "./select.js";
-import type { DistillEvent, Labelled, Part, TeacherLabel } from "./types.js";
+import type { DistillEvent, Labelled, Part, RoundSelection, TeacherLabel } from "./types.js";
 
 /** The pool of texts and the teacher's labels of some of them. */
 export class LabelBook {
@@ -157,7 +157,7 @@ export interface RoundsOutcome {
 export async function askInRounds(
   book: LabelBook,
   asker: TeacherAsker,
-  settings: { rounds: number; perRound: number; calibrationShare: number; seed: number; k: number; selection?: "margin" | "random"; budgetUsd?: number; stop?: AbortSignal; emit: (event: DistillEvent) => void },
+  settings: { rounds: number; perRound: number; calibrationShare: number; seed: number; k: number; selection?: RoundSelection; budgetUsd?: number; stop?: AbortSignal; emit: (event: DistillEvent) => void },
   student: { probabilities?: Float32Array; train(round: number): Promise<Float32Array | undefined>; record(round: number, asked: number, answers: Prediction[], started: number): void },
 ): Promise<RoundsOutcome> {
   const { rounds, perRound, seed, emit } = settings;
@@ -178,8 +178,9 @@ export async function askInRounds(
     }
     const candidates = book.pool.map((_, i) => i).filter((i) => !book.labelled.has(i) && !reserved.has(i));
     const trainingCount = perRound - calibration.length;
-    const chosen = probabilities && settings.selection === "margin" ? "least-sure" : "stratified";
-    const picks = chosen === "least-sure" ? leastSure(candidates, margins(probabilities!, settings.k), trainingCount) : stratifiedByLength(candidates, strata, trainingCount, seed + round);
+    const byMargin = settings.selection === "margin" ? probabilities : undefined;
+    const chosen = byMargin ? "least-sure" : "stratified";
+    const picks = byMargin ? leastSure(candidates, margins(byMargin, settings.k), trainingCount) : stratifiedByLength(candidates, strata, trainingCount, seed + round);
     const asking = [...calibration, ...picks];
     if (asking.length === 0) {
       emit({ kind: "note", message: `round ${round}: no texts left to ask about` });

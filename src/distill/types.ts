@@ -49,6 +49,13 @@ export type DistillEvent =
  */
 export type StudentHead = "softmax" | "mlp";
 
+/**
+ * "random": a length-stratified random sample, as round 1; "margin": the texts the current student is least
+ * sure of. On GPT-4o-mini's real answers margin-chosen rounds taught about a point more agreement but left the
+ * LLM 1–5 points more texts at the certificate (docs/distill.md).
+ */
+export type RoundSelection = "random" | "margin";
+
 export interface DistillOptions {
   /** The unlabeled texts (the traffic the student will serve). */
   texts: readonly string[];
@@ -72,13 +79,8 @@ export interface DistillOptions {
   rounds?: number;
   /** Texts the teacher labels per round (default 500). */
   perRound?: number;
-  /**
-   * How rounds after the first choose the texts to train on: "random" (default), a length-stratified random
-   * sample, as round 1; "margin", the texts the current student is least sure of. On GPT-4o-mini's real
-   * answers margin-chosen rounds taught about a point more agreement but left the LLM 1–5 points more texts
-   * at the certificate (docs/distill.md).
-   */
-  selection?: "margin" | "random";
+  /** How rounds after the first choose the texts to train on (default "random"). */
+  selection?: RoundSelection;
   /** Share of each round (and of logged labels) that goes to the calibration sample (default 0.3). */
   calibrationShare?: number;
   /**
